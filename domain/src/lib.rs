@@ -1,0 +1,38 @@
+//! The pure model of the support desk.
+//!
+//! Everything a write must decide lives here, with no IO, no clock, no
+//! randomness and no async: ids, the time and facts looked up elsewhere come in
+//! on the commands. Each aggregate is a *decider*: `decide(&state, command)`
+//! returns the events to append (or a [`DomainError`]), and `evolve(state, &event)`
+//! folds an event into the state. The command service loads a stream, folds it,
+//! decides, and appends; projections turn the same [`Event`]s into read models.
+//!
+//! Modules, one per aggregate: [`account`] (accounts and their members),
+//! [`user`], [`platform_app`] (apps and their grants), [`inbox`], [`contact`]
+//! (contacts and their contact inboxes), [`conversation`]. Shared pieces:
+//! [`event`] (the persisted event vocabulary, type names, schema versions and
+//! upcasting), [`aggregate`] (the decider trait), [`actor`], [`validate`] and
+//! [`error`].
+
+pub mod account;
+pub mod actor;
+pub mod aggregate;
+pub mod contact;
+pub mod conversation;
+pub mod error;
+pub mod event;
+pub mod inbox;
+pub mod platform_app;
+pub mod user;
+pub mod validate;
+
+#[cfg(test)]
+mod testing;
+
+pub use actor::{Actor, ActorKind};
+pub use aggregate::Aggregate;
+pub use error::DomainError;
+pub use event::{Event, StreamId};
+
+/// A JSON object of free-form attributes (`custom_attributes`, `additional_attributes`).
+pub type Attributes = serde_json::Map<String, serde_json::Value>;
