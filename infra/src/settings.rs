@@ -1,0 +1,104 @@
+//! Settings, read once from the environment. Every variable is listed,
+//! with its default, in `.env.example`.
+
+use std::time::Duration;
+
+/// A secret that never shows in `Debug` output or logs.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    /// The value, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Everything a process of the system is configured with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Postgres URL (`DATABASE_URL`).
+    pub database_url: Secret,
+    /// Largest Postgres pool (`DATABASE_POOL_SIZE`).
+    pub database_pool_size: u32,
+    /// NATS URL (`NATS_URL`).
+    pub nats_url: String,
+    /// JetStream stream carrying the events (`NATS_STREAM`).
+    pub nats_stream: String,
+    /// Subject prefix of published events (`NATS_SUBJECT_PREFIX`).
+    pub subject_prefix: String,
+    /// Key access tokens are derived from (`TOKEN_SECRET`).
+    pub token_secret: Secret,
+    /// Address to listen on (`HOST`).
+    pub host: String,
+    /// Port to listen on (`PORT`; 0 picks a free one).
+    pub port: u16,
+    /// How long a write waits for the read models (`READ_YOUR_WRITES_TIMEOUT_MS`).
+    pub read_your_writes_timeout: Duration,
+    /// Base URL of the dashboard, used in SSO links (`FRONTEND_URL`).
+    pub frontend_url: String,
+    /// Largest accepted request body in bytes (`MAX_BODY_BYTES`).
+    pub max_body_bytes: usize,
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn parsed<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
+    match var(name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse()
+            .map_err(|_| anyhow::anyhow!("{name}={v:?} is not valid")),
+    }
+}
+
+impl Settings {
+    /// Reads the environment; `default_port` is the process's usual port.
+    pub fn from_env(default_port: u16) -> anyhow::Result<Self> {
+        Ok(Settings {
+            database_url: Secret::new(
+                var("DATABASE_URL")
+                    .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/chatwoot_es".into()),
+            ),
+            database_pool_size: parsed("DATABASE_POOL_SIZE", 10)?,
+            nats_url: var("NATS_URL").unwrap_or_else(|| "nats://127.0.0.1:4222".into()),
+            nats_stream: var("NATS_STREAM").unwrap_or_else(|| "CHATWOOT_EVENTS".into()),
+            subject_prefix: var("NATS_SUBJECT_PREFIX").unwrap_or_else(|| "chatwoot.events".into()),
+            token_secret: Secret::new(
+                var("TOKEN_SECRET").unwrap_or_else(|| "development-only-token-secret".into()),
+            ),
+            host: var("HOST").unwrap_or_else(|| "127.0.0.1".into()),
+            port: parsed("PORT", default_port)?,
+            read_your_writes_timeout: Duration::from_millis(parsed(
+                "READ_YOUR_WRITES_TIMEOUT_MS",
+                5000,
+            )?),
+            frontend_url: var("FRONTEND_URL").unwrap_or_else(|| "http://127.0.0.1:8080".into()),
+            max_body_bytes: parsed("MAX_BODY_BYTES", 2 * 1024 * 1024)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s:?}"), "Secret(***)");
+        assert_eq!(s.expose(), "hunter2");
+    }
+}

@@ -1,0 +1,69 @@
+//! An event as the Postgres log holds it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// Who asked, and through which request: stored with every event.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Metadata {
+    /// Principal kind: `user`, `agent_bot`, `platform_app`, `system`.
+    pub actor_type: String,
+    /// Principal id.
+    pub actor_id: Option<i64>,
+    /// Carried from the request (`X-Correlation-Id`, or the request id).
+    pub correlation_id: String,
+    /// The event or request that caused this one.
+    pub causation_id: Option<String>,
+    /// The HTTP request id.
+    pub request_id: Option<String>,
+    /// The request's `Idempotency-Key`, if it had one.
+    pub idempotency_key: Option<String>,
+}
+
+/// One row of `event_store.events`.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct StoredEvent {
+    /// Global position (drawn at insert; not commit order, see docs/adr/0002).
+    pub position: i64,
+    /// The writing transaction's id (xid8 as a number).
+    pub txid: i64,
+    /// Event id, also the NATS message id.
+    pub event_id: Uuid,
+    /// `"<kind>:<id>"`.
+    pub stream_id: String,
+    /// 1-based version within the stream.
+    pub stream_version: i64,
+    /// Tenant.
+    pub account_id: Option<i64>,
+    /// Type name.
+    pub event_type: String,
+    /// Schema version of the payload.
+    pub schema_version: i32,
+    /// Payload.
+    pub payload: Value,
+    /// [`Metadata`] as JSON.
+    pub metadata: Value,
+    /// When it happened (the command's clock).
+    pub occurred_at: DateTime<Utc>,
+    /// When the row was written.
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// Columns to select for a [`StoredEvent`].
+pub const COLUMNS: &str =
+    "position, txid::text::bigint as txid, event_id, stream_id, stream_version, \
+     account_id, event_type, schema_version, payload, metadata, occurred_at, recorded_at";
+
+impl StoredEvent {
+    /// Decodes the payload into today's [`domain::Event`] (upcasting old versions).
+    pub fn decode(&self) -> Result<domain::Event, domain::event::DecodeError> {
+        domain::Event::from_stored(&self.event_type, self.schema_version, self.payload.clone())
+    }
+
+    /// The metadata, or empty metadata if it cannot be read.
+    pub fn metadata(&self) -> Metadata {
+        serde_json::from_value(self.metadata.clone()).unwrap_or_default()
+    }
+}
