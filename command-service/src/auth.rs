@@ -1,0 +1,178 @@
+//! Who is calling, and may they.
+//!
+//! The order of checks is Chatwoot's: authenticate the token → refuse bots on
+//! endpoints bots may not call → find the account (404) → check membership
+//! (401). Tokens arrive in `api_access_token` (or, from one published SDK, as
+//! `Authorization: Bearer`) and are looked up by their SHA-256 only.
+
+use actix_web::HttpRequest;
+use domain::account::Role;
+use domain::Actor;
+use infra::tokens::{self, OwnerType};
+use sqlx::PgPool;
+
+use crate::error::ApiError;
+use crate::write_model;
+
+/// An authenticated caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Principal {
+    /// A user.
+    User(i64),
+    /// An agent bot.
+    AgentBot(i64),
+    /// A platform app.
+    PlatformApp(i64),
+}
+
+impl Principal {
+    /// The actor recorded in events.
+    pub fn actor(self) -> Actor {
+        match self {
+            Principal::User(id) => Actor::user(id),
+            Principal::AgentBot(id) => Actor::agent_bot(id),
+            Principal::PlatformApp(id) => Actor::platform_app(id),
+        }
+    }
+
+    /// A stable key for per-principal state (idempotency keys).
+    pub fn key(self) -> String {
+        match self {
+            Principal::User(id) => format!("user:{id}"),
+            Principal::AgentBot(id) => format!("agent_bot:{id}"),
+            Principal::PlatformApp(id) => format!("platform_app:{id}"),
+        }
+    }
+}
+
+/// A caller admitted to an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountCaller {
+    /// Who.
+    pub principal: Principal,
+    /// The account.
+    pub account_id: i64,
+    /// Their role, for users.
+    pub role: Option<Role>,
+}
+
+impl AccountCaller {
+    /// Refuses anyone but an administrator, with Chatwoot's policy message.
+    pub fn require_administrator(&self) -> Result<(), ApiError> {
+        if self.role == Some(Role::Administrator) {
+            Ok(())
+        } else {
+            Err(ApiError::Unauthorized(
+                "You are not authorized to do this action",
+            ))
+        }
+    }
+}
+
+/// The token a request carries, if any.
+pub fn token(req: &HttpRequest) -> Option<String> {
+    let headers = req.headers();
+    headers
+        .get("api_access_token")
+        .or_else(|| headers.get("api-access-token"))
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_owned())
+        .or_else(|| {
+            headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(|v| v.trim().to_owned())
+        })
+        .filter(|v| !v.is_empty())
+}
+
+async fn resolve(pool: &PgPool, token: &str) -> Result<Option<Principal>, ApiError> {
+    let found = write_model::token_owner(pool, &tokens::hash(token)).await?;
+    Ok(
+        found.and_then(|(owner_type, id)| match OwnerType::parse(&owner_type)? {
+            OwnerType::User => Some(Principal::User(id)),
+            OwnerType::AgentBot => Some(Principal::AgentBot(id)),
+            OwnerType::PlatformApp => Some(Principal::PlatformApp(id)),
+        }),
+    )
+}
+
+/// A platform app's id, or 401 `Invalid access_token`.
+pub async fn platform_app(req: &HttpRequest, pool: &PgPool) -> Result<i64, ApiError> {
+    const INVALID: ApiError = ApiError::Unauthorized("Invalid access_token");
+    let Some(token) = token(req) else {
+        return Err(INVALID);
+    };
+    match resolve(pool, &token).await? {
+        Some(Principal::PlatformApp(id)) => Ok(id),
+        _ => Err(INVALID),
+    }
+}
+
+/// Checks that a platform app was granted an object: 401 `Non permissible resource` if not.
+pub async fn require_grant(
+    pool: &PgPool,
+    app_id: i64,
+    kind: &str,
+    id: i64,
+) -> Result<(), ApiError> {
+    if write_model::is_granted(pool, app_id, kind, id).await? {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized("Non permissible resource"))
+    }
+}
+
+/// Whether bots may call the endpoint being served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bots {
+    /// Bots get 401.
+    Refused,
+    /// Bots may call it (conversation create, toggle status, message create).
+    Allowed,
+}
+
+/// Admits a caller to an account, or refuses with Chatwoot's status and message.
+pub async fn account_caller(
+    req: &HttpRequest,
+    pool: &PgPool,
+    account_id: i64,
+    bots: Bots,
+) -> Result<AccountCaller, ApiError> {
+    let Some(token) = token(req) else {
+        return Err(ApiError::NotSignedIn);
+    };
+    let principal = match resolve(pool, &token).await? {
+        Some(p @ (Principal::User(_) | Principal::AgentBot(_))) => p,
+        _ => return Err(ApiError::Unauthorized("Invalid Access Token")),
+    };
+    if matches!(principal, Principal::AgentBot(_)) && bots == Bots::Refused {
+        return Err(ApiError::Unauthorized(
+            "Access to this endpoint is not authorized for bots",
+        ));
+    }
+    if !write_model::account_exists(pool, account_id).await? {
+        return Err(ApiError::NotFound);
+    }
+    match principal {
+        Principal::User(user_id) => {
+            match write_model::member_role(pool, account_id, user_id).await? {
+                Some(role) => Ok(AccountCaller {
+                    principal,
+                    account_id,
+                    role: Some(role),
+                }),
+                None => Err(ApiError::Unauthorized(
+                    "You are not authorized to access this account",
+                )),
+            }
+        }
+        // Agent bots act in an account only through an inbox they are
+        // connected to; connecting bots to inboxes is not served yet, so no
+        // bot has access to any account.
+        _ => Err(ApiError::Unauthorized(
+            "Bot is not authorized to access this account",
+        )),
+    }
+}

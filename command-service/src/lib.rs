@@ -1,0 +1,190 @@
+//! The command service: the HTTP write API, the event store, the write-side
+//! lookups, and the relay to NATS.
+//!
+//! It sits at the head of the event flow. A request is authenticated
+//! ([`auth`]), its body read the way Chatwoot reads it ([`body`]); the handler
+//! ([`routes`], one module per resource) runs one command in one transaction
+//! through the [`event_store`]: load the aggregate's stream, let the pure
+//! `domain` decide, update the [`write_model`] lookups, append the events.
+//! After the commit it waits until the read models reflect the write
+//! ([`consistency`], read-your-writes) and answers with the very shape a GET
+//! would give, rendered by the query service's `render` functions. The
+//! [`relay`] (its own process, `src/bin/relay.rs`) publishes the log to
+//! JetStream; [`admin`] holds the operators' commands behind the
+//! `chatwoot-admin` CLI. Errors and
+//! their Chatwoot bodies are in [`error`].
+
+pub mod admin;
+pub mod auth;
+pub mod body;
+pub mod consistency;
+pub mod error;
+pub mod event_store;
+pub mod relay;
+pub mod routes;
+pub mod write_model;
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use chrono::Utc;
+use infra::stored::Metadata;
+use infra::Settings;
+use serde_json::Value;
+use sqlx::PgPool;
+use tracing_actix_web::TracingLogger;
+
+use crate::auth::Principal;
+use crate::consistency::{ReadYourWrites, Visibility};
+use crate::error::ApiError;
+use crate::event_store::{CommandContext, EventStore};
+
+/// What every handler shares.
+pub struct AppState {
+    /// Runs commands.
+    pub store: EventStore,
+    /// The pool (lookups, rendering).
+    pub pool: PgPool,
+    /// Waits for read models.
+    pub ryw: ReadYourWrites,
+    /// Settings.
+    pub settings: Settings,
+}
+
+impl AppState {
+    /// The request's command context: actor, correlation and request ids, the clock.
+    pub fn context(&self, req: &HttpRequest, principal: Principal) -> CommandContext {
+        let header = |name: &str| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+                .filter(|v| !v.is_empty())
+        };
+        let request_id = header("x-request-id").unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let actor = principal.actor();
+        CommandContext {
+            metadata: Metadata {
+                actor_type: serde_json::to_value(actor.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                actor_id: actor.id,
+                correlation_id: header("x-correlation-id").unwrap_or_else(|| request_id.clone()),
+                causation_id: None,
+                request_id: Some(request_id),
+                idempotency_key: header("idempotency-key"),
+            },
+            now: Utc::now(),
+        }
+    }
+
+    /// Answers a committed write: waits for the read models (unless the client
+    /// opted out with `X-Read-Your-Writes: off`), then renders the resource as
+    /// a GET would. If the wait ran out, or the client opted out, the body is
+    /// `fallback` — the fields the write itself settled — and the header says so.
+    pub async fn respond(
+        &self,
+        req: &HttpRequest,
+        written: &[(String, i64)],
+        render: impl std::future::Future<Output = Result<Option<Value>, sqlx::Error>>,
+        fallback: Value,
+    ) -> Result<HttpResponse, ApiError> {
+        let opted_out = req
+            .headers()
+            .get("x-read-your-writes")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("off"));
+        let visibility = if opted_out {
+            Visibility::Off
+        } else {
+            self.ryw.wait(written).await
+        };
+        let body = match visibility {
+            Visibility::Visible => render.await?.unwrap_or(fallback),
+            Visibility::Timeout | Visibility::Off => fallback,
+        };
+        Ok(HttpResponse::Ok()
+            .insert_header(("X-Read-Your-Writes", visibility.as_str()))
+            .json(body))
+    }
+
+    /// Answers a committed write whose Chatwoot response is an empty 200.
+    pub async fn respond_empty(
+        &self,
+        req: &HttpRequest,
+        written: &[(String, i64)],
+    ) -> HttpResponse {
+        let opted_out = req
+            .headers()
+            .get("x-read-your-writes")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("off"));
+        let visibility = if opted_out {
+            Visibility::Off
+        } else {
+            self.ryw.wait(written).await
+        };
+        HttpResponse::Ok()
+            .insert_header(("X-Read-Your-Writes", visibility.as_str()))
+            .finish()
+    }
+}
+
+/// The running HTTP server and the port it bound.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Connects, migrates, binds `settings.host:settings.port` (0 picks a port).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let pool = infra::db::connect(&settings).await?;
+        infra::db::migrate(&pool).await?;
+        Self::build_with_pool(settings, pool).await
+    }
+
+    /// Like [`Application::build`], on an existing pool.
+    pub async fn build_with_pool(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind((settings.host.as_str(), settings.port))?;
+        let port = listener.local_addr()?.port();
+        let ryw = ReadYourWrites::start(pool.clone(), settings.read_your_writes_timeout).await?;
+        let max_body = settings.max_body_bytes;
+        let state = web::Data::new(AppState {
+            store: EventStore::new(pool.clone()),
+            pool: pool.clone(),
+            ryw,
+            settings,
+        });
+        let pool_data = web::Data::new(pool);
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(TracingLogger::default())
+                .app_data(state.clone())
+                .app_data(pool_data.clone())
+                .app_data(web::PayloadConfig::new(max_body))
+                .app_data(routes::path_config())
+                .route("/health", web::get().to(infra::http::health))
+                .route("/ready", web::get().to(infra::http::ready))
+                .configure(routes::configure)
+                .default_service(web::to(infra::http::not_found))
+        })
+        .listen(listener)?
+        .shutdown_timeout(10)
+        .run();
+        Ok(Application { port, server })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until stopped (actix handles SIGTERM/SIGINT: it stops accepting,
+    /// lets in-flight requests finish, then returns).
+    pub async fn run(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

@@ -1,0 +1,211 @@
+//! The relay: publishes the committed log to NATS JetStream, in an order that
+//! can never skip an event.
+//!
+//! Positions are drawn at insert, not at commit, so a reader that follows
+//! positions can pass a position whose transaction commits later and skip it
+//! forever. The relay instead reads only rows written by transactions older
+//! than the oldest transaction still running, `txid < pg_snapshot_xmin(pg_current_snapshot())`,
+//! ordered by `(txid, position)`, and keeps its checkpoint as that pair. Every
+//! transaction below the horizon has ended, and every transaction that writes
+//! later gets a larger txid, so nothing can appear behind the checkpoint. The
+//! argument is written out in docs/adr/0002-relay-transaction-horizon.md.
+//!
+//! One relay is active at a time: the leader holds a session advisory lock
+//! on its own connection; standbys try for it every [`STANDBY_RETRY`], and
+//! take over as soon as a dead leader's connection is gone. The leader wakes
+//! on the `events_appended` notification sent by each appending commit, so
+//! there is no polling delay between a commit and its publish; only while a
+//! committed event waits behind an older open transaction does it re-check
+//! every [`BLOCKED_RETRY`].
+//!
+//! Each event is published with `Nats-Msg-Id` = event id (JetStream drops
+//! duplicates within its window) and a `Correlation-Id` header carried from
+//! the request that caused it, and the checkpoint moves only after
+//! JetStream has acknowledged every message of the batch.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use async_nats::jetstream;
+use futures::future::try_join_all;
+use infra::envelope::Envelope;
+use infra::stored::{StoredEvent, COLUMNS};
+use infra::Settings;
+use sqlx::postgres::PgListener;
+use sqlx::{Connection, PgConnection, PgPool};
+
+use crate::event_store::APPENDED_CHANNEL;
+
+/// Advisory-lock key of the relay leadership ("relay" in ASCII).
+pub const LEADER_LOCK: i64 = 0x72_65_6c_61_79;
+/// How often a standby tries to become leader.
+pub const STANDBY_RETRY: Duration = Duration::from_millis(500);
+/// How often the leader re-checks while committed events wait behind an open transaction.
+pub const BLOCKED_RETRY: Duration = Duration::from_millis(5);
+/// Longest sleep without a notification (a safety net, not the normal path).
+pub const IDLE_RECHECK: Duration = Duration::from_secs(1);
+/// Events read and published per round.
+pub const BATCH: i64 = 500;
+
+/// The relay's checkpoint: the last `(txid, position)` JetStream acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Checkpoint {
+    /// Writing transaction of the last published event.
+    pub txid: i64,
+    /// Its position.
+    pub position: i64,
+}
+
+/// Reads the checkpoint.
+pub async fn checkpoint(conn: &mut PgConnection) -> Result<Checkpoint, sqlx::Error> {
+    let (txid, position): (i64, i64) = sqlx::query_as(
+        "select last_txid::text::bigint, last_position from event_store.relay_checkpoint where id = 1",
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(Checkpoint { txid, position })
+}
+
+/// The next events after `after` that no open transaction can precede.
+pub async fn next_batch(
+    conn: &mut PgConnection,
+    after: Checkpoint,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "select {COLUMNS} from event_store.events \
+         where (txid, position) > ($1::text::xid8, $2) \
+           and txid < pg_snapshot_xmin(pg_current_snapshot()) \
+         order by txid, position limit $3"
+    ))
+    .bind(after.txid.to_string())
+    .bind(after.position)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Whether committed events wait behind a transaction that is still open.
+async fn blocked(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "select exists(select 1 from event_store.events where txid >= pg_snapshot_xmin(pg_current_snapshot()))",
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// Publishes one batch and advances the checkpoint; returns how many were published.
+pub async fn publish_batch(
+    conn: &mut PgConnection,
+    js: &jetstream::Context,
+    subject_prefix: &str,
+) -> anyhow::Result<usize> {
+    let after = checkpoint(conn).await?;
+    let batch = next_batch(conn, after, BATCH).await?;
+    let Some(last) = batch.last() else {
+        return Ok(0);
+    };
+    let mut acks = Vec::with_capacity(batch.len());
+    for event in &batch {
+        let envelope = Envelope::from_stored(event);
+        let payload = serde_json::to_vec(&envelope)?;
+        let publish = jetstream::message::PublishMessage::build()
+            .message_id(event.event_id.to_string())
+            .header("Correlation-Id", envelope.correlationid.as_str())
+            .payload(payload.into());
+        let ack = js
+            .send_publish(envelope.subject(subject_prefix), publish)
+            .await
+            .context("sending to JetStream")?;
+        acks.push(std::future::IntoFuture::into_future(ack));
+    }
+    try_join_all(acks)
+        .await
+        .context("waiting for JetStream acknowledgements")?;
+    // Only a forward move: a deposed leader that was still finishing a batch
+    // can never drag the checkpoint back.
+    sqlx::query(
+        "update event_store.relay_checkpoint \
+         set last_txid = $1::text::xid8, last_position = $2, published = published + $3, updated_at = now() \
+         where id = 1 and (last_txid, last_position) < ($1::text::xid8, $2)",
+    )
+    .bind(last.txid.to_string())
+    .bind(last.position)
+    .bind(batch.len() as i64)
+    .execute(&mut *conn)
+    .await?;
+    Ok(batch.len())
+}
+
+async fn try_lead(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("select pg_try_advisory_lock($1)")
+        .bind(LEADER_LOCK)
+        .fetch_one(conn)
+        .await
+}
+
+/// Runs the relay until `shutdown` resolves: wait to lead, then publish.
+pub async fn run(
+    settings: Settings,
+    pool: PgPool,
+    js: jetstream::Context,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let lead = async {
+            let mut lock_conn = PgConnection::connect(settings.database_url.expose()).await?;
+            while !try_lead(&mut lock_conn).await? {
+                tokio::time::sleep(STANDBY_RETRY).await;
+            }
+            tracing::info!("relay is the leader");
+            lead(&settings, &pool, &js, &mut lock_conn).await
+        };
+        tokio::select! {
+            result = lead => {
+                if let Err(e) = result {
+                    tracing::error!(error = format!("{e:#}"), "relay lost its footing; starting over");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = &mut shutdown => return Ok(()),
+                }
+            }
+            _ = &mut shutdown => {
+                tracing::info!("relay stopping");
+                return Ok(());
+            }
+        }
+    }
+}
+
+async fn lead(
+    settings: &Settings,
+    pool: &PgPool,
+    js: &jetstream::Context,
+    lock_conn: &mut PgConnection,
+) -> anyhow::Result<()> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(APPENDED_CHANNEL).await?;
+    let mut conn = pool.acquire().await?;
+    loop {
+        let published = publish_batch(&mut conn, js, &settings.subject_prefix).await?;
+        if published as i64 == BATCH {
+            continue;
+        }
+        // Still the leader? A broken lock connection means another relay may lead now.
+        sqlx::query("select 1")
+            .execute(&mut *lock_conn)
+            .await
+            .context("leader lock connection")?;
+        let wait = if blocked(&mut conn).await? {
+            BLOCKED_RETRY
+        } else {
+            IDLE_RECHECK
+        };
+        tokio::select! {
+            n = listener.recv() => { n?; }
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}

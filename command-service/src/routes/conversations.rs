@@ -1,0 +1,225 @@
+//! Conversation writes: create (by `source_id`, or `contact_id` + `inbox_id`)
+//! and toggle status. Users and (connected) agent bots may call both.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use domain::contact::{Contact, ContactCommand, NewContactInbox};
+use domain::conversation::{Conversation, ConversationCommand, ConversationStatus};
+use domain::StreamId;
+use serde_json::json;
+
+use super::id;
+use crate::auth::{self, Bots};
+use crate::body::Body;
+use crate::error::{on_constraint, ApiError};
+use crate::write_model;
+use crate::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/v1/accounts/{account_id}/conversations")
+            .route("", web::post().to(create))
+            .route("/{display_id}/toggle_status", web::post().to(toggle_status)),
+    );
+}
+
+fn status(b: &Body) -> Result<Option<ConversationStatus>, ApiError> {
+    match b.string("status")? {
+        Some(s) if !s.trim().is_empty() => Ok(Some(ConversationStatus::parse(s.trim())?)),
+        _ => Ok(None),
+    }
+}
+
+async fn create(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let account_id = id(&path)?;
+    let caller = auth::account_caller(&req, &state.pool, account_id, Bots::Allowed).await?;
+    let b = Body::parse(&body)?.unwrap_key("conversation");
+    if b.has("message") {
+        return Err(ApiError::Unprocessable(
+            "Creating a first message together with the conversation is not supported yet; \
+             create the conversation, then post the message"
+                .into(),
+        ));
+    }
+    let source_id = b.string("source_id")?.filter(|s| !s.trim().is_empty());
+    let inbox_id = b.id("inbox_id")?;
+    let contact_id = b.id("contact_id")?;
+    let requested_status = status(&b)?;
+    let assignee_id = b.id("assignee_id")?.filter(|id| *id > 0);
+    let team_id = b.id("team_id")?.filter(|id| *id > 0);
+    let snoozed_until = b.id("snoozed_until")?;
+    let additional_attributes = b.object("additional_attributes")?.unwrap_or_default();
+    let custom_attributes = b.object("custom_attributes")?.unwrap_or_default();
+    if source_id.is_none() && (contact_id.is_none() || inbox_id.is_none()) {
+        return Err(ApiError::Unprocessable(
+            "Specify source_id, or contact_id and inbox_id".into(),
+        ));
+    }
+    if let Some(assignee) = assignee_id {
+        if write_model::member_role(&state.pool, account_id, assignee)
+            .await?
+            .is_none()
+        {
+            return Err(ApiError::invalid(
+                "assignee",
+                "Assignee must be a member of the account",
+            ));
+        }
+    }
+    if team_id.is_some() {
+        // Teams are not served yet, so no team id can belong to the account.
+        return Err(ApiError::invalid("team", "Team must exist"));
+    }
+    let ctx = state.context(&req, caller.principal);
+    let committed = state
+        .store
+        .execute(&ctx, async |uow| {
+            let conversation_id = write_model::next_id(uow.conn(), "conversation_ids").await?;
+            let mut conversation = uow
+                .load::<Conversation>(StreamId::conversation(conversation_id))
+                .await?;
+            // Which contact inbox the conversation runs on.
+            let (contact_inbox_id, contact_id, inbox_id) = match (contact_id, inbox_id) {
+                (Some(contact_id), Some(inbox_id)) => {
+                    let mut contact = uow.load::<Contact>(StreamId::contact(contact_id)).await?;
+                    if contact.state.ids.map(|(_, a)| a) != Some(account_id)
+                        || write_model::inbox_in_account(uow.conn(), account_id, inbox_id)
+                            .await?
+                            .is_none()
+                    {
+                        return Err(ApiError::NotFound);
+                    }
+                    let existing = contact.state.contact_inboxes.iter().find(|ci| {
+                        ci.inbox_id == inbox_id
+                            && source_id.as_ref().is_none_or(|s| *s == ci.source_id)
+                    });
+                    match existing {
+                        Some(ci) => (ci.id, contact_id, inbox_id),
+                        None => {
+                            let source = source_id
+                                .clone()
+                                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+                            let source_taken =
+                                write_model::source_taken(uow.conn(), inbox_id, &source).await?;
+                            let ci_id =
+                                write_model::next_id(uow.conn(), "contact_inbox_ids").await?;
+                            let new = NewContactInbox {
+                                contact_inbox_id: ci_id,
+                                inbox_id,
+                                source_id: source.clone(),
+                                source_taken,
+                            };
+                            uow.decide(&mut contact, &ContactCommand::AddContactInbox(new))
+                                .await?;
+                            write_model::insert_contact_inbox(
+                                uow.conn(),
+                                ci_id,
+                                account_id,
+                                contact_id,
+                                inbox_id,
+                                &source,
+                            )
+                            .await
+                            .map_err(on_constraint)?;
+                            (ci_id, contact_id, inbox_id)
+                        }
+                    }
+                }
+                _ => {
+                    let source = source_id.clone().unwrap_or_default();
+                    write_model::contact_inbox_by_source(uow.conn(), account_id, inbox_id, &source)
+                        .await?
+                        .ok_or(ApiError::NotFound)?
+                }
+            };
+            let (_, inbox_has_bot) =
+                write_model::inbox_in_account(uow.conn(), account_id, inbox_id)
+                    .await?
+                    .ok_or(ApiError::NotFound)?;
+            let display_id = write_model::next_display_id(uow.conn(), account_id).await?;
+            let command = ConversationCommand::Create {
+                conversation_id,
+                account_id,
+                display_id,
+                inbox_id,
+                contact_id,
+                contact_inbox_id,
+                status: requested_status,
+                inbox_has_bot,
+                assignee_id,
+                team_id,
+                snoozed_until,
+                additional_attributes: additional_attributes.clone(),
+                custom_attributes: custom_attributes.clone(),
+            };
+            uow.decide(&mut conversation, &command).await?;
+            write_model::insert_conversation(uow.conn(), conversation_id, account_id, display_id)
+                .await?;
+            Ok(conversation.state)
+        })
+        .await?;
+    let conversation = committed.value;
+    let display_id = conversation.ids.map(|(_, _, d)| d).unwrap_or_default();
+    let fallback = json!({
+        "id": display_id,
+        "account_id": account_id,
+        "inbox_id": conversation.inbox_id,
+        "status": conversation.status.map(ConversationStatus::as_str),
+        "messages": [],
+    });
+    let render = query_service::render::conversation(&state.pool, account_id, display_id);
+    state
+        .respond(&req, &committed.written, render, fallback)
+        .await
+}
+
+async fn toggle_status(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let account_id = id(&path.0)?;
+    let display_id = id(&path.1)?;
+    let caller = auth::account_caller(&req, &state.pool, account_id, Bots::Allowed).await?;
+    let b = Body::parse(&body)?.unwrap_key("conversation");
+    let requested = status(&b)?;
+    let snoozed_until = b.id("snoozed_until")?;
+    let conversation_id = write_model::conversation_id(&state.pool, account_id, display_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let ctx = state.context(&req, caller.principal);
+    let actor = caller.principal.actor();
+    let committed = state
+        .store
+        .execute(&ctx, async |uow| {
+            let mut conversation = uow
+                .load::<Conversation>(StreamId::conversation(conversation_id))
+                .await?;
+            let command = ConversationCommand::ToggleStatus {
+                status: requested,
+                snoozed_until,
+                actor,
+            };
+            uow.decide(&mut conversation, &command).await?;
+            Ok(conversation.state)
+        })
+        .await?;
+    let conversation = committed.value;
+    // This is the only place the toggle_status answer is rendered; it is
+    // fully determined by the write, so it needs nothing from the read model.
+    let body = json!({"meta": {}, "payload": {
+        "success": true,
+        "current_status": conversation.status.map(ConversationStatus::as_str),
+        "conversation_id": display_id,
+        "snoozed_until": conversation.snoozed_until,
+    }});
+    let render = async { Ok(Some(body.clone())) };
+    state
+        .respond(&req, &committed.written, render, body.clone())
+        .await
+}

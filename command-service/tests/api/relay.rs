@@ -1,0 +1,227 @@
+//! The relay never skips, duplicates or reorders a stream, whatever the
+//! commit order, and a standby takes over from a dead leader.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use infra::envelope::Envelope;
+use rand::Rng;
+use sqlx::PgPool;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use crate::helpers::{eventually, TestEnv};
+
+struct RelayHandle {
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl RelayHandle {
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = self.task.await;
+    }
+}
+
+async fn start_relay(env: &TestEnv) -> RelayHandle {
+    let js = infra::nats::connect(&env.settings).await.unwrap();
+    infra::nats::ensure_stream(&js, &env.settings)
+        .await
+        .unwrap();
+    let (stop, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(command_service::relay::run(
+        env.settings.clone(),
+        env.pool.clone(),
+        js,
+        async {
+            let _ = rx.await;
+        },
+    ));
+    RelayHandle {
+        stop: Some(stop),
+        task,
+    }
+}
+
+async fn insert_event(conn: &mut sqlx::PgConnection, id: Uuid, stream: &str, version: i64) {
+    sqlx::query(
+        "insert into event_store.events (event_id, stream_id, stream_version, account_id, event_type, schema_version, payload, metadata, occurred_at) \
+         values ($1, $2, $3, 1, 'TestHappened', 1, '{}', '{\"actor_type\":\"system\",\"correlation_id\":\"t\"}', now())",
+    )
+    .bind(id)
+    .bind(stream)
+    .bind(version)
+    .execute(conn)
+    .await
+    .unwrap();
+}
+
+/// All envelopes in the test's JetStream stream, in stream order.
+async fn published(env: &TestEnv) -> Vec<Envelope> {
+    let js = infra::nats::connect(&env.settings).await.unwrap();
+    let stream = js.get_stream(&env.settings.nats_stream).await.unwrap();
+    let info = stream.get_info().await.unwrap();
+    let mut out = Vec::new();
+    for seq in info.state.first_sequence..=info.state.last_sequence {
+        if info.state.messages == 0 {
+            break;
+        }
+        let msg = stream.get_raw_message(seq).await.unwrap();
+        out.push(serde_json::from_slice(&msg.payload).unwrap());
+    }
+    out
+}
+
+async fn published_count(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("select published from event_store.relay_checkpoint")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+fn assert_exactly_once_in_stream_order(envelopes: &[Envelope], committed: &HashSet<Uuid>) {
+    let ids: Vec<Uuid> = envelopes.iter().map(|e| e.id).collect();
+    let unique: HashSet<Uuid> = ids.iter().copied().collect();
+    assert_eq!(ids.len(), unique.len(), "an event was published twice");
+    assert_eq!(
+        &unique, committed,
+        "published events differ from committed events"
+    );
+    let mut last: BTreeMap<&str, i64> = BTreeMap::new();
+    for e in envelopes {
+        let prev = last.insert(&e.streamid, e.streamversion).unwrap_or(0);
+        assert_eq!(
+            e.streamversion,
+            prev + 1,
+            "stream {} out of order",
+            e.streamid
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_event_is_skipped_when_commits_are_slow_and_some_roll_back() {
+    let env = TestEnv::new().await;
+    let relay = start_relay(&env).await;
+
+    let writers = 12;
+    let per_writer = 25;
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let pool = env.pool.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut committed = Vec::new();
+            let mut versions = [0i64; 2];
+            for i in 0..per_writer {
+                let lane = i % 2;
+                let stream = format!("test:{w}-{lane}");
+                let (hold_ms, roll_back) = {
+                    let mut rng = rand::thread_rng();
+                    // A third of the transactions stay open a while after
+                    // drawing their position (slow commits); one in eight rolls back.
+                    let hold = if rng.gen_bool(0.33) {
+                        rng.gen_range(5..120)
+                    } else {
+                        0
+                    };
+                    (hold, rng.gen_bool(0.125))
+                };
+                let mut tx = pool.begin().await.unwrap();
+                let id = Uuid::now_v7();
+                insert_event(&mut tx, id, &stream, versions[lane] + 1).await;
+                if hold_ms > 0 {
+                    tokio::time::sleep(Duration::from_millis(hold_ms)).await;
+                }
+                if roll_back {
+                    tx.rollback().await.unwrap();
+                } else {
+                    sqlx::query("select pg_notify('events_appended', '')")
+                        .execute(&mut *tx)
+                        .await
+                        .unwrap();
+                    tx.commit().await.unwrap();
+                    versions[lane] += 1;
+                    committed.push(id);
+                }
+            }
+            committed
+        }));
+    }
+    let mut committed = HashSet::new();
+    for t in tasks {
+        committed.extend(t.await.unwrap());
+    }
+    let expected = committed.len() as i64;
+    eventually(
+        "the relay to publish every committed event",
+        Duration::from_secs(30),
+        || async { published_count(&env.pool).await >= expected },
+    )
+    .await;
+    relay.stop().await;
+
+    let envelopes = published(&env).await;
+    assert_exactly_once_in_stream_order(&envelopes, &committed);
+    assert_eq!(published_count(&env.pool).await, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_standby_relay_takes_over_when_the_leader_dies() {
+    let env = TestEnv::new().await;
+    let leader = start_relay(&env).await;
+    // Let the first relay become the leader before the standby starts.
+    eventually("the first relay to lead", Duration::from_secs(10), || async {
+        sqlx::query_scalar::<_, i64>(
+            "select count(*) from pg_locks where locktype = 'advisory' and objid::text::bigint = $1 \
+             and database = (select oid from pg_database where datname = current_database())",
+        )
+        .bind(command_service::relay::LEADER_LOCK & 0xffff_ffff)
+            .fetch_one(&env.pool)
+            .await
+            .unwrap()
+            > 0
+    })
+    .await;
+    let standby = start_relay(&env).await;
+
+    let mut committed = HashSet::new();
+    let mut conn = env.pool.acquire().await.unwrap();
+    for v in 1..=20 {
+        let id = Uuid::now_v7();
+        insert_event(&mut conn, id, "test:failover", v).await;
+        committed.insert(id);
+    }
+    sqlx::query("select pg_notify('events_appended', '')")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    eventually("the leader to publish", Duration::from_secs(10), || async {
+        published_count(&env.pool).await >= 20
+    })
+    .await;
+
+    // The leader dies without a goodbye: its task and connections are dropped.
+    leader.task.abort();
+    let _ = leader.task.await;
+
+    for v in 21..=40 {
+        let id = Uuid::now_v7();
+        insert_event(&mut conn, id, "test:failover", v).await;
+        committed.insert(id);
+    }
+    sqlx::query("select pg_notify('events_appended', '')")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    eventually(
+        "the standby to take over and publish",
+        Duration::from_secs(15),
+        || async { published_count(&env.pool).await >= 40 },
+    )
+    .await;
+    standby.stop().await;
+    assert_exactly_once_in_stream_order(&published(&env).await, &committed);
+}
