@@ -1,0 +1,205 @@
+//! Conversations and the list counters.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::{PgPool, Postgres, QueryBuilder};
+
+use super::InboxScope;
+
+/// A conversation with what its JSON needs from elsewhere: the inbox's
+/// channel type and the assignee (when they are a member of the account).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ConversationRow {
+    pub account_id: i64,
+    pub display_id: i64,
+    pub inbox_id: i64,
+    pub contact_id: i64,
+    pub status: String,
+    pub snoozed_until: Option<DateTime<Utc>>,
+    pub additional_attributes: Value,
+    pub custom_attributes: Value,
+    pub labels: Vec<String>,
+    pub agent_last_seen_at: Option<DateTime<Utc>>,
+    pub contact_last_seen_at: Option<DateTime<Utc>>,
+    pub last_activity_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub channel_type: Option<String>,
+    pub assignee_user_id: Option<i64>,
+    pub assignee_name: Option<String>,
+    pub assignee_display_name: Option<String>,
+    pub assignee_email: Option<String>,
+    pub assignee_role: Option<String>,
+}
+
+const SELECT: &str = "select c.account_id, c.display_id, c.inbox_id, c.contact_id, c.status, \
+     c.snoozed_until, c.additional_attributes, c.custom_attributes, c.labels, \
+     c.agent_last_seen_at, c.contact_last_seen_at, c.last_activity_at, c.created_at, \
+     i.channel_type, u.id as assignee_user_id, u.name as assignee_name, \
+     u.display_name as assignee_display_name, u.email as assignee_email, \
+     au.role as assignee_role \
+     from read_model.conversations c \
+     left join read_model.inboxes i on i.id = c.inbox_id \
+     left join read_model.account_users au \
+            on au.account_id = c.account_id and au.user_id = c.assignee_id \
+     left join read_model.users u on u.id = au.user_id";
+
+/// Whose conversations a list shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Assignee {
+    /// Everyone's.
+    Any,
+    /// Those assigned to this user.
+    User(i64),
+    /// Those with no assignee.
+    Nobody,
+    /// Those with any assignee.
+    Somebody,
+}
+
+/// The filters shared by the list and its counters.
+#[derive(Debug, Clone, Copy)]
+pub struct ConversationFilter {
+    /// Which inboxes the caller sees.
+    pub scope: InboxScope,
+    /// A status name, or `None` for all.
+    pub status: Option<&'static str>,
+    /// One inbox only.
+    pub inbox_id: Option<i64>,
+    /// One team only.
+    pub team_id: Option<i64>,
+}
+
+/// Adds the filters; `alias` is the table carrying `account_id, inbox_id, status, team_id`.
+fn push_filters(
+    qb: &mut QueryBuilder<'_, Postgres>,
+    alias: &str,
+    account_id: i64,
+    filter: &ConversationFilter,
+) {
+    qb.push(format!(" where {alias}.account_id = "))
+        .push_bind(account_id);
+    if let InboxScope::MemberOf(user_id) = filter.scope {
+        qb.push(format!(
+            " and {alias}.inbox_id in (select m.inbox_id from read_model.inbox_members m \
+             where m.account_id = "
+        ))
+        .push_bind(account_id)
+        .push(" and m.user_id = ")
+        .push_bind(user_id)
+        .push(")");
+    }
+    if let Some(status) = filter.status {
+        qb.push(format!(" and {alias}.status = ")).push_bind(status);
+    }
+    if let Some(inbox_id) = filter.inbox_id {
+        qb.push(format!(" and {alias}.inbox_id = "))
+            .push_bind(inbox_id);
+    }
+    if let Some(team_id) = filter.team_id {
+        qb.push(format!(" and {alias}.team_id = "))
+            .push_bind(team_id);
+    }
+}
+
+/// One page of conversations, most recently active first.
+#[tracing::instrument(skip_all, fields(account_id = account_id, limit = limit, offset = offset))]
+pub async fn list(
+    pool: &PgPool,
+    account_id: i64,
+    filter: &ConversationFilter,
+    assignee: Assignee,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<ConversationRow>, sqlx::Error> {
+    let mut qb = QueryBuilder::new(SELECT);
+    push_filters(&mut qb, "c", account_id, filter);
+    match assignee {
+        Assignee::Any => {}
+        Assignee::User(user_id) => {
+            qb.push(" and c.assignee_id = ").push_bind(user_id);
+        }
+        Assignee::Nobody => {
+            qb.push(" and c.assignee_id is null");
+        }
+        Assignee::Somebody => {
+            qb.push(" and c.assignee_id is not null");
+        }
+    }
+    qb.push(" order by c.last_activity_at desc, c.id desc limit ")
+        .push_bind(limit)
+        .push(" offset ")
+        .push_bind(offset);
+    qb.build_query_as().fetch_all(pool).await
+}
+
+/// The list counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct Counts {
+    /// Assigned to the caller.
+    pub mine_count: i64,
+    /// With no assignee.
+    pub unassigned_count: i64,
+    /// Everything that matches.
+    pub all_count: i64,
+}
+
+/// The counters, summed from `read_model.conversation_counts` (maintained by
+/// the projection), so their cost does not grow with the number of
+/// conversations. In that table `assignee_id` and `team_id` are 0 for "none".
+#[tracing::instrument(skip_all, fields(account_id = account_id, user_id = user_id))]
+pub async fn counts(
+    pool: &PgPool,
+    account_id: i64,
+    filter: &ConversationFilter,
+    user_id: i64,
+) -> Result<Counts, sqlx::Error> {
+    let mut qb = QueryBuilder::new("select coalesce(sum(k.n) filter (where k.assignee_id = ");
+    qb.push_bind(user_id).push(
+        "), 0)::bigint as mine_count, \
+         coalesce(sum(k.n) filter (where k.assignee_id = 0), 0)::bigint as unassigned_count, \
+         coalesce(sum(k.n), 0)::bigint as all_count \
+         from read_model.conversation_counts k",
+    );
+    push_filters(&mut qb, "k", account_id, filter);
+    qb.build_query_as().fetch_one(pool).await
+}
+
+/// One conversation of the account, by display id.
+#[tracing::instrument(skip_all, fields(account_id = account_id, display_id = display_id))]
+pub async fn by_display_id(
+    pool: &PgPool,
+    account_id: i64,
+    display_id: i64,
+) -> Result<Option<ConversationRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "{SELECT} where c.account_id = $1 and c.display_id = $2"
+    ))
+    .bind(account_id)
+    .bind(display_id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// A contact's most recently active conversations in the inboxes the scope sees.
+#[tracing::instrument(skip_all, fields(account_id = account_id, contact_id = contact_id))]
+pub async fn of_contact(
+    pool: &PgPool,
+    account_id: i64,
+    contact_id: i64,
+    scope: InboxScope,
+    limit: i64,
+) -> Result<Vec<ConversationRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "{SELECT} where c.account_id = $1 and c.contact_id = $2 \
+           and ($3 or c.inbox_id in (select m.inbox_id from read_model.inbox_members m \
+                                     where m.account_id = $1 and m.user_id = $4)) \
+         order by c.last_activity_at desc, c.id desc limit $5"
+    ))
+    .bind(account_id)
+    .bind(contact_id)
+    .bind(scope.unrestricted())
+    .bind(scope.member())
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}

@@ -1,0 +1,144 @@
+//! Conversation reads: the list with its counters, the counters alone, and
+//! one conversation by display id. Administrators see every inbox, agents
+//! their member inboxes; the counters come from the projection-maintained
+//! `conversation_counts`, never from counting conversations.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use domain::conversation::ConversationStatus;
+use serde_json::{json, Value};
+
+use super::{get, id, Params};
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::repo::conversations::{Assignee, ConversationFilter, Counts};
+use crate::repo::InboxScope;
+use crate::{auth, render, repo, AppState};
+
+/// Conversations per page.
+const PER_PAGE: i64 = 25;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    // `meta` before `{id}`: the first matching resource serves.
+    cfg.service(get("/api/v1/accounts/{account_id}/conversations", list))
+        .service(get(
+            "/api/v1/accounts/{account_id}/conversations/meta",
+            meta,
+        ))
+        .service(get(
+            "/api/v1/accounts/{account_id}/conversations/{id}",
+            show,
+        ));
+}
+
+/// `status`: today's names, the seed's `bot` for pending, `all`; open by default.
+fn status(params: &Params) -> Result<Option<&'static str>, ApiError> {
+    match params.get("status") {
+        None => Ok(Some(ConversationStatus::Open.as_str())),
+        Some("all") => Ok(None),
+        Some(raw) => ConversationStatus::parse(raw)
+            .map(|s| Some(s.as_str()))
+            .map_err(|_| {
+                ApiError::Unprocessable(format!(
+                    "Status '{raw}' is not a valid status (open, resolved, pending, snoozed, all)"
+                ))
+            }),
+    }
+}
+
+/// `assignee_type`: me, unassigned, assigned; anything else means all.
+fn assignee(params: &Params, caller: &Caller) -> Assignee {
+    match params.get("assignee_type") {
+        Some("me") => Assignee::User(caller.user_id),
+        Some("unassigned") => Assignee::Nobody,
+        Some("assigned") => Assignee::Somebody,
+        _ => Assignee::Any,
+    }
+}
+
+fn filter(params: &Params, caller: &Caller) -> Result<ConversationFilter, ApiError> {
+    Ok(ConversationFilter {
+        scope: caller.scope(),
+        status: status(params)?,
+        inbox_id: params.id("inbox_id")?,
+        team_id: params.id("team_id")?,
+    })
+}
+
+fn counts_json(c: Counts) -> Value {
+    json!({
+        "mine_count": c.mine_count,
+        "unassigned_count": c.unassigned_count,
+        "assigned_count": c.all_count - c.unassigned_count,
+        "all_count": c.all_count,
+    })
+}
+
+#[tracing::instrument(skip_all, fields(account = %path.0))]
+async fn list(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String,)>,
+    query: web::Query<Vec<(String, String)>>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = auth::account_caller(&req, &state.pool, &path.0).await?;
+    let params = Params::new(query);
+    let filter = filter(&params, &caller)?;
+    let page = params.page();
+    let counts =
+        repo::conversations::counts(&state.pool, caller.account_id, &filter, caller.user_id)
+            .await?;
+    let rows = repo::conversations::list(
+        &state.pool,
+        caller.account_id,
+        &filter,
+        assignee(&params, &caller),
+        PER_PAGE,
+        page.offset(PER_PAGE),
+    )
+    .await?;
+    let payload = render::conversation_list(&state.pool, rows).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "data": {"meta": counts_json(counts), "payload": payload},
+    })))
+}
+
+#[tracing::instrument(skip_all, fields(account = %path.0))]
+async fn meta(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String,)>,
+    query: web::Query<Vec<(String, String)>>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = auth::account_caller(&req, &state.pool, &path.0).await?;
+    let params = Params::new(query);
+    let filter = filter(&params, &caller)?;
+    let counts =
+        repo::conversations::counts(&state.pool, caller.account_id, &filter, caller.user_id)
+            .await?;
+    Ok(HttpResponse::Ok().json(json!({ "meta": counts_json(counts) })))
+}
+
+/// One conversation; an agent who is not a member of its inbox gets
+/// Chatwoot's policy 401.
+#[tracing::instrument(skip_all, fields(account = %path.0, display_id = %path.1))]
+async fn show(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = auth::account_caller(&req, &state.pool, &path.0).await?;
+    let display_id = id(&path.1)?;
+    let row = repo::conversations::by_display_id(&state.pool, caller.account_id, display_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if let InboxScope::MemberOf(user_id) = caller.scope() {
+        if !repo::inboxes::is_member(&state.pool, row.inbox_id, user_id).await? {
+            return Err(ApiError::NOT_ALLOWED);
+        }
+    }
+    let body = render::conversation_list(&state.pool, vec![row])
+        .await?
+        .pop()
+        .ok_or(ApiError::NotFound)?;
+    Ok(HttpResponse::Ok().json(body))
+}

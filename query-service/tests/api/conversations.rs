@@ -1,0 +1,326 @@
+//! Conversation reads (§2.4; cases 38-40, 42).
+
+use serde_json::{json, Value};
+
+use crate::helpers::{Conv, Seeded, TestApp};
+
+fn ids(body: &Value) -> Vec<i64> {
+    body["data"]["payload"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_i64().unwrap())
+        .collect()
+}
+
+fn counts(mine: i64, unassigned: i64, all: i64) -> Value {
+    json!({
+        "mine_count": mine,
+        "unassigned_count": unassigned,
+        "assigned_count": all - unassigned,
+        "all_count": all,
+    })
+}
+
+#[tokio::test]
+async fn a_conversation_without_messages_is_listed_with_its_counts_and_meta() {
+    let app = TestApp::spawn().await;
+    let s = app.with_account().await;
+    let inbox = app.api_inbox(s.account_id, "API").await;
+    app.inbox_member(s.account_id, inbox, s.agent_id).await;
+    let contact = app
+        .contact(s.account_id, "Jane", Some("j@x.com"), None)
+        .await;
+    let display_id = app
+        .conversation(Conv::new(s.account_id, inbox, contact))
+        .await;
+
+    let (status, body) = app.get(&s.path("/conversations"), Some(&s.agent)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["meta"], counts(0, 1, 1));
+    let c = &body["data"]["payload"][0];
+    assert_eq!(c["id"], display_id);
+    assert_eq!(c["messages"], json!([]));
+
+    let (status, body) = app
+        .get(&s.path("/conversations/meta"), Some(&s.agent))
+        .await;
+    assert_eq!((status, &body["meta"]), (200, &counts(0, 1, 1)));
+}
+
+#[tokio::test]
+async fn a_conversation_is_shown_by_display_id_in_chatwoots_shape() {
+    let app = TestApp::spawn().await;
+    let s = app.with_account().await;
+    let inbox = app.widget_inbox(s.account_id, "Site").await;
+    let contact = app
+        .contact(s.account_id, "Jane", Some("j@x.com"), None)
+        .await;
+    app.conversation(Conv::new(s.account_id, inbox, contact))
+        .await;
+    let display_id = app
+        .conversation(
+            Conv::new(s.account_id, inbox, contact)
+                .status("pending")
+                .assignee(s.admin_id),
+        )
+        .await;
+    assert_eq!(display_id, 2);
+
+    let (status, c) = app
+        .get(
+            &s.path(&format!("/conversations/{display_id}")),
+            Some(&s.admin),
+        )
+        .await;
+    assert_eq!(status, 200, "{c}");
+    assert_eq!(c["id"], 2);
+    assert_eq!(c["account_id"], s.account_id);
+    assert_eq!(c["inbox_id"], inbox);
+    assert_eq!(c["status"], "pending");
+    assert_eq!(c["messages"], json!([]));
+    assert_eq!(c["muted"], false);
+    assert_eq!(c["can_reply"], true);
+    assert_eq!(c["unread_count"], 0);
+    assert_eq!(c["agent_last_seen_at"], 0);
+    assert_eq!(c["contact_last_seen_at"], 0);
+    assert_eq!(c["labels"], json!([]));
+    assert_eq!(c["priority"], json!(null));
+    assert_eq!(c["snoozed_until"], json!(null));
+    assert!(c["timestamp"].is_i64());
+    assert_eq!(c["timestamp"], c["last_activity_at"]);
+    assert!(c["created_at"].as_i64() < c["timestamp"].as_i64());
+    assert_eq!(c["meta"]["channel"], "Channel::WebWidget");
+    assert_eq!(c["meta"]["sender"]["id"], contact);
+    assert_eq!(c["meta"]["sender"]["email"], "j@x.com");
+    assert!(c["meta"]["sender"].get("contact_inboxes").is_none());
+    assert_eq!(c["meta"]["assignee"]["id"], s.admin_id);
+    assert_eq!(c["meta"]["assignee"]["name"], "Ada Admin");
+    assert_eq!(c["meta"]["assignee"]["role"], "administrator");
+
+    // An unassigned conversation has no assignee in its meta.
+    let (_, first) = app.get(&s.path("/conversations/1"), Some(&s.admin)).await;
+    assert!(first["meta"].get("assignee").is_none());
+    let (status, body) = app.get(&s.path("/conversations/3"), Some(&s.admin)).await;
+    assert_eq!(
+        (status, body),
+        (404, json!({"error": "Resource could not be found"}))
+    );
+}
+
+#[tokio::test]
+async fn an_agent_outside_the_inbox_gets_401_on_a_conversation_until_added() {
+    let app = TestApp::spawn().await;
+    let s = app.with_account().await;
+    let inbox = app.api_inbox(s.account_id, "API").await;
+    let contact = app
+        .contact(s.account_id, "Jane", Some("j@x.com"), None)
+        .await;
+    let id = app
+        .conversation(Conv::new(s.account_id, inbox, contact))
+        .await;
+    let path = s.path(&format!("/conversations/{id}"));
+
+    let (status, body) = app.get(&path, Some(&s.agent)).await;
+    assert_eq!(
+        (status, body),
+        (
+            401,
+            json!({"error": "You are not authorized to do this action"})
+        )
+    );
+    assert_eq!(app.get(&path, Some(&s.admin)).await.0, 200);
+    app.inbox_member(s.account_id, inbox, s.agent_id).await;
+    assert_eq!(app.get(&path, Some(&s.agent)).await.0, 200);
+}
+
+#[tokio::test]
+async fn another_accounts_conversation_is_not_found() {
+    let app = TestApp::spawn().await;
+    let a = app.with_account().await;
+    let b = app.with_account().await;
+    let inbox = app.api_inbox(a.account_id, "API").await;
+    let contact = app
+        .contact(a.account_id, "Jane", Some("j@x.com"), None)
+        .await;
+    let id = app
+        .conversation(Conv::new(a.account_id, inbox, contact))
+        .await;
+    let (status, _) = app
+        .get(&b.path(&format!("/conversations/{id}")), Some(&b.admin))
+        .await;
+    assert_eq!(status, 404);
+    let (_, list) = app
+        .get(&b.path("/conversations?status=all"), Some(&b.admin))
+        .await;
+    assert_eq!(list["data"]["meta"], counts(0, 0, 0));
+    assert_eq!(list["data"]["payload"], json!([]));
+}
+
+/// Five conversations in one inbox: open ×3 (admin's, agent's, nobody's),
+/// resolved ×1 (nobody's), pending ×1 (agent's), newest last.
+async fn seed_mix(app: &TestApp, s: &Seeded) -> i64 {
+    let inbox = app.api_inbox(s.account_id, "API").await;
+    let contact = app
+        .contact(s.account_id, "Jane", Some("j@x.com"), None)
+        .await;
+    let base = || Conv::new(s.account_id, inbox, contact);
+    app.conversation(base().assignee(s.admin_id).minutes_ago(5))
+        .await;
+    app.conversation(base().assignee(s.agent_id).minutes_ago(4))
+        .await;
+    app.conversation(base().minutes_ago(3)).await;
+    app.conversation(base().status("resolved").minutes_ago(2))
+        .await;
+    app.conversation(base().status("pending").assignee(s.agent_id).minutes_ago(1))
+        .await;
+    inbox
+}
+
+#[tokio::test]
+async fn counts_and_payload_follow_assignee_type_and_status() {
+    let app = TestApp::spawn().await;
+    let s = app.with_account().await;
+    seed_mix(&app, &s).await;
+    let get = |query: &'static str| {
+        let app = &app;
+        let path = s.path(&format!("/conversations{query}"));
+        let token = s.admin.clone();
+        async move { app.get(&path, Some(&token)).await.1 }
+    };
+
+    // Default: open, everyone's; counts do not depend on assignee_type.
+    let open = get("").await;
+    assert_eq!(open["data"]["meta"], counts(1, 1, 3));
+    assert_eq!(ids(&open), [3, 2, 1], "most recently active first");
+    assert_eq!(ids(&get("?assignee_type=me").await), [1]);
+    assert_eq!(ids(&get("?assignee_type=unassigned").await), [3]);
+    assert_eq!(ids(&get("?assignee_type=assigned").await), [2, 1]);
+    assert_eq!(ids(&get("?assignee_type=all").await), [3, 2, 1]);
+    assert_eq!(
+        get("?assignee_type=me").await["data"]["meta"],
+        counts(1, 1, 3)
+    );
+
+    let resolved = get("?status=resolved").await;
+    assert_eq!(resolved["data"]["meta"], counts(0, 1, 1));
+    assert_eq!(ids(&resolved), [4]);
+    // The seed's `bot` is today's `pending`.
+    for query in ["?status=pending", "?status=bot"] {
+        let pending = get(query).await;
+        assert_eq!(pending["data"]["meta"], counts(0, 0, 1), "{query}");
+        assert_eq!(ids(&pending), [5]);
+        assert_eq!(pending["data"]["payload"][0]["status"], "pending");
+    }
+    assert_eq!(
+        get("?status=snoozed").await["data"]["meta"],
+        counts(0, 0, 0)
+    );
+    let all = get("?status=all").await;
+    assert_eq!(all["data"]["meta"], counts(1, 2, 5));
+    assert_eq!(ids(&all), [5, 4, 3, 2, 1]);
+    let meta = get("/meta?status=all").await;
+    assert_eq!(meta["meta"], counts(1, 2, 5));
+}
+
+#[tokio::test]
+async fn an_agent_counts_and_lists_only_member_inboxes() {
+    let app = TestApp::spawn().await;
+    let s = app.with_account().await;
+    let mine = seed_mix(&app, &s).await;
+    let theirs = app.api_inbox(s.account_id, "Other").await;
+    let contact = app.contact(s.account_id, "Bo", Some("b@x.com"), None).await;
+    app.conversation(Conv::new(s.account_id, theirs, contact).assignee(s.agent_id))
+        .await;
+    app.conversation(Conv::new(s.account_id, theirs, contact))
+        .await;
+
+    let (_, admin) = app.get(&s.path("/conversations"), Some(&s.admin)).await;
+    assert_eq!(admin["data"]["meta"], counts(1, 2, 5));
+
+    // Not a member of any inbox yet: nothing.
+    let (_, agent) = app.get(&s.path("/conversations"), Some(&s.agent)).await;
+    assert_eq!(agent["data"]["meta"], counts(0, 0, 0));
+    assert_eq!(ids(&agent), Vec::<i64>::new());
+
+    app.inbox_member(s.account_id, mine, s.agent_id).await;
+    let (_, agent) = app.get(&s.path("/conversations"), Some(&s.agent)).await;
+    assert_eq!(agent["data"]["meta"], counts(1, 1, 3));
+    assert_eq!(ids(&agent), [3, 2, 1]);
+    // Asking for an inbox they are not in shows nothing either.
+    let (_, agent) = app
+        .get(
+            &s.path(&format!("/conversations?inbox_id={theirs}")),
+            Some(&s.agent),
+        )
+        .await;
+    assert_eq!(agent["data"]["meta"], counts(0, 0, 0));
+    assert_eq!(agent["data"]["payload"], json!([]));
+    // The administrator can narrow to one inbox.
+    let (_, admin) = app
+        .get(
+            &s.path(&format!("/conversations?inbox_id={theirs}")),
+            Some(&s.admin),
+        )
+        .await;
+    assert_eq!(admin["data"]["meta"], counts(0, 1, 2));
+    assert_eq!(ids(&admin), [7, 6]);
+}
+
+#[tokio::test]
+async fn team_id_narrows_the_list_and_its_counts() {
+    let app = TestApp::spawn().await;
+    let s = app.with_account().await;
+    let inbox = app.api_inbox(s.account_id, "API").await;
+    let contact = app
+        .contact(s.account_id, "Jane", Some("j@x.com"), None)
+        .await;
+    app.conversation(Conv::new(s.account_id, inbox, contact).team(7))
+        .await;
+    app.conversation(Conv::new(s.account_id, inbox, contact))
+        .await;
+    let (_, body) = app
+        .get(&s.path("/conversations?team_id=7"), Some(&s.admin))
+        .await;
+    assert_eq!(body["data"]["meta"], counts(0, 1, 1));
+    assert_eq!(ids(&body), [1]);
+}
+
+#[tokio::test]
+async fn the_counts_are_read_from_the_projected_counters_not_counted() {
+    let app = TestApp::spawn().await;
+    let s = app.with_account().await;
+    let inbox = app.api_inbox(s.account_id, "API").await;
+    // A counter the projection maintains, with no conversation rows behind it.
+    app.add_count(s.account_id, inbox, "open", s.admin_id, 0, 1000)
+        .await;
+    app.add_count(s.account_id, inbox, "open", 0, 0, 234).await;
+    app.add_count(s.account_id, inbox, "resolved", 0, 0, 5)
+        .await;
+    let (_, body) = app.get(&s.path("/conversations"), Some(&s.admin)).await;
+    assert_eq!(body["data"]["meta"], counts(1000, 234, 1234));
+    assert_eq!(body["data"]["payload"], json!([]));
+}
+
+#[tokio::test]
+async fn the_list_is_always_paginated_twenty_five_a_page() {
+    let app = TestApp::spawn().await;
+    let s = app.with_account().await;
+    let inbox = app.api_inbox(s.account_id, "API").await;
+    let contact = app
+        .contact(s.account_id, "Jane", Some("j@x.com"), None)
+        .await;
+    for i in 0..27 {
+        app.conversation(Conv::new(s.account_id, inbox, contact).minutes_ago(100 - i))
+            .await;
+    }
+    let (_, first) = app.get(&s.path("/conversations"), Some(&s.admin)).await;
+    let first = ids(&first);
+    assert_eq!(first.len(), 25);
+    assert_eq!(first[0], 27);
+    let (_, second) = app
+        .get(&s.path("/conversations?page=2"), Some(&s.admin))
+        .await;
+    assert_eq!(second["data"]["meta"]["all_count"], 27);
+    assert_eq!(ids(&second), [2, 1]);
+}

@@ -1,0 +1,136 @@
+//! Bad input is a 4xx JSON answer, never a 500 (DESIGN §7.4).
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::{read, Conv, TestApp};
+
+#[tokio::test]
+async fn junk_ids_are_json_404s() {
+    let app = TestApp::spawn().await;
+    let s = app.with_account().await;
+    let (app_id, platform) = app.platform_app().await;
+    app.grant(app_id, "account", s.account_id).await;
+    let not_found = json!({"error": "Resource could not be found"});
+    for junk in [
+        "abc",
+        "-1",
+        "0",
+        "99999999999999999999",
+        "1.5",
+        "%00",
+        "%F0%28",
+    ] {
+        for path in [
+            s.path(&format!("/contacts/{junk}")),
+            s.path(&format!("/contacts/{junk}/conversations")),
+            s.path(&format!("/contacts/{junk}/contactable_inboxes")),
+            s.path(&format!("/conversations/{junk}")),
+            format!("/api/v1/accounts/{junk}/inboxes"),
+        ] {
+            let (status, body) = app.get(&path, Some(&s.admin)).await;
+            assert_eq!((status, &body), (404, &not_found), "{path}");
+        }
+        for path in [
+            format!("/platform/api/v1/accounts/{junk}"),
+            format!("/platform/api/v1/accounts/{junk}/account_users"),
+            format!("/platform/api/v1/users/{junk}"),
+        ] {
+            let (status, body) = app.get(&path, Some(&platform)).await;
+            assert_eq!((status, &body), (404, &not_found), "{path}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn junk_query_parameters_are_4xx_json() {
+    let app = TestApp::spawn().await;
+    let s = app.with_account().await;
+    let inbox = app.api_inbox(s.account_id, "API").await;
+    let contact = app.contact(s.account_id, "C", Some("c@x.com"), None).await;
+    app.conversation(Conv::new(s.account_id, inbox, contact))
+        .await;
+
+    let (status, body) = app
+        .get(&s.path("/conversations?status=foo"), Some(&s.admin))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body["error"].as_str().is_some());
+    for query in [
+        "inbox_id=abc",
+        "team_id=-1",
+        "inbox_id=99999999999999999999",
+    ] {
+        for endpoint in ["/conversations", "/conversations/meta"] {
+            let (status, body) = app
+                .get(&s.path(&format!("{endpoint}?{query}")), Some(&s.admin))
+                .await;
+            assert_eq!(status, 400, "{endpoint}?{query}: {body}");
+            assert!(body["error"].as_str().is_some());
+        }
+    }
+    // Lenient where Chatwoot is: junk pages are page 1, unknown sorts are ignored.
+    for query in [
+        "page=abc",
+        "page=-5",
+        "page=99999999999999999999",
+        "assignee_type=nobody",
+        "status=all&page=9223372036854775807",
+    ] {
+        let (status, body) = app
+            .get(&s.path(&format!("/conversations?{query}")), Some(&s.admin))
+            .await;
+        assert_eq!(status, 200, "{query}: {body}");
+    }
+    for query in [
+        "sort=password",
+        "sort=-",
+        "page=0",
+        "page=%FF",
+        "sort=name&sort=email",
+    ] {
+        let (status, body) = app
+            .get(&s.path(&format!("/contacts?{query}")), Some(&s.admin))
+            .await;
+        assert_eq!(status, 200, "{query}: {body}");
+    }
+    let (status, body) = app
+        .get(&s.path("/contacts/search?q=%25%27%3B--"), Some(&s.admin))
+        .await;
+    assert_eq!((status, body["meta"]["count"].clone()), (200, json!(0)));
+}
+
+#[tokio::test]
+async fn unknown_routes_and_other_methods_are_json_404s() {
+    let app = TestApp::spawn().await;
+    let s = app.with_account().await;
+    let not_found = json!({"error": "Resource could not be found"});
+    for path in [
+        "/nope",
+        "/api/v1/accounts",
+        &s.path("/teams"),
+        "/platform/api/v1/agent_bots",
+    ] {
+        let (status, body) = app.get(path, Some(&s.admin)).await;
+        assert_eq!((status, &body), (404, &not_found), "{path}");
+    }
+    let res = app
+        .client
+        .request(
+            Method::POST,
+            format!("{}{}", app.address, s.path("/contacts")),
+        )
+        .header("api_access_token", &s.admin)
+        .json(&json!({"name": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read(res).await, (404, not_found));
+}
+
+#[tokio::test]
+async fn health_and_readiness_answer() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.get("/health", None).await.0, 200);
+    assert_eq!(app.get("/ready", None).await.0, 200);
+}
