@@ -1,0 +1,167 @@
+-- The read models behind every GET. Names are unqualified: this file is run
+-- with search_path set to the target schema, `read_model` for the live copy or
+-- `read_model_next` while a rebuild fills a fresh one (docs/adr/0004).
+-- Changing this file means bumping READ_MODEL_VERSION in projections and
+-- rebuilding; read models are always derivable from the log.
+
+create table projection_state (
+    id                 smallint primary key default 1 check (id = 1),
+    version            integer not null,
+    last_txid          xid8 not null default '0'::xid8,
+    last_position      bigint not null default 0,
+    applied            bigint not null default 0,
+    updated_at         timestamptz not null default now()
+);
+
+-- Applied-version guard: an event whose stream_version is not above the
+-- stream's recorded version has been applied already and is skipped.
+create table stream_versions (
+    stream_id  text primary key,
+    version    bigint not null
+);
+
+-- Events a projection could not apply (poison), parked with their error.
+create table parked_events (
+    position    bigint primary key,
+    stream_id   text not null,
+    event_type  text not null,
+    error       text not null,
+    envelope    jsonb not null,
+    parked_at   timestamptz not null default now()
+);
+-- A stream with a parked event holds its later events: looked up per event.
+create index parked_events_stream_idx on parked_events (stream_id, position);
+
+create table access_tokens (
+    token_hash  text primary key,
+    owner_type  text not null,
+    owner_id    bigint not null
+);
+create index access_tokens_owner_idx on access_tokens (owner_type, owner_id);
+
+create table accounts (
+    id                 bigint primary key,
+    name               text not null,
+    locale             text not null,
+    domain             text,
+    support_email      text,
+    custom_attributes  jsonb not null default '{}',
+    created_at         timestamptz not null,
+    updated_at         timestamptz not null
+);
+
+create table users (
+    id                 bigint primary key,
+    name               text not null,
+    display_name       text,
+    email              text not null,
+    custom_attributes  jsonb not null default '{}',
+    created_at         timestamptz not null,
+    updated_at         timestamptz not null
+);
+
+create table account_users (
+    id          bigint primary key,
+    account_id  bigint not null,
+    user_id     bigint not null,
+    role        text not null,
+    inviter_id  bigint,
+    created_at  timestamptz not null,
+    updated_at  timestamptz not null,
+    active_at   timestamptz,
+    unique (account_id, user_id)
+);
+create index account_users_user_idx on account_users (user_id);
+
+create table platform_app_permissibles (
+    app_id       bigint not null,
+    target_kind  text not null,
+    target_id    bigint not null,
+    primary key (app_id, target_kind, target_id)
+);
+
+create table inboxes (
+    id                      bigint primary key,
+    account_id              bigint not null,
+    channel_id              bigint not null,
+    channel_type            text not null,
+    name                    text not null,
+    channel                 jsonb not null,
+    settings                jsonb not null,
+    created_at              timestamptz not null,
+    updated_at              timestamptz not null
+);
+create index inboxes_account_idx on inboxes (account_id, lower(name));
+
+create table inbox_members (
+    inbox_id    bigint not null,
+    user_id     bigint not null,
+    account_id  bigint not null,
+    primary key (inbox_id, user_id)
+);
+create index inbox_members_user_idx on inbox_members (account_id, user_id);
+
+create table contacts (
+    id                     bigint primary key,
+    account_id             bigint not null,
+    name                   text not null,
+    email                  text,
+    phone_number           text,
+    identifier             text,
+    additional_attributes  jsonb not null default '{}',
+    custom_attributes      jsonb not null default '{}',
+    conversations_count    bigint not null default 0,
+    last_activity_at       timestamptz,
+    created_at             timestamptz not null,
+    updated_at             timestamptz not null
+);
+create index contacts_account_idx on contacts (account_id, id);
+
+create table contact_inboxes (
+    id          bigint primary key,
+    account_id  bigint not null,
+    contact_id  bigint not null,
+    inbox_id    bigint not null,
+    source_id   text not null,
+    created_at  timestamptz not null
+);
+create index contact_inboxes_contact_idx on contact_inboxes (contact_id);
+create index contact_inboxes_source_idx on contact_inboxes (account_id, source_id);
+
+create table conversations (
+    id                     bigint primary key,
+    account_id             bigint not null,
+    display_id             bigint not null,
+    inbox_id               bigint not null,
+    contact_id             bigint not null,
+    contact_inbox_id       bigint not null,
+    status                 text not null,
+    assignee_id            bigint,
+    team_id                bigint,
+    snoozed_until          timestamptz,
+    additional_attributes  jsonb not null default '{}',
+    custom_attributes      jsonb not null default '{}',
+    labels                 text[] not null default '{}',
+    agent_last_seen_at     timestamptz,
+    contact_last_seen_at   timestamptz,
+    last_activity_at       timestamptz not null,
+    created_at             timestamptz not null,
+    updated_at             timestamptz not null,
+    unique (account_id, display_id)
+);
+create index conversations_list_idx on conversations (account_id, status, last_activity_at desc, id desc);
+create index conversations_inbox_idx on conversations (account_id, inbox_id, status, last_activity_at desc);
+create index conversations_contact_idx on conversations (contact_id);
+
+-- List counters, maintained per event so a list costs the same on an account
+-- with a million conversations as on an empty one. assignee_id and team_id use
+-- 0 for "none".
+create table conversation_counts (
+    account_id   bigint not null,
+    inbox_id     bigint not null,
+    status       text not null,
+    assignee_id  bigint not null,
+    team_id      bigint not null,
+    n            bigint not null,
+    primary key (account_id, inbox_id, status, assignee_id, team_id)
+);

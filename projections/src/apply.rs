@@ -1,0 +1,928 @@
+//! Folding one event into the read model.
+//!
+//! [`apply`] runs inside a transaction the caller opened, after `SET LOCAL
+//! search_path TO <schema>`, so the same code fills the live `read_model` and
+//! a rebuild's `read_model_next`. In that transaction it
+//!
+//! 1. locks the stream's row in `stream_versions` and skips the event if its
+//!    version is not above the recorded one (a redelivery: change nothing);
+//! 2. changes the read-model tables for the event;
+//! 3. records the stream's new version and advances `projection_state`;
+//! 4. sends `NOTIFY read_model_applied, '<stream id> <version>'`, delivered
+//!    at commit, which wakes the command service's read-your-writes waiters.
+//!
+//! Because the read model and the guard change in one transaction, an event
+//! is applied exactly once however often it is delivered. The list counters
+//! in `conversation_counts` are moved from the rows as stored (not from the
+//! event's `from`), so they always equal a count of `conversations`.
+
+use chrono::{DateTime, Utc};
+use domain::account::Role;
+use domain::contact::ContactFields;
+use domain::conversation::ConversationStatus;
+use domain::event::DecodeError;
+use domain::inbox::{Channel, InboxSettings};
+use domain::platform_app::Permissible;
+use domain::{Attributes, Event};
+use infra::envelope::Envelope;
+use infra::tokens::OwnerType;
+use serde_json::Value;
+use sqlx::types::Json;
+use sqlx::PgConnection;
+
+/// The channel the apply transaction notifies on (the command service listens).
+pub const APPLIED_CHANNEL: &str = "read_model_applied";
+
+/// What [`apply`] did with an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The read model now reflects the event.
+    Applied,
+    /// The stream was already at or past this version; nothing changed.
+    Duplicate,
+}
+
+/// Why an event could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The payload is not an event this code can read (poison).
+    #[error("cannot decode the event: {0}")]
+    Decode(#[from] DecodeError),
+    /// The event decodes but cannot be stored (poison), e.g. a time out of range.
+    #[error("the event cannot be stored: {0}")]
+    Invalid(String),
+    /// Another transaction applied the same stream at the same time; retry.
+    #[error("stream {0} was applied concurrently")]
+    Conflict(String),
+    /// Postgres refused or failed.
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+impl ApplyError {
+    /// Whether trying again later may succeed (connection loss, serialization
+    /// failure, a missing table during an operator's change), as opposed to
+    /// an event that will never apply (bad payload, data or constraint
+    /// errors) and must be parked. A code or schema bug counts as transient:
+    /// the worker stalls loudly instead of parking every event.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ApplyError::Decode(_) | ApplyError::Invalid(_) => false,
+            ApplyError::Conflict(_) => true,
+            ApplyError::Db(sqlx::Error::Database(e)) => {
+                let class = e.code().map(|c| c.chars().take(2).collect::<String>());
+                // 22: data exception, 23: integrity constraint violation.
+                !matches!(class.as_deref(), Some("22") | Some("23"))
+            }
+            ApplyError::Db(_) => true,
+        }
+    }
+}
+
+/// Applies one envelope to the read model of the current `search_path`.
+///
+/// Call it in an open transaction after `SET LOCAL search_path TO <schema>`;
+/// on an error the caller rolls back (or back to a savepoint) before going on.
+#[tracing::instrument(
+    skip_all,
+    fields(
+        stream = %env.streamid,
+        version = env.streamversion,
+        position = env.position,
+        event_type = %env.eventtype,
+        correlation_id = %env.correlationid,
+    )
+)]
+pub async fn apply(conn: &mut PgConnection, env: &Envelope) -> Result<Applied, ApplyError> {
+    // The row lock serialises two workers on one stream until commit.
+    let recorded: Option<i64> =
+        sqlx::query_scalar("select version from stream_versions where stream_id = $1 for update")
+            .bind(&env.streamid)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if recorded.is_some_and(|v| env.streamversion <= v) {
+        tracing::debug!("already applied");
+        return Ok(Applied::Duplicate);
+    }
+    let event = env.decode()?;
+    write(conn, &event, env.time).await?;
+
+    // A new stream has no row to lock: if another transaction inserted it
+    // meanwhile, the guarded upsert changes nothing and the event is retried
+    // (then seen as a duplicate).
+    let moved = sqlx::query(
+        "insert into stream_versions as s (stream_id, version) values ($1, $2) \
+         on conflict (stream_id) do update set version = excluded.version \
+         where s.version < excluded.version",
+    )
+    .bind(&env.streamid)
+    .bind(env.streamversion)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if moved == 0 {
+        return Err(ApplyError::Conflict(env.streamid.clone()));
+    }
+    // The checkpoint only moves forward in the relay's (txid, position) order.
+    sqlx::query(
+        "update projection_state set \
+           last_txid = case when (last_txid, last_position) < ($1::text::xid8, $2) \
+                            then $1::text::xid8 else last_txid end, \
+           last_position = case when (last_txid, last_position) < ($1::text::xid8, $2) \
+                                then $2 else last_position end, \
+           applied = applied + 1, \
+           updated_at = now() \
+         where id = 1",
+    )
+    .bind(env.txid.to_string())
+    .bind(env.position)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("select pg_notify($1, $2)")
+        .bind(APPLIED_CHANNEL)
+        .bind(format!("{} {}", env.streamid, env.streamversion))
+        .execute(&mut *conn)
+        .await?;
+    Ok(Applied::Applied)
+}
+
+/// The read-model change of one event.
+async fn write(
+    conn: &mut PgConnection,
+    event: &Event,
+    at: DateTime<Utc>,
+) -> Result<(), ApplyError> {
+    match event {
+        Event::AccountCreated {
+            account_id,
+            name,
+            locale,
+            domain,
+            support_email,
+            custom_attributes,
+        } => {
+            upsert_account(
+                conn,
+                *account_id,
+                name,
+                locale,
+                domain,
+                support_email,
+                custom_attributes,
+                at,
+            )
+            .await
+        }
+        Event::AccountUpdated {
+            account_id,
+            name,
+            locale,
+            domain,
+            support_email,
+            custom_attributes,
+        } => {
+            update_account(
+                conn,
+                *account_id,
+                name,
+                locale,
+                domain,
+                support_email,
+                custom_attributes,
+                at,
+            )
+            .await
+        }
+        Event::AccountDeleted { account_id } => delete_account(conn, *account_id).await,
+        Event::AccountUserAdded {
+            account_id,
+            account_user_id,
+            user_id,
+            role,
+            inviter_id,
+        } => {
+            add_account_user(
+                conn,
+                *account_id,
+                *account_user_id,
+                *user_id,
+                *role,
+                *inviter_id,
+                at,
+            )
+            .await
+        }
+        Event::AccountUserRoleChanged {
+            account_user_id,
+            to,
+            ..
+        } => change_role(conn, *account_user_id, *to, at).await,
+        Event::AccountUserRemoved {
+            account_id,
+            account_user_id,
+            user_id,
+        } => remove_account_user(conn, *account_id, *account_user_id, *user_id).await,
+        Event::UserCreated {
+            user_id,
+            name,
+            display_name,
+            email,
+            custom_attributes,
+            access_token_hash,
+        } => {
+            upsert_user(
+                conn,
+                *user_id,
+                name,
+                display_name,
+                email,
+                custom_attributes,
+                at,
+            )
+            .await?;
+            put_token(conn, access_token_hash, OwnerType::User, *user_id).await
+        }
+        Event::UserUpdated {
+            user_id,
+            name,
+            display_name,
+            email,
+            custom_attributes,
+        } => {
+            update_user(
+                conn,
+                *user_id,
+                name,
+                display_name,
+                email,
+                custom_attributes,
+                at,
+            )
+            .await
+        }
+        Event::UserDeleted { user_id } => delete_user(conn, *user_id).await,
+        Event::PlatformAppCreated {
+            app_id,
+            access_token_hash,
+            ..
+        } => put_token(conn, access_token_hash, OwnerType::PlatformApp, *app_id).await,
+        Event::PermissibleGranted { app_id, target } => grant(conn, *app_id, *target).await,
+        Event::InboxCreated {
+            inbox_id,
+            account_id,
+            channel_id,
+            channel,
+            settings,
+        } => {
+            upsert_inbox(
+                conn,
+                *inbox_id,
+                *account_id,
+                *channel_id,
+                channel,
+                settings,
+                at,
+            )
+            .await
+        }
+        Event::InboxUpdated {
+            inbox_id,
+            channel,
+            settings,
+            ..
+        } => update_inbox(conn, *inbox_id, channel, settings, at).await,
+        Event::ContactCreated {
+            contact_id,
+            account_id,
+            fields,
+        } => upsert_contact(conn, *contact_id, *account_id, fields, at).await,
+        Event::ContactUpdated {
+            contact_id, fields, ..
+        } => update_contact(conn, *contact_id, fields, at).await,
+        Event::ContactInboxCreated {
+            contact_id,
+            account_id,
+            contact_inbox_id,
+            inbox_id,
+            source_id,
+        } => {
+            add_contact_inbox(
+                conn,
+                *contact_inbox_id,
+                *account_id,
+                *contact_id,
+                *inbox_id,
+                source_id,
+                at,
+            )
+            .await
+        }
+        Event::ConversationCreated {
+            conversation_id,
+            account_id,
+            display_id,
+            inbox_id,
+            contact_id,
+            contact_inbox_id,
+            status,
+            assignee_id,
+            team_id,
+            snoozed_until,
+            additional_attributes,
+            custom_attributes,
+        } => {
+            let row = NewConversation {
+                id: *conversation_id,
+                account_id: *account_id,
+                display_id: *display_id,
+                inbox_id: *inbox_id,
+                contact_id: *contact_id,
+                contact_inbox_id: *contact_inbox_id,
+                status: *status,
+                assignee_id: *assignee_id,
+                team_id: *team_id,
+                snoozed_until: timestamp(*snoozed_until)?,
+                additional_attributes,
+                custom_attributes,
+            };
+            create_conversation(conn, &row, at).await
+        }
+        Event::ConversationStatusChanged {
+            conversation_id,
+            to,
+            snoozed_until,
+            ..
+        } => change_status(conn, *conversation_id, *to, timestamp(*snoozed_until)?, at).await,
+    }
+}
+
+fn timestamp(unix_seconds: Option<i64>) -> Result<Option<DateTime<Utc>>, ApplyError> {
+    unix_seconds
+        .map(|s| {
+            DateTime::from_timestamp(s, 0)
+                .ok_or_else(|| ApplyError::Invalid(format!("snoozed_until {s} is out of range")))
+        })
+        .transpose()
+}
+
+fn attributes(map: &Attributes) -> Json<&Attributes> {
+    Json(map)
+}
+
+// ---- accounts and members ------------------------------------------------
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one parameter per column of the row"
+)]
+async fn upsert_account(
+    conn: &mut PgConnection,
+    id: i64,
+    name: &str,
+    locale: &str,
+    domain: &Option<String>,
+    support_email: &Option<String>,
+    custom_attributes: &Attributes,
+    at: DateTime<Utc>,
+) -> Result<(), ApplyError> {
+    sqlx::query(
+        "insert into accounts (id, name, locale, domain, support_email, custom_attributes, created_at, updated_at) \
+         values ($1, $2, $3, $4, $5, $6, $7, $7) \
+         on conflict (id) do update set name = excluded.name, locale = excluded.locale, \
+           domain = excluded.domain, support_email = excluded.support_email, \
+           custom_attributes = excluded.custom_attributes, updated_at = excluded.updated_at",
+    )
+    .bind(id)
+    .bind(name)
+    .bind(locale)
+    .bind(domain)
+    .bind(support_email)
+    .bind(attributes(custom_attributes))
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one parameter per column of the row"
+)]
+async fn update_account(
+    conn: &mut PgConnection,
+    id: i64,
+    name: &str,
+    locale: &str,
+    domain: &Option<String>,
+    support_email: &Option<String>,
+    custom_attributes: &Attributes,
+    at: DateTime<Utc>,
+) -> Result<(), ApplyError> {
+    sqlx::query(
+        "update accounts set name = $2, locale = $3, domain = $4, support_email = $5, \
+           custom_attributes = $6, updated_at = $7 \
+         where id = $1",
+    )
+    .bind(id)
+    .bind(name)
+    .bind(locale)
+    .bind(domain)
+    .bind(support_email)
+    .bind(attributes(custom_attributes))
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The account and everything of it leaves every table. `stream_versions`
+/// keeps its rows, so a late redelivery cannot bring anything back.
+async fn delete_account(conn: &mut PgConnection, account_id: i64) -> Result<(), ApplyError> {
+    for statement in [
+        "delete from accounts where id = $1",
+        "delete from account_users where account_id = $1",
+        "delete from inboxes where account_id = $1",
+        "delete from inbox_members where account_id = $1",
+        "delete from contacts where account_id = $1",
+        "delete from contact_inboxes where account_id = $1",
+        "delete from conversations where account_id = $1",
+        "delete from conversation_counts where account_id = $1",
+        "delete from platform_app_permissibles where target_kind = 'account' and target_id = $1",
+    ] {
+        sqlx::query(statement)
+            .bind(account_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn add_account_user(
+    conn: &mut PgConnection,
+    account_id: i64,
+    account_user_id: i64,
+    user_id: i64,
+    role: Role,
+    inviter_id: Option<i64>,
+    at: DateTime<Utc>,
+) -> Result<(), ApplyError> {
+    sqlx::query(
+        "insert into account_users (id, account_id, user_id, role, inviter_id, created_at, updated_at, active_at) \
+         values ($1, $2, $3, $4, $5, $6, $6, $6) \
+         on conflict (id) do update set role = excluded.role, inviter_id = excluded.inviter_id, \
+           updated_at = excluded.updated_at",
+    )
+    .bind(account_user_id)
+    .bind(account_id)
+    .bind(user_id)
+    .bind(role.as_str())
+    .bind(inviter_id)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn change_role(
+    conn: &mut PgConnection,
+    account_user_id: i64,
+    role: Role,
+    at: DateTime<Utc>,
+) -> Result<(), ApplyError> {
+    sqlx::query("update account_users set role = $2, updated_at = $3 where id = $1")
+        .bind(account_user_id)
+        .bind(role.as_str())
+        .bind(at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+async fn remove_account_user(
+    conn: &mut PgConnection,
+    account_id: i64,
+    account_user_id: i64,
+    user_id: i64,
+) -> Result<(), ApplyError> {
+    sqlx::query("delete from account_users where id = $1")
+        .bind(account_user_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("delete from inbox_members where account_id = $1 and user_id = $2")
+        .bind(account_id)
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+// ---- users, tokens, platform apps -----------------------------------------
+
+async fn upsert_user(
+    conn: &mut PgConnection,
+    id: i64,
+    name: &str,
+    display_name: &Option<String>,
+    email: &str,
+    custom_attributes: &Attributes,
+    at: DateTime<Utc>,
+) -> Result<(), ApplyError> {
+    sqlx::query(
+        "insert into users (id, name, display_name, email, custom_attributes, created_at, updated_at) \
+         values ($1, $2, $3, $4, $5, $6, $6) \
+         on conflict (id) do update set name = excluded.name, display_name = excluded.display_name, \
+           email = excluded.email, custom_attributes = excluded.custom_attributes, \
+           updated_at = excluded.updated_at",
+    )
+    .bind(id)
+    .bind(name)
+    .bind(display_name)
+    .bind(email)
+    .bind(attributes(custom_attributes))
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn update_user(
+    conn: &mut PgConnection,
+    id: i64,
+    name: &str,
+    display_name: &Option<String>,
+    email: &str,
+    custom_attributes: &Attributes,
+    at: DateTime<Utc>,
+) -> Result<(), ApplyError> {
+    sqlx::query(
+        "update users set name = $2, display_name = $3, email = $4, custom_attributes = $5, \
+           updated_at = $6 \
+         where id = $1",
+    )
+    .bind(id)
+    .bind(name)
+    .bind(display_name)
+    .bind(email)
+    .bind(attributes(custom_attributes))
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn delete_user(conn: &mut PgConnection, user_id: i64) -> Result<(), ApplyError> {
+    for statement in [
+        "delete from users where id = $1",
+        "delete from account_users where user_id = $1",
+        "delete from inbox_members where user_id = $1",
+        "delete from access_tokens where owner_type = 'user' and owner_id = $1",
+        "delete from platform_app_permissibles where target_kind = 'user' and target_id = $1",
+    ] {
+        sqlx::query(statement)
+            .bind(user_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn put_token(
+    conn: &mut PgConnection,
+    token_hash: &str,
+    owner: OwnerType,
+    owner_id: i64,
+) -> Result<(), ApplyError> {
+    sqlx::query(
+        "insert into access_tokens (token_hash, owner_type, owner_id) values ($1, $2, $3) \
+         on conflict (token_hash) do update set owner_type = excluded.owner_type, \
+           owner_id = excluded.owner_id",
+    )
+    .bind(token_hash)
+    .bind(owner.as_str())
+    .bind(owner_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The `target_kind` stored for a permissible.
+pub fn target_kind(target: Permissible) -> (&'static str, i64) {
+    match target {
+        Permissible::Account(id) => ("account", id),
+        Permissible::User(id) => ("user", id),
+        Permissible::AgentBot(id) => ("agent_bot", id),
+    }
+}
+
+async fn grant(
+    conn: &mut PgConnection,
+    app_id: i64,
+    target: Permissible,
+) -> Result<(), ApplyError> {
+    let (kind, id) = target_kind(target);
+    sqlx::query(
+        "insert into platform_app_permissibles (app_id, target_kind, target_id) values ($1, $2, $3) \
+         on conflict do nothing",
+    )
+    .bind(app_id)
+    .bind(kind)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+// ---- inboxes ----------------------------------------------------------------
+
+fn json_of<T: serde::Serialize>(value: &T) -> Result<Value, ApplyError> {
+    serde_json::to_value(value).map_err(|e| ApplyError::Invalid(e.to_string()))
+}
+
+async fn upsert_inbox(
+    conn: &mut PgConnection,
+    id: i64,
+    account_id: i64,
+    channel_id: i64,
+    channel: &Channel,
+    settings: &InboxSettings,
+    at: DateTime<Utc>,
+) -> Result<(), ApplyError> {
+    sqlx::query(
+        "insert into inboxes (id, account_id, channel_id, channel_type, name, channel, settings, created_at, updated_at) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
+         on conflict (id) do update set channel_id = excluded.channel_id, \
+           channel_type = excluded.channel_type, name = excluded.name, channel = excluded.channel, \
+           settings = excluded.settings, updated_at = excluded.updated_at",
+    )
+    .bind(id)
+    .bind(account_id)
+    .bind(channel_id)
+    .bind(channel.channel_type())
+    .bind(&settings.name)
+    .bind(json_of(channel)?)
+    .bind(json_of(settings)?)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn update_inbox(
+    conn: &mut PgConnection,
+    id: i64,
+    channel: &Channel,
+    settings: &InboxSettings,
+    at: DateTime<Utc>,
+) -> Result<(), ApplyError> {
+    sqlx::query(
+        "update inboxes set channel_type = $2, name = $3, channel = $4, settings = $5, updated_at = $6 \
+         where id = $1",
+    )
+    .bind(id)
+    .bind(channel.channel_type())
+    .bind(&settings.name)
+    .bind(json_of(channel)?)
+    .bind(json_of(settings)?)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+// ---- contacts -----------------------------------------------------------------
+
+async fn upsert_contact(
+    conn: &mut PgConnection,
+    id: i64,
+    account_id: i64,
+    fields: &ContactFields,
+    at: DateTime<Utc>,
+) -> Result<(), ApplyError> {
+    sqlx::query(
+        "insert into contacts (id, account_id, name, email, phone_number, identifier, \
+           additional_attributes, custom_attributes, created_at, updated_at) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
+         on conflict (id) do update set name = excluded.name, email = excluded.email, \
+           phone_number = excluded.phone_number, identifier = excluded.identifier, \
+           additional_attributes = excluded.additional_attributes, \
+           custom_attributes = excluded.custom_attributes, updated_at = excluded.updated_at",
+    )
+    .bind(id)
+    .bind(account_id)
+    .bind(&fields.name)
+    .bind(&fields.email)
+    .bind(&fields.phone_number)
+    .bind(&fields.identifier)
+    .bind(attributes(&fields.additional_attributes))
+    .bind(attributes(&fields.custom_attributes))
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn update_contact(
+    conn: &mut PgConnection,
+    id: i64,
+    fields: &ContactFields,
+    at: DateTime<Utc>,
+) -> Result<(), ApplyError> {
+    sqlx::query(
+        "update contacts set name = $2, email = $3, phone_number = $4, identifier = $5, \
+           additional_attributes = $6, custom_attributes = $7, updated_at = $8 \
+         where id = $1",
+    )
+    .bind(id)
+    .bind(&fields.name)
+    .bind(&fields.email)
+    .bind(&fields.phone_number)
+    .bind(&fields.identifier)
+    .bind(attributes(&fields.additional_attributes))
+    .bind(attributes(&fields.custom_attributes))
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn add_contact_inbox(
+    conn: &mut PgConnection,
+    id: i64,
+    account_id: i64,
+    contact_id: i64,
+    inbox_id: i64,
+    source_id: &str,
+    at: DateTime<Utc>,
+) -> Result<(), ApplyError> {
+    sqlx::query(
+        "insert into contact_inboxes (id, account_id, contact_id, inbox_id, source_id, created_at) \
+         values ($1, $2, $3, $4, $5, $6) \
+         on conflict (id) do update set contact_id = excluded.contact_id, \
+           inbox_id = excluded.inbox_id, source_id = excluded.source_id",
+    )
+    .bind(id)
+    .bind(account_id)
+    .bind(contact_id)
+    .bind(inbox_id)
+    .bind(source_id)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+// ---- conversations and their counters -------------------------------------------
+
+struct NewConversation<'a> {
+    id: i64,
+    account_id: i64,
+    display_id: i64,
+    inbox_id: i64,
+    contact_id: i64,
+    contact_inbox_id: i64,
+    status: ConversationStatus,
+    assignee_id: Option<i64>,
+    team_id: Option<i64>,
+    snoozed_until: Option<DateTime<Utc>>,
+    additional_attributes: &'a Attributes,
+    custom_attributes: &'a Attributes,
+}
+
+/// The key of a `conversation_counts` row; 0 stands for "no assignee/team".
+struct CountKey<'a> {
+    account_id: i64,
+    inbox_id: i64,
+    status: &'a str,
+    assignee_id: i64,
+    team_id: i64,
+}
+
+async fn count(conn: &mut PgConnection, key: &CountKey<'_>, delta: i64) -> Result<(), ApplyError> {
+    sqlx::query(
+        "insert into conversation_counts as k (account_id, inbox_id, status, assignee_id, team_id, n) \
+         values ($1, $2, $3, $4, $5, $6) \
+         on conflict (account_id, inbox_id, status, assignee_id, team_id) \
+         do update set n = k.n + excluded.n",
+    )
+    .bind(key.account_id)
+    .bind(key.inbox_id)
+    .bind(key.status)
+    .bind(key.assignee_id)
+    .bind(key.team_id)
+    .bind(delta)
+    .execute(&mut *conn)
+    .await?;
+    if delta < 0 {
+        // A row at zero counts nothing; dropping it keeps the table equal to
+        // a grouped count of conversations.
+        sqlx::query(
+            "delete from conversation_counts \
+             where account_id = $1 and inbox_id = $2 and status = $3 and assignee_id = $4 \
+               and team_id = $5 and n <= 0",
+        )
+        .bind(key.account_id)
+        .bind(key.inbox_id)
+        .bind(key.status)
+        .bind(key.assignee_id)
+        .bind(key.team_id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn create_conversation(
+    conn: &mut PgConnection,
+    c: &NewConversation<'_>,
+    at: DateTime<Utc>,
+) -> Result<(), ApplyError> {
+    let inserted = sqlx::query(
+        "insert into conversations (id, account_id, display_id, inbox_id, contact_id, contact_inbox_id, \
+           status, assignee_id, team_id, snoozed_until, additional_attributes, custom_attributes, \
+           last_activity_at, created_at, updated_at) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $13) \
+         on conflict (id) do nothing",
+    )
+    .bind(c.id)
+    .bind(c.account_id)
+    .bind(c.display_id)
+    .bind(c.inbox_id)
+    .bind(c.contact_id)
+    .bind(c.contact_inbox_id)
+    .bind(c.status.as_str())
+    .bind(c.assignee_id)
+    .bind(c.team_id)
+    .bind(c.snoozed_until)
+    .bind(attributes(c.additional_attributes))
+    .bind(attributes(c.custom_attributes))
+    .bind(at)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        // Already there: counting it again would break the counters.
+        return Ok(());
+    }
+    sqlx::query(
+        "update contacts set conversations_count = conversations_count + 1, last_activity_at = $2 \
+         where id = $1",
+    )
+    .bind(c.contact_id)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    let key = CountKey {
+        account_id: c.account_id,
+        inbox_id: c.inbox_id,
+        status: c.status.as_str(),
+        assignee_id: c.assignee_id.unwrap_or(0),
+        team_id: c.team_id.unwrap_or(0),
+    };
+    count(conn, &key, 1).await
+}
+
+async fn change_status(
+    conn: &mut PgConnection,
+    id: i64,
+    to: ConversationStatus,
+    snoozed_until: Option<DateTime<Utc>>,
+    at: DateTime<Utc>,
+) -> Result<(), ApplyError> {
+    // The counters move from the status the row had, read under the row's lock.
+    let before: Option<(i64, i64, String, i64, i64)> = sqlx::query_as(
+        "select account_id, inbox_id, status, coalesce(assignee_id, 0), coalesce(team_id, 0) \
+         from conversations where id = $1 for update",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((account_id, inbox_id, from, assignee_id, team_id)) = before else {
+        tracing::warn!(
+            conversation_id = id,
+            "status change of an unknown conversation"
+        );
+        return Ok(());
+    };
+    sqlx::query(
+        "update conversations set status = $2, snoozed_until = $3, updated_at = $4 where id = $1",
+    )
+    .bind(id)
+    .bind(to.as_str())
+    .bind(snoozed_until)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    if from != to.as_str() {
+        let mut key = CountKey {
+            account_id,
+            inbox_id,
+            status: &from,
+            assignee_id,
+            team_id,
+        };
+        count(conn, &key, -1).await?;
+        key.status = to.as_str();
+        count(conn, &key, 1).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,61 @@
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use infra::Settings;
+
+/// The projection worker and its operator commands.
+#[derive(Debug, Parser)]
+#[command(name = "projections", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Consume the event feed into the read model (the default).
+    Run,
+    /// Rebuild the read model from the Postgres log and swap it in.
+    Rebuild {
+        /// Draw no progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Show the checkpoint, the lag behind the log, and parked events.
+    Status,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    infra::telemetry::init("info,sqlx=warn");
+    let settings = Settings::from_env(3004)?;
+    let pool = infra::db::connect(&settings).await?;
+    infra::db::migrate(&pool).await?;
+    projections::schema::ensure(&pool).await?;
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Run => run(settings, pool).await,
+        Command::Rebuild { quiet } => {
+            let report = projections::rebuild::rebuild(&pool, !quiet).await?;
+            println!(
+                "rebuilt: {} events ({} applied, {} parked) in {:.1?}",
+                report.events, report.applied, report.parked, report.duration
+            );
+            Ok(())
+        }
+        Command::Status => {
+            println!("{}", projections::status::status(&pool).await?);
+            Ok(())
+        }
+    }
+}
+
+async fn run(settings: Settings, pool: sqlx::PgPool) -> anyhow::Result<()> {
+    let (server, port) = projections::health::serve(&settings, pool.clone())?;
+    tracing::info!(port, "projection worker serving /health and /ready");
+    let handle = server.handle();
+    let server = tokio::spawn(server);
+    let worked = projections::worker::run(settings, pool, infra::shutdown::signal()).await;
+    handle.stop(true).await;
+    server.await.context("health server task")??;
+    worked
+}

@@ -1,0 +1,236 @@
+//! What a consumer does around one event, for the live worker and the
+//! rebuild alike: [`process`] skips what the stream already has, holds a
+//! stream behind a parked (poison) event, fills a gap from the log, and
+//! applies or parks.
+//!
+//! Why the gap fill: JetStream redelivers an unacked message only after its
+//! ack wait, and meanwhile hands out newer ones. After a worker dies between
+//! commit and ack, or drops its buffered messages on a reconnect, version
+//! n+1 of a stream can arrive before version n. Applying n+1 would make n a
+//! "duplicate" and lose it; waiting would stall. The Postgres log is the
+//! source of truth and every predecessor of a delivered event has committed
+//! (the command that wrote n+1 had read n), so the missing versions are read
+//! from `event_store.events` and applied first, in the same transaction. The
+//! late deliveries then find the stream past them and change nothing.
+//!
+//! Why the hold: once an event of a stream is parked, applying later events
+//! of that stream would build on a state that misses it. They are parked
+//! too, with a note naming the blocker, until an operator deals with the
+//! stream; other streams carry on.
+
+use infra::envelope::Envelope;
+use infra::stored::{StoredEvent, COLUMNS};
+use serde_json::{json, Value};
+use sqlx::{Executor, PgConnection};
+
+use crate::apply::{apply, Applied, ApplyError};
+
+/// What became of an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Applied to the read model (possibly after filling a gap before it).
+    Applied,
+    /// Already applied; nothing changed.
+    Duplicate,
+    /// It could not be applied and was parked with its error.
+    Parked,
+    /// An earlier event of its stream is parked, so it was parked behind it.
+    Held,
+}
+
+/// Processes one envelope in the caller's transaction (with `search_path`
+/// already set). Poison is parked, not returned; an error means a transient
+/// failure, and the caller rolls the whole transaction back and retries.
+pub async fn process(conn: &mut PgConnection, env: &Envelope) -> Result<Outcome, ApplyError> {
+    let recorded: i64 =
+        sqlx::query_scalar("select version from stream_versions where stream_id = $1")
+            .bind(&env.streamid)
+            .fetch_optional(&mut *conn)
+            .await?
+            .unwrap_or(0);
+    if env.streamversion <= recorded {
+        return Ok(Outcome::Duplicate);
+    }
+    if let Some(blocker) = parked_position(conn, &env.streamid).await? {
+        hold(conn, env, blocker).await?;
+        return Ok(Outcome::Held);
+    }
+    if env.streamversion > recorded + 1 {
+        let missing: Vec<StoredEvent> = sqlx::query_as(&format!(
+            "select {COLUMNS} from event_store.events \
+             where stream_id = $1 and stream_version > $2 and stream_version < $3 \
+             order by stream_version"
+        ))
+        .bind(&env.streamid)
+        .bind(recorded)
+        .bind(env.streamversion)
+        .fetch_all(&mut *conn)
+        .await?;
+        let expected = env.streamversion - recorded - 1;
+        if missing.len() as i64 != expected {
+            tracing::warn!(
+                stream = %env.streamid,
+                recorded,
+                version = env.streamversion,
+                found = missing.len(),
+                "the log does not hold every version before this one"
+            );
+        } else {
+            tracing::info!(stream = %env.streamid, count = expected, "filling a delivery gap from the log");
+        }
+        for stored in &missing {
+            let earlier = Envelope::from_stored(stored);
+            if apply_or_park(conn, &earlier).await? == Outcome::Parked {
+                hold(conn, env, earlier.position).await?;
+                return Ok(Outcome::Held);
+            }
+        }
+    }
+    apply_or_park(conn, env).await
+}
+
+/// Applies under a savepoint; a permanent error rolls back to it and parks.
+async fn apply_or_park(conn: &mut PgConnection, env: &Envelope) -> Result<Outcome, ApplyError> {
+    conn.execute("savepoint apply_one").await?;
+    match apply(conn, env).await {
+        Ok(applied) => {
+            conn.execute("release savepoint apply_one").await?;
+            Ok(match applied {
+                Applied::Applied => Outcome::Applied,
+                Applied::Duplicate => Outcome::Duplicate,
+            })
+        }
+        Err(e) if !e.is_transient() => {
+            conn.execute("rollback to savepoint apply_one").await?;
+            conn.execute("release savepoint apply_one").await?;
+            tracing::error!(
+                stream = %env.streamid,
+                version = env.streamversion,
+                position = env.position,
+                error = %e,
+                "parking an event that cannot be applied"
+            );
+            park(conn, &Parcel::of(env), &e.to_string()).await?;
+            Ok(Outcome::Parked)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn parked_position(
+    conn: &mut PgConnection,
+    stream_id: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("select min(position) from parked_events where stream_id = $1")
+        .bind(stream_id)
+        .fetch_one(conn)
+        .await
+}
+
+async fn hold(conn: &mut PgConnection, env: &Envelope, blocker: i64) -> Result<(), ApplyError> {
+    tracing::warn!(
+        stream = %env.streamid,
+        version = env.streamversion,
+        blocker,
+        "holding an event behind a parked event of its stream"
+    );
+    let reason = format!(
+        "held: the event at position {blocker} of stream {} is parked",
+        env.streamid
+    );
+    park(conn, &Parcel::of(env), &reason).await
+}
+
+/// A row of `parked_events` to write.
+#[derive(Debug, Clone)]
+pub struct Parcel {
+    /// The log position, or the negated JetStream sequence of a message
+    /// that carried none (it was not an envelope).
+    pub position: i64,
+    /// The stream, or `""` when the message named none.
+    pub stream_id: String,
+    /// The event type, or the NATS subject when the message named none.
+    pub event_type: String,
+    /// The envelope as received.
+    pub envelope: Value,
+}
+
+impl Parcel {
+    /// The parcel of an envelope.
+    pub fn of(env: &Envelope) -> Self {
+        Parcel {
+            position: env.position,
+            stream_id: env.streamid.clone(),
+            event_type: env.eventtype.clone(),
+            envelope: serde_json::to_value(env).unwrap_or(Value::Null),
+        }
+    }
+
+    /// The parcel of a message that is not a readable envelope. Whatever it
+    /// names of its stream and position is kept, so a readable successor of
+    /// the same stream is held behind it.
+    pub fn of_raw(payload: &[u8], subject: &str, sequence: u64) -> Self {
+        let value: Option<Value> = serde_json::from_slice(payload).ok();
+        let field = |name: &str| value.as_ref().and_then(|v| v.get(name)).cloned();
+        let position = field("position")
+            .and_then(|p| p.as_i64())
+            .filter(|p| *p > 0)
+            .unwrap_or_else(|| -i64::try_from(sequence).unwrap_or(i64::MAX));
+        Parcel {
+            position,
+            stream_id: field("streamid")
+                .and_then(|s| s.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            event_type: field("eventtype")
+                .and_then(|s| s.as_str().map(str::to_owned))
+                .unwrap_or_else(|| subject.to_owned()),
+            envelope: value.unwrap_or_else(
+                || json!({"subject": subject, "raw": String::from_utf8_lossy(payload)}),
+            ),
+        }
+    }
+}
+
+/// Parks a parcel with its error (a second parking of the same position
+/// changes nothing). If Postgres refuses the envelope itself (jsonb takes no
+/// `\u0000`), it is parked with a stand-in so one bad message can never
+/// stall the worker.
+pub async fn park(conn: &mut PgConnection, parcel: &Parcel, error: &str) -> Result<(), ApplyError> {
+    conn.execute("savepoint park_one").await?;
+    if let Err(e) = insert_parked(conn, parcel, error, parcel.envelope.clone()).await {
+        let e = ApplyError::Db(e);
+        if e.is_transient() {
+            return Err(e);
+        }
+        conn.execute("rollback to savepoint park_one").await?;
+        let stand_in = json!({"unstorable": true, "reason": e.to_string()});
+        insert_parked(conn, parcel, error, stand_in).await?;
+    }
+    conn.execute("release savepoint park_one").await?;
+    Ok(())
+}
+
+/// Text columns take no NUL either.
+fn clean(s: &str) -> String {
+    s.replace('\0', "")
+}
+
+async fn insert_parked(
+    conn: &mut PgConnection,
+    parcel: &Parcel,
+    error: &str,
+    envelope: Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into parked_events (position, stream_id, event_type, error, envelope) \
+         values ($1, $2, $3, $4, $5) on conflict (position) do nothing",
+    )
+    .bind(parcel.position)
+    .bind(clean(&parcel.stream_id))
+    .bind(clean(&parcel.event_type))
+    .bind(clean(error))
+    .bind(envelope)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,344 @@
+//! Rebuilding the read model from zero, from the Postgres log, while the
+//! query side keeps serving (docs/adr/0004).
+//!
+//! 1. Schema `read_model_next` is dropped if a failed rebuild left it, and
+//!    created afresh from the same DDL.
+//! 2. The log is replayed into it in the relay's commit-safe order: events
+//!    whose writing transaction is older than every running one (the
+//!    horizon, `pg_snapshot_xmin(pg_current_snapshot())`), in batches keyed
+//!    by `(txid, position)`, through the same [`process`] as the live worker.
+//!    Nothing can later appear behind that key, so nothing is skipped. Each
+//!    catch-up round stops at the horizon it started with, so it ends even
+//!    while writes keep coming.
+//! 3. Caught up, it takes [`crate::PAUSE_LOCK`] exclusively. The live
+//!    worker holds it shared in each transaction, so this waits for the
+//!    batch in flight and then pauses the worker. It replays the rest up to
+//!    the horizon of that moment, which is at or past every event the worker
+//!    has ever applied (the relay only publishes below an earlier horizon,
+//!    and horizons only move forward).
+//! 4. One transaction renames `read_model` to `read_model_old_<n>` and
+//!    `read_model_next` to `read_model`. Queries name `read_model.<table>`,
+//!    so they move to the new tables at once. The old schema is dropped
+//!    while the lock is still held (which also invalidates any cached plan
+//!    still pointing at it), then the lock is released.
+//!
+//! The worker then carries on from NATS; whatever the rebuild already
+//! applied is a duplicate to the new schema's `stream_versions` guard.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use infra::envelope::Envelope;
+use infra::stored::{StoredEvent, COLUMNS};
+use sqlx::{Connection, Executor, PgConnection, PgPool};
+
+use crate::process::{process, Outcome};
+use crate::schema::{self, LIVE_SCHEMA};
+
+/// The schema a rebuild fills before it is swapped in.
+pub const NEXT_SCHEMA: &str = "read_model_next";
+/// Events read and applied per transaction.
+pub const BATCH: i64 = 1000;
+/// Catch-up rounds before the rebuild pauses the worker regardless.
+const CATCH_UP_ROUNDS: usize = 20;
+/// Attempts of one batch before the rebuild gives up.
+const ATTEMPTS: u32 = 5;
+/// Advisory-lock key that keeps two rebuilds apart ("rmrebld").
+const REBUILD_LOCK: i64 = 0x0072_6d72_6562_6c64;
+
+/// What a rebuild did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RebuildReport {
+    /// Events read from the log and processed.
+    pub events: u64,
+    /// Of those, the ones applied to the read model.
+    pub applied: u64,
+    /// Of those, the ones parked or held (poison and what follows it).
+    pub parked: u64,
+    /// Wall-clock time, swap included.
+    pub duration: Duration,
+    /// The name the replaced schema had while it was dropped.
+    pub replaced: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Cursor {
+    txid: i64,
+    position: i64,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    events: u64,
+    applied: u64,
+    parked: u64,
+}
+
+/// Rebuilds `read_model` from the log and swaps it in. With `progress`, a
+/// progress bar is drawn on stderr.
+pub async fn rebuild(pool: &PgPool, progress: bool) -> anyhow::Result<RebuildReport> {
+    let started = Instant::now();
+    // Session locks live on a connection of their own, outside the pool: if
+    // the rebuild fails or is dropped, closing it releases them.
+    let mut lock_conn = PgConnection::connect_with(&pool.connect_options())
+        .await
+        .context("opening the rebuild's lock connection")?;
+    let alone: bool = sqlx::query_scalar("select pg_try_advisory_lock($1)")
+        .bind(REBUILD_LOCK)
+        .fetch_one(&mut lock_conn)
+        .await?;
+    anyhow::ensure!(alone, "another rebuild is running");
+
+    let mut tx = pool.begin().await?;
+    tx.execute(format!("drop schema if exists {NEXT_SCHEMA} cascade").as_str())
+        .await?;
+    schema::create_in(&mut tx, NEXT_SCHEMA).await?;
+    tx.commit().await?;
+
+    let total: i64 = sqlx::query_scalar("select count(*) from event_store.events")
+        .fetch_one(pool)
+        .await?;
+    let bar = progress_bar(total, progress)?;
+    let mut cursor = Cursor::default();
+    let mut tally = Tally::default();
+
+    // Catch up while the live worker runs. Each round stops at the horizon
+    // it started with, so a round ends even under a steady stream of writes;
+    // once a round is short, the paused stretch will be short too.
+    bar.set_message("replaying the log");
+    for _ in 0..CATCH_UP_ROUNDS {
+        let horizon = horizon(pool).await?;
+        let mut replayed = 0;
+        loop {
+            let n = replay_batch(pool, horizon, &mut cursor, &mut tally, &bar).await?;
+            if n == 0 {
+                break;
+            }
+            replayed += n;
+        }
+        if replayed < BATCH as usize {
+            break;
+        }
+    }
+
+    bar.set_message("pausing the live worker");
+    sqlx::query("select pg_advisory_lock($1)")
+        .bind(crate::PAUSE_LOCK)
+        .execute(&mut lock_conn)
+        .await
+        .context("pausing the live worker")?;
+    // Paused: up to the horizon of this moment, which is at or past every
+    // event the relay has published (horizons only move forward). What
+    // commits later reaches the new schema through the worker.
+    bar.set_message("replaying the rest");
+    let horizon = horizon(pool).await?;
+    while replay_batch(pool, horizon, &mut cursor, &mut tally, &bar).await? > 0 {}
+    reconcile(pool, horizon, &mut tally, &bar).await?;
+
+    bar.set_message("swapping the schemas");
+    let replaced = swap(pool).await?;
+    if let Some(old) = &replaced {
+        pool.execute(format!("drop schema {old} cascade").as_str())
+            .await
+            .with_context(|| format!("dropping {old}"))?;
+    }
+    sqlx::query("select pg_advisory_unlock($1), pg_advisory_unlock($2)")
+        .bind(crate::PAUSE_LOCK)
+        .bind(REBUILD_LOCK)
+        .execute(&mut lock_conn)
+        .await?;
+    lock_conn.close().await?;
+    bar.finish_with_message("done");
+
+    let report = RebuildReport {
+        events: tally.events,
+        applied: tally.applied,
+        parked: tally.parked,
+        duration: started.elapsed(),
+        replaced,
+    };
+    tracing::info!(
+        events = report.events,
+        applied = report.applied,
+        parked = report.parked,
+        duration_ms = report.duration.as_millis() as u64,
+        "read model rebuilt and swapped in"
+    );
+    Ok(report)
+}
+
+fn progress_bar(total: i64, visible: bool) -> anyhow::Result<ProgressBar> {
+    let length = u64::try_from(total).unwrap_or(0);
+    let bar = if visible {
+        ProgressBar::new(length)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "[{elapsed_precise}] {wide_bar} {pos}/{len} events, {per_sec}, eta {eta} ({msg})",
+        )?
+        .progress_chars("=> "),
+    );
+    Ok(bar)
+}
+
+/// The commit-safe horizon: every transaction with a smaller id has ended,
+/// and every transaction to come gets a larger one.
+async fn horizon(pool: &PgPool) -> anyhow::Result<i64> {
+    let horizon: i64 =
+        sqlx::query_scalar("select pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+            .fetch_one(pool)
+            .await?;
+    Ok(horizon)
+}
+
+/// Replays the next batch below `horizon`; returns how many events it held.
+async fn replay_batch(
+    pool: &PgPool,
+    horizon: i64,
+    cursor: &mut Cursor,
+    tally: &mut Tally,
+    bar: &ProgressBar,
+) -> anyhow::Result<usize> {
+    let events: Vec<StoredEvent> = sqlx::query_as(&format!(
+        "select {COLUMNS} from event_store.events \
+         where (txid, position) > ($1::text::xid8, $2) \
+           and txid < $3::text::xid8 \
+         order by txid, position limit $4"
+    ))
+    .bind(cursor.txid.to_string())
+    .bind(cursor.position)
+    .bind(horizon.to_string())
+    .bind(BATCH)
+    .fetch_all(pool)
+    .await
+    .context("reading the log")?;
+    let Some(last) = events.last() else {
+        return Ok(0);
+    };
+    apply_counted(pool, &events, tally, bar).await?;
+    *cursor = Cursor {
+        txid: last.txid,
+        position: last.position,
+    };
+    Ok(events.len())
+}
+
+/// Belt and braces for the swap: with the worker paused, every event above
+/// the horizon that the live read model has applied or parked, and the new
+/// one has not, is taken from the log. With the relay publishing only below
+/// the horizon this finds nothing; it matters when something was published
+/// above it (a publisher that ignores the horizon), so that a rebuild can
+/// never take away what the live model already showed. Only the log's tail
+/// above the horizon is read, through the `(txid, position)` index.
+async fn reconcile(
+    pool: &PgPool,
+    horizon: i64,
+    tally: &mut Tally,
+    bar: &ProgressBar,
+) -> anyhow::Result<()> {
+    let mut conn = pool.acquire().await?;
+    if !schema::exists(&mut conn, LIVE_SCHEMA).await? {
+        return Ok(());
+    }
+    let events: Vec<StoredEvent> = sqlx::query_as(&format!(
+        "select {COLUMNS} from event_store.events e \
+         where e.txid >= $1::text::xid8 \
+           and not exists (select 1 from {NEXT_SCHEMA}.parked_events q where q.position = e.position) \
+           and e.stream_version > coalesce((select n.version from {NEXT_SCHEMA}.stream_versions n \
+                                            where n.stream_id = e.stream_id), 0) \
+           and (e.stream_version <= coalesce((select o.version from {LIVE_SCHEMA}.stream_versions o \
+                                              where o.stream_id = e.stream_id), 0) \
+                or exists (select 1 from {LIVE_SCHEMA}.parked_events p where p.position = e.position)) \
+         order by txid, position"
+    ))
+    .bind(horizon.to_string())
+    .fetch_all(&mut *conn)
+    .await
+    .context("comparing the new read model with the live one")?;
+    drop(conn);
+    if events.is_empty() {
+        return Ok(());
+    }
+    tracing::warn!(
+        events = events.len(),
+        "the live read model had events above the horizon; taking them from the log"
+    );
+    for chunk in events.chunks(BATCH as usize) {
+        apply_counted(pool, chunk, tally, bar).await?;
+    }
+    Ok(())
+}
+
+/// Applies events in one transaction (retried a few times), counting them.
+async fn apply_counted(
+    pool: &PgPool,
+    events: &[StoredEvent],
+    tally: &mut Tally,
+    bar: &ProgressBar,
+) -> anyhow::Result<()> {
+    let mut attempt = 1;
+    let batch = loop {
+        match apply_batch(pool, events).await {
+            Ok(t) => break t,
+            Err(e) if attempt < ATTEMPTS => {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    attempt,
+                    "a rebuild batch failed; retrying"
+                );
+                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e.context("rebuild batch failed repeatedly")),
+        }
+    };
+    tally.events += batch.events;
+    tally.applied += batch.applied;
+    tally.parked += batch.parked;
+    bar.inc(batch.events);
+    if bar.length().is_some_and(|l| bar.position() > l) {
+        bar.set_length(bar.position());
+    }
+    Ok(())
+}
+
+async fn apply_batch(pool: &PgPool, events: &[StoredEvent]) -> anyhow::Result<Tally> {
+    let mut tally = Tally::default();
+    let mut tx = pool.begin().await?;
+    schema::use_schema(&mut tx, NEXT_SCHEMA).await?;
+    for stored in events {
+        let env = Envelope::from_stored(stored);
+        match process(&mut tx, &env).await? {
+            Outcome::Applied => tally.applied += 1,
+            Outcome::Parked | Outcome::Held => tally.parked += 1,
+            Outcome::Duplicate => {}
+        }
+        tally.events += 1;
+    }
+    tx.commit().await?;
+    Ok(tally)
+}
+
+/// Renames the live schema away and the new one into its place, in one
+/// transaction. Returns the old schema's new name, if there was one.
+async fn swap(pool: &PgPool) -> anyhow::Result<Option<String>> {
+    let mut tx = pool.begin().await?;
+    let old = if schema::exists(&mut tx, LIVE_SCHEMA).await? {
+        let old = format!(
+            "{LIVE_SCHEMA}_old_{}",
+            chrono::Utc::now().timestamp_millis()
+        );
+        tx.execute(format!("alter schema {LIVE_SCHEMA} rename to {old}").as_str())
+            .await?;
+        Some(old)
+    } else {
+        None
+    };
+    tx.execute(format!("alter schema {NEXT_SCHEMA} rename to {LIVE_SCHEMA}").as_str())
+        .await?;
+    tx.commit().await.context("swapping the schemas")?;
+    Ok(old)
+}

@@ -1,0 +1,274 @@
+//! The live projection worker: a durable JetStream pull consumer that
+//! applies the event feed to `read_model`.
+//!
+//! Messages are taken in delivery order, which is the relay's commit-safe
+//! order, and processed one after another; whatever has already arrived
+//! (up to [`BATCH`]) goes into one transaction for throughput. In that
+//! transaction the worker holds [`crate::PAUSE_LOCK`] shared (so a rebuild
+//! can pause it for its swap), sets `search_path` to `read_model`, and
+//! [`process`]es each message under a savepoint. It commits, and only then
+//! acks every message of the batch, with a double ack so it knows the server
+//! has it. A crash between commit and ack means a redelivery, which the
+//! stream-version guard turns into a no-op.
+//!
+//! A message that is not an envelope, or an event that can never apply, is
+//! parked in `parked_events` and acked; later events of its stream are held
+//! (parked) behind it while other streams flow. A transient failure
+//! (Postgres down, serialization failure) rolls the batch back and retries
+//! the same messages after a backoff, without acking and without moving on,
+//! so no later event can overtake them. On shutdown the worker stops taking
+//! messages, finishes the batch in hand (commit, then ack) and returns.
+
+use std::future::Future;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy, PullConsumer};
+use async_nats::jetstream::{self, AckKind};
+use futures::future::join_all;
+use futures::{FutureExt, StreamExt};
+use infra::envelope::Envelope;
+use infra::Settings;
+use sqlx::PgPool;
+
+use crate::apply::ApplyError;
+use crate::process::{park, process, Parcel};
+use crate::schema::{use_schema, LIVE_SCHEMA};
+
+/// Durable consumer name used when `PROJECTION_CONSUMER` is not set.
+pub const DEFAULT_CONSUMER: &str = "read-model";
+/// Most messages applied in one transaction.
+pub const BATCH: usize = 200;
+/// How long JetStream waits for an ack before redelivering.
+pub const ACK_WAIT: Duration = Duration::from_secs(30);
+/// First pause after a transient failure; it doubles up to [`MAX_BACKOFF`].
+pub const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// Longest pause between retries.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// The durable consumer's name: `PROJECTION_CONSUMER`, or [`DEFAULT_CONSUMER`].
+pub fn consumer_name() -> String {
+    std::env::var("PROJECTION_CONSUMER")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| DEFAULT_CONSUMER.to_owned())
+}
+
+/// Creates (or finds) the durable pull consumer of the event stream.
+pub async fn consumer(
+    js: &jetstream::Context,
+    settings: &Settings,
+) -> anyhow::Result<PullConsumer> {
+    let stream = infra::nats::ensure_stream(js, settings).await?;
+    let name = consumer_name();
+    stream
+        .get_or_create_consumer(
+            &name,
+            pull::Config {
+                durable_name: Some(name.clone()),
+                description: Some("applies the event feed to the read model".into()),
+                ack_policy: AckPolicy::Explicit,
+                deliver_policy: DeliverPolicy::All,
+                ack_wait: ACK_WAIT,
+                filter_subject: format!("{}.>", settings.subject_prefix),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("creating consumer {name}: {e}"))
+}
+
+/// Consumes the feed into `read_model` until `shutdown` resolves. Lost
+/// connections to NATS or Postgres are retried, never fatal.
+pub async fn run(
+    settings: Settings,
+    pool: PgPool,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let shutdown = shutdown.fuse();
+    let mut shutdown = std::pin::pin!(shutdown);
+    let js = tokio::select! {
+        biased;
+        _ = &mut shutdown => return Ok(()),
+        js = infra::nats::connect(&settings) => js?,
+    };
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        let subscribed = async {
+            let consumer = consumer(&js, &settings).await?;
+            consumer
+                .messages()
+                .await
+                .context("subscribing to the consumer")
+        };
+        let messages = tokio::select! {
+            biased;
+            _ = &mut shutdown => return Ok(()),
+            m = subscribed => m,
+        };
+        match messages {
+            Ok(messages) => {
+                backoff = FIRST_BACKOFF;
+                tracing::info!(consumer = %consumer_name(), "projection worker consuming");
+                if consume(&pool, messages, &mut shutdown).await == Stop::Shutdown {
+                    tracing::info!("projection worker stopped");
+                    return Ok(());
+                }
+            }
+            Err(e) => tracing::error!(error = format!("{e:#}"), "cannot reach the event stream"),
+        }
+        tokio::select! {
+            biased;
+            _ = &mut shutdown => return Ok(()),
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Stop {
+    /// The shutdown signal came.
+    Shutdown,
+    /// The message stream broke; subscribe again.
+    Resubscribe,
+}
+
+/// Takes batches off the subscription until it breaks or shutdown comes.
+async fn consume<S>(pool: &PgPool, mut messages: pull::Stream, shutdown: &mut S) -> Stop
+where
+    S: Future<Output = ()> + Unpin + futures::future::FusedFuture,
+{
+    loop {
+        let first = tokio::select! {
+            biased;
+            _ = &mut *shutdown => return Stop::Shutdown,
+            m = messages.next() => m,
+        };
+        let mut batch = match first {
+            Some(Ok(m)) => vec![m],
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "the message stream broke; subscribing again");
+                return Stop::Resubscribe;
+            }
+            None => return Stop::Resubscribe,
+        };
+        let mut broken = false;
+        // Whatever has already arrived joins the batch; nothing waits for more.
+        while batch.len() < BATCH {
+            match messages.next().now_or_never() {
+                Some(Some(Ok(m))) => batch.push(m),
+                Some(Some(Err(e))) => {
+                    tracing::warn!(error = %e, "the message stream broke after a batch");
+                    broken = true;
+                    break;
+                }
+                Some(None) => {
+                    broken = true;
+                    break;
+                }
+                None => break,
+            }
+        }
+        if handle(pool, &batch, shutdown).await.is_err() {
+            return Stop::Shutdown;
+        }
+        if shutdown.is_terminated() || (&mut *shutdown).now_or_never().is_some() {
+            return Stop::Shutdown;
+        }
+        if broken {
+            return Stop::Resubscribe;
+        }
+    }
+}
+
+/// A message as the batch sees it.
+enum Item {
+    Envelope(Box<Envelope>),
+    Unreadable(Parcel, String),
+}
+
+fn read(message: &jetstream::Message) -> Item {
+    match serde_json::from_slice::<Envelope>(&message.payload) {
+        Ok(env) => Item::Envelope(Box::new(env)),
+        Err(e) => {
+            let sequence = message.info().map(|i| i.stream_sequence).unwrap_or(0);
+            let parcel = Parcel::of_raw(&message.payload, message.subject.as_str(), sequence);
+            Item::Unreadable(parcel, format!("not an event envelope: {e}"))
+        }
+    }
+}
+
+/// Shutdown came while a batch was being retried: nothing of it was
+/// committed or acked, and JetStream will redeliver it.
+struct Abandoned;
+
+/// Applies a batch until it commits, then acks it.
+async fn handle<S>(
+    pool: &PgPool,
+    batch: &[jetstream::Message],
+    shutdown: &mut S,
+) -> Result<(), Abandoned>
+where
+    S: Future<Output = ()> + Unpin + futures::future::FusedFuture,
+{
+    let items: Vec<Item> = batch.iter().map(read).collect();
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        match apply_batch(pool, &items).await {
+            Ok(()) => break,
+            Err(e) => {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    retry_in_ms = backoff.as_millis() as u64,
+                    "a batch failed and is retried"
+                );
+                // Keep JetStream from redelivering what we still hold.
+                join_all(batch.iter().map(|m| m.ack_with(AckKind::Progress))).await;
+                tokio::select! {
+                    biased;
+                    _ = &mut *shutdown => return Err(Abandoned),
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+    // After the commit: an ack that is lost only costs a redelivery, which
+    // the stream-version guard makes a no-op.
+    let acks = join_all(batch.iter().map(|m| m.double_ack())).await;
+    for (ack, message) in acks.iter().zip(batch) {
+        if let Err(e) = ack {
+            tracing::warn!(error = %e, subject = %message.subject, "ack failed; it will be redelivered");
+        }
+    }
+    Ok(())
+}
+
+/// One transaction: pause lock shared, `read_model`, every item, commit.
+async fn apply_batch(pool: &PgPool, items: &[Item]) -> anyhow::Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("select pg_advisory_xact_lock_shared($1)")
+        .bind(crate::PAUSE_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    use_schema(&mut tx, LIVE_SCHEMA).await?;
+    for item in items {
+        match item {
+            Item::Envelope(env) => {
+                let outcome = process(&mut tx, env).await.map_err(transient)?;
+                tracing::debug!(stream = %env.streamid, version = env.streamversion, ?outcome, "processed");
+            }
+            Item::Unreadable(parcel, error) => {
+                tracing::error!(subject = %parcel.event_type, %error, "parking a message that is not an envelope");
+                park(&mut tx, parcel, error).await.map_err(transient)?;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+fn transient(e: ApplyError) -> anyhow::Error {
+    anyhow::Error::new(e).context("applying the batch")
+}

@@ -1,0 +1,15 @@
+//! Integration tests of the projections against a real Postgres
+//! (127.0.0.1:5432) and a real NATS JetStream (127.0.0.1:4222). Each test
+//! has a database and a stream of its own.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers fail loudly; clippy's allow-unwrap-in-tests only covers #[test] fns"
+)]
+
+mod apply;
+mod counters;
+mod helpers;
+mod rebuild;
+mod schema;
+mod worker;

@@ -1,0 +1,230 @@
+//! Rebuilding from the log gives the live read model again, swaps it in
+//! under the same name, and leaves the live worker running on it.
+
+use std::time::Duration;
+
+use domain::StreamId;
+use serde_json::json;
+use sqlx::Connection;
+
+use crate::helpers::*;
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+async fn log_events(env: &TestEnv) -> i64 {
+    env.scalar("select count(*) from event_store.events").await
+}
+
+async fn read_model_schemas(env: &TestEnv) -> Vec<String> {
+    sqlx::query_scalar(
+        "select nspname::text from pg_namespace where nspname like 'read\\_model%' order by 1",
+    )
+    .fetch_all(&env.pool)
+    .await
+    .unwrap()
+}
+
+async fn settled(env: &TestEnv, parked: i64) -> bool {
+    let parked_now = env
+        .scalar("select count(*) from read_model.parked_events")
+        .await;
+    env.applied().await + parked_now == log_events(env).await && parked_now == parked
+}
+
+#[tokio::test]
+async fn a_rebuild_from_the_log_equals_the_live_read_model_and_swaps_in_place() {
+    let env = TestEnv::new().await;
+    let feed = Feed::new(&env).await;
+    let worker = env.spawn_worker();
+    let mut workload = Workload::new(3);
+    for (stream, event) in workload.setup() {
+        feed.emit(&stream, &event).await;
+    }
+    for _ in 0..150 {
+        let (stream, event) = workload.step();
+        feed.emit(&stream, &event).await;
+    }
+    // Poison in the log, and an event held behind it: the rebuild must park
+    // them exactly as the live worker did.
+    // (Contact 999 is one the workload never touches.)
+    feed.emit(&StreamId::contact(999), &contact_created(999, 1, "ok"))
+        .await;
+    let poison = feed
+        .append_raw(
+            "contact:999",
+            "ContactUpdated",
+            1,
+            Some(1),
+            json!({"nope": true}),
+        )
+        .await;
+    feed.publish(&poison).await;
+    feed.emit(&StreamId::contact(999), &contact_updated(999, 1, "held"))
+        .await;
+    eventually("the live worker to take in the log", DEADLINE, || {
+        settled(&env, 2)
+    })
+    .await;
+
+    let live = projections::checksum(&env.pool, "read_model")
+        .await
+        .unwrap();
+    let report = projections::rebuild::rebuild(&env.pool, false)
+        .await
+        .unwrap();
+    assert_eq!(report.events as i64, log_events(&env).await);
+    assert_eq!(report.parked, 2);
+    assert_eq!(report.applied, report.events - 2);
+    assert!(report.replaced.is_some());
+    let rebuilt = projections::checksum(&env.pool, "read_model")
+        .await
+        .unwrap();
+    assert_eq!(rebuilt, live, "the rebuilt read model equals the live one");
+    assert_eq!(
+        read_model_schemas(&env).await,
+        vec!["read_model".to_owned()]
+    );
+
+    // The worker carries on into the new schema.
+    for _ in 0..30 {
+        let (stream, event) = workload.step();
+        feed.emit(&stream, &event).await;
+    }
+    eventually(
+        "the worker to apply into the swapped-in schema",
+        DEADLINE,
+        || settled(&env, 2),
+    )
+    .await;
+    let (stored, counted) = counters_and_counts(&env.pool).await;
+    assert_eq!(stored, counted);
+
+    worker.stop().await;
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_rebuild_under_live_writes_loses_nothing_and_matches_a_quiet_rebuild() {
+    let env = TestEnv::new().await;
+    let feed = Feed::new(&env).await;
+    let worker = env.spawn_worker();
+    let mut workload = Workload::new(9);
+    for (stream, event) in workload.setup() {
+        feed.emit(&stream, &event).await;
+    }
+    // The writer keeps appending and publishing until the rebuild is over.
+    let (done, mut rebuilt) = tokio::sync::watch::channel(false);
+    let writer = tokio::spawn(async move {
+        let mut written = 0;
+        while written < 200 || !*rebuilt.borrow_and_update() {
+            let (stream, event) = workload.step();
+            feed.emit(&stream, &event).await;
+            written += 1;
+        }
+    });
+    eventually("writes to be under way", DEADLINE, || async {
+        log_events(&env).await > 60
+    })
+    .await;
+    let report = projections::rebuild::rebuild(&env.pool, false)
+        .await
+        .unwrap();
+    done.send(true).unwrap();
+    writer.await.unwrap();
+    assert!(
+        (report.events as i64) < log_events(&env).await,
+        "writes went on after the rebuild"
+    );
+
+    eventually("the live worker to take in every write", DEADLINE, || {
+        settled(&env, 0)
+    })
+    .await;
+    let live = projections::checksum(&env.pool, "read_model")
+        .await
+        .unwrap();
+    let (stored, counted) = counters_and_counts(&env.pool).await;
+    assert_eq!(stored, counted);
+
+    projections::rebuild::rebuild(&env.pool, false)
+        .await
+        .unwrap();
+    let quiet = projections::checksum(&env.pool, "read_model")
+        .await
+        .unwrap();
+    assert_eq!(live, quiet);
+    assert_eq!(
+        read_model_schemas(&env).await,
+        vec!["read_model".to_owned()]
+    );
+
+    worker.stop().await;
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_second_rebuild_at_the_same_time_is_refused() {
+    let env = TestEnv::new().await;
+    let mut holder = sqlx::PgConnection::connect_with(&env.pool.connect_options())
+        .await
+        .unwrap();
+    // Hold the rebuild lock as a running rebuild would.
+    sqlx::query("select pg_advisory_lock(x'00726d7265626c64'::bigint)")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let err = projections::rebuild::rebuild(&env.pool, false)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("another rebuild"), "{err}");
+    holder.close().await.unwrap();
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_rebuild_keeps_what_the_worker_applied_above_a_held_back_horizon() {
+    let env = TestEnv::new().await;
+    let feed = Feed::new(&env).await;
+    let worker = env.spawn_worker();
+    // An open transaction that has taken an id holds the horizon back; the
+    // test feed publishes regardless (the real relay would wait).
+    let mut pin = sqlx::PgConnection::connect_with(&env.pool.connect_options())
+        .await
+        .unwrap();
+    let mut pinned = pin.begin().await.unwrap();
+    sqlx::query("select pg_current_xact_id()")
+        .execute(&mut *pinned)
+        .await
+        .unwrap();
+    let mut workload = Workload::new(5);
+    for (stream, event) in workload.setup() {
+        feed.emit(&stream, &event).await;
+    }
+    for _ in 0..60 {
+        let (stream, event) = workload.step();
+        feed.emit(&stream, &event).await;
+    }
+    eventually("the live worker to take in the log", DEADLINE, || {
+        settled(&env, 0)
+    })
+    .await;
+    let live = projections::checksum(&env.pool, "read_model")
+        .await
+        .unwrap();
+
+    let report = projections::rebuild::rebuild(&env.pool, false)
+        .await
+        .unwrap();
+    assert_eq!(report.events as i64, log_events(&env).await);
+    assert_eq!(
+        projections::checksum(&env.pool, "read_model")
+            .await
+            .unwrap(),
+        live
+    );
+
+    pinned.rollback().await.unwrap();
+    pin.close().await.unwrap();
+    worker.stop().await;
+    env.cleanup().await;
+}
