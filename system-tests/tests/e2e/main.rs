@@ -1,0 +1,13 @@
+//! Whole-system tests: the real binaries (both relays, the projection worker,
+//! the query and command services) behind nginx, each test on a database and
+//! NATS stream of its own, driven through the front door only, as a Chatwoot
+//! client drives Chatwoot. The binaries come from `cargo build --workspace
+//! --bins` (deploy/test.sh builds them before the tests).
+//!
+//! - [`harness`]: starting, killing and restarting the processes; a client.
+//! - [`first_slice`]: a client's first walk through the API.
+//! - [`failover`]: writes keep reaching the read models when a relay is killed.
+
+mod failover;
+mod first_slice;
+mod harness;
