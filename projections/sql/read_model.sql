@@ -10,6 +10,9 @@ create table projection_state (
     last_txid          xid8 not null default '0'::xid8,
     last_position      bigint not null default 0,
     applied            bigint not null default 0,
+    -- NATS stream sequence of the last message the live worker applied; it
+    -- resumes its consumer after it (projections::worker).
+    stream_sequence    bigint not null default 0,
     updated_at         timestamptz not null default now()
 );
 

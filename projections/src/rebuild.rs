@@ -22,7 +22,8 @@
 //!    while the lock is still held (which also invalidates any cached plan
 //!    still pointing at it), then the lock is released.
 //!
-//! The worker then carries on from NATS; whatever the rebuild already
+//! The new schema takes over the live one's NATS checkpoint, so the worker
+//! then carries on from NATS where it was; whatever the rebuild already
 //! applied is a duplicate to the new schema's `stream_versions` guard.
 
 use std::time::{Duration, Instant};
@@ -327,6 +328,17 @@ async fn apply_batch(pool: &PgPool, events: &[StoredEvent]) -> anyhow::Result<Ta
 async fn swap(pool: &PgPool) -> anyhow::Result<Option<String>> {
     let mut tx = pool.begin().await?;
     let old = if schema::exists(&mut tx, LIVE_SCHEMA).await? {
+        // The new read model holds everything the live one did (the worker
+        // is paused), so the worker carries on after the same message.
+        tx.execute(
+            format!(
+                "update {NEXT_SCHEMA}.projection_state set stream_sequence = \
+                 (select stream_sequence from {LIVE_SCHEMA}.projection_state where id = 1) \
+                 where id = 1"
+            )
+            .as_str(),
+        )
+        .await?;
         let old = format!(
             "{LIVE_SCHEMA}_old_{}",
             chrono::Utc::now().timestamp_millis()

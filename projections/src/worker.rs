@@ -11,6 +11,15 @@
 //! has it. A crash between commit and ack means a redelivery, which the
 //! stream-version guard turns into a no-op.
 //!
+//! The worker resumes where its read model stands: each batch records the
+//! NATS stream sequence of its last message in `projection_state`, and on
+//! every (re)subscription the durable consumer is recreated to deliver from
+//! the next sequence. Messages a dead worker held unacked are therefore not
+//! redelivered late, after newer ones of other streams: the read model sees
+//! the feed in the relay's order, across streams and not only within each.
+//! That is why only one worker per consumer may run: the others wait on an
+//! advisory lock ([`WORKER_LOCK`]) and take over when it is released.
+//!
 //! A message that is not an envelope, or an event that can never apply, is
 //! parked in `parked_events` and acked; later events of its stream are held
 //! (parked) behind it while other streams flow. A transient failure
@@ -29,11 +38,17 @@ use futures::future::join_all;
 use futures::{FutureExt, StreamExt};
 use infra::envelope::Envelope;
 use infra::Settings;
-use sqlx::PgPool;
+use sqlx::{Connection, Executor, PgConnection, PgPool};
 
 use crate::apply::ApplyError;
 use crate::process::{park, process, Parcel};
 use crate::schema::{use_schema, LIVE_SCHEMA};
+
+/// Advisory-lock class of the live worker ("proj"); the key within it is
+/// the hash of the consumer's name, so one worker runs per consumer.
+pub const WORKER_LOCK: i32 = 0x7072_6f6a;
+/// How often a waiting worker tries the lock again.
+const STANDBY_RETRY: Duration = Duration::from_millis(500);
 
 /// Durable consumer name used when `PROJECTION_CONSUMER` is not set.
 pub const DEFAULT_CONSUMER: &str = "read-model";
@@ -54,26 +69,63 @@ pub fn consumer_name() -> String {
         .unwrap_or_else(|| DEFAULT_CONSUMER.to_owned())
 }
 
-/// Creates (or finds) the durable pull consumer of the event stream.
+/// The stream sequence of the last message applied to `read_model`.
+pub async fn checkpoint(pool: &PgPool) -> anyhow::Result<u64> {
+    let sequence: i64 =
+        sqlx::query_scalar("select stream_sequence from read_model.projection_state where id = 1")
+            .fetch_one(pool)
+            .await
+            .context("reading the worker's checkpoint")?;
+    Ok(u64::try_from(sequence).unwrap_or(0))
+}
+
+/// (Re)creates the durable pull consumer of the event stream so that it
+/// delivers from stream sequence `after + 1`: whatever an earlier consumer
+/// of that name had delivered and not seen acked is forgotten, not
+/// redelivered out of order.
 pub async fn consumer(
     js: &jetstream::Context,
     settings: &Settings,
+    after: u64,
 ) -> anyhow::Result<PullConsumer> {
-    let stream = infra::nats::ensure_stream(js, settings).await?;
+    let mut stream = infra::nats::ensure_stream(js, settings).await?;
     let name = consumer_name();
+    let last = stream
+        .info()
+        .await
+        .context("reading the stream's state")?
+        .state
+        .last_sequence;
+    let after = if after > last {
+        // The stream is younger than the read model (it was recreated):
+        // start over; what was applied already is skipped as duplicate.
+        tracing::warn!(
+            checkpoint = after,
+            last,
+            "the checkpoint is past the stream's end; replaying the stream"
+        );
+        0
+    } else {
+        after
+    };
+    if stream.consumer_info(&name).await.is_ok() {
+        stream
+            .delete_consumer(&name)
+            .await
+            .map_err(|e| anyhow::anyhow!("deleting consumer {name}: {e}"))?;
+    }
     stream
-        .get_or_create_consumer(
-            &name,
-            pull::Config {
-                durable_name: Some(name.clone()),
-                description: Some("applies the event feed to the read model".into()),
-                ack_policy: AckPolicy::Explicit,
-                deliver_policy: DeliverPolicy::All,
-                ack_wait: ACK_WAIT,
-                filter_subject: format!("{}.>", settings.subject_prefix),
-                ..Default::default()
+        .create_consumer(pull::Config {
+            durable_name: Some(name.clone()),
+            description: Some("applies the event feed to the read model".into()),
+            ack_policy: AckPolicy::Explicit,
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: after + 1,
             },
-        )
+            ack_wait: ACK_WAIT,
+            filter_subject: format!("{}.>", settings.subject_prefix),
+            ..Default::default()
+        })
         .await
         .map_err(|e| anyhow::anyhow!("creating consumer {name}: {e}"))
 }
@@ -92,10 +144,18 @@ pub async fn run(
         _ = &mut shutdown => return Ok(()),
         js = infra::nats::connect(&settings) => js?,
     };
+    // Session locks live on a connection of their own, outside the pool:
+    // if this process dies, Postgres releases the lock with the connection.
+    let mut lock_conn = tokio::select! {
+        biased;
+        _ = &mut shutdown => return Ok(()),
+        conn = wait_to_lead(&pool) => conn?,
+    };
     let mut backoff = FIRST_BACKOFF;
     loop {
         let subscribed = async {
-            let consumer = consumer(&js, &settings).await?;
+            let after = checkpoint(&pool).await?;
+            let consumer = consumer(&js, &settings, after).await?;
             consumer
                 .messages()
                 .await
@@ -110,9 +170,20 @@ pub async fn run(
             Ok(messages) => {
                 backoff = FIRST_BACKOFF;
                 tracing::info!(consumer = %consumer_name(), "projection worker consuming");
-                if consume(&pool, messages, &mut shutdown).await == Stop::Shutdown {
-                    tracing::info!("projection worker stopped");
-                    return Ok(());
+                match consume(&pool, &mut lock_conn, messages, &mut shutdown).await {
+                    Stop::Shutdown => {
+                        tracing::info!("projection worker stopped");
+                        return Ok(());
+                    }
+                    Stop::Resubscribe => {}
+                    Stop::LostLock => {
+                        tracing::warn!("lost the worker lock; waiting to lead again");
+                        lock_conn = tokio::select! {
+                            biased;
+                            _ = &mut shutdown => return Ok(()),
+                            conn = wait_to_lead(&pool) => conn?,
+                        };
+                    }
                 }
             }
             Err(e) => tracing::error!(error = format!("{e:#}"), "cannot reach the event stream"),
@@ -126,16 +197,57 @@ pub async fn run(
     }
 }
 
+/// Waits until this worker holds [`WORKER_LOCK`] for its consumer, and
+/// returns the connection that holds it.
+async fn wait_to_lead(pool: &PgPool) -> anyhow::Result<PgConnection> {
+    let name = consumer_name();
+    loop {
+        let attempt = async {
+            let mut conn = PgConnection::connect_with(&pool.connect_options()).await?;
+            loop {
+                let led: bool = sqlx::query_scalar("select pg_try_advisory_lock($1, hashtext($2))")
+                    .bind(WORKER_LOCK)
+                    .bind(&name)
+                    .fetch_one(&mut conn)
+                    .await?;
+                if led {
+                    return Ok::<_, sqlx::Error>(conn);
+                }
+                tokio::time::sleep(STANDBY_RETRY).await;
+            }
+        };
+        match attempt.await {
+            Ok(conn) => {
+                tracing::info!(consumer = %name, "projection worker leads its consumer");
+                return Ok(conn);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot take the worker lock; retrying");
+                tokio::time::sleep(STANDBY_RETRY).await;
+            }
+        }
+    }
+}
+
 #[derive(Debug, PartialEq, Eq)]
 enum Stop {
     /// The shutdown signal came.
     Shutdown,
     /// The message stream broke; subscribe again.
     Resubscribe,
+    /// The connection holding the worker lock broke: another worker may
+    /// lead now.
+    LostLock,
 }
 
-/// Takes batches off the subscription until it breaks or shutdown comes.
-async fn consume<S>(pool: &PgPool, mut messages: pull::Stream, shutdown: &mut S) -> Stop
+/// Takes batches off the subscription until it breaks, the lock is lost or
+/// shutdown comes.
+async fn consume<S>(
+    pool: &PgPool,
+    lock_conn: &mut PgConnection,
+    mut messages: pull::Stream,
+    shutdown: &mut S,
+) -> Stop
 where
     S: Future<Output = ()> + Unpin + futures::future::FusedFuture,
 {
@@ -169,6 +281,11 @@ where
                 }
                 None => break,
             }
+        }
+        // Still the only worker? Checked before each batch, so a worker
+        // whose lock connection broke never applies beside its successor.
+        if lock_conn.execute("select 1").await.is_err() {
+            return Stop::LostLock;
         }
         if handle(pool, &batch, shutdown).await.is_err() {
             return Stop::Shutdown;
@@ -213,9 +330,14 @@ where
     S: Future<Output = ()> + Unpin + futures::future::FusedFuture,
 {
     let items: Vec<Item> = batch.iter().map(read).collect();
+    let last_sequence = batch
+        .iter()
+        .filter_map(|m| m.info().ok().map(|i| i.stream_sequence))
+        .max()
+        .unwrap_or(0);
     let mut backoff = FIRST_BACKOFF;
     loop {
-        match apply_batch(pool, &items).await {
+        match apply_batch(pool, &items, last_sequence).await {
             Ok(()) => break,
             Err(e) => {
                 tracing::warn!(
@@ -245,8 +367,9 @@ where
     Ok(())
 }
 
-/// One transaction: pause lock shared, `read_model`, every item, commit.
-async fn apply_batch(pool: &PgPool, items: &[Item]) -> anyhow::Result<()> {
+/// One transaction: pause lock shared, `read_model`, every item, the
+/// checkpoint, commit.
+async fn apply_batch(pool: &PgPool, items: &[Item], last_sequence: u64) -> anyhow::Result<()> {
     let mut tx = pool.begin().await?;
     sqlx::query("select pg_advisory_xact_lock_shared($1)")
         .bind(crate::PAUSE_LOCK)
@@ -265,6 +388,12 @@ async fn apply_batch(pool: &PgPool, items: &[Item]) -> anyhow::Result<()> {
             }
         }
     }
+    sqlx::query(
+        "update projection_state set stream_sequence = greatest(stream_sequence, $1) where id = 1",
+    )
+    .bind(i64::try_from(last_sequence).unwrap_or(i64::MAX))
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(())
 }

@@ -205,6 +205,31 @@ impl System {
         }
     }
 
+    /// This system's database, as its processes reach it.
+    pub fn database_url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:5432/{}", self.database)
+    }
+
+    /// Runs one of the workspace's binaries once with this system's
+    /// environment (an operator command such as `projections rebuild`) and
+    /// returns its stdout; panics with its stderr if it fails.
+    pub async fn run_command(&self, binary: &str, args: &[&str]) -> String {
+        let output = tokio::process::Command::new(self.bin_dir.join(binary))
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("RUST_LOG", "warn")
+            .output()
+            .await
+            .unwrap_or_else(|e| panic!("running {binary}: {e}"));
+        assert!(
+            output.status.success(),
+            "{binary} {args:?} failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
     /// The pid of the process as the harness last started it; `None` after
     /// [`System::kill9`].
     pub fn pid(&self, process: Process) -> Option<u32> {
@@ -600,6 +625,19 @@ impl Client {
             .await
     }
 
+    /// `POST path` like [`Client::post`], opting out of read-your-writes
+    /// (`X-Read-Your-Writes: off`): the answer comes once the write commits.
+    pub async fn post_without_waiting(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.send_with(
+            reqwest::Method::POST,
+            path,
+            token,
+            Some(body),
+            Some(("x-read-your-writes", "off")),
+        )
+        .await
+    }
+
     async fn send(
         &self,
         method: reqwest::Method,
@@ -607,11 +645,25 @@ impl Client {
         token: &str,
         body: Option<Value>,
     ) -> Reply {
+        self.send_with(method, path, token, body, None).await
+    }
+
+    async fn send_with(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+        header: Option<(&str, &str)>,
+    ) -> Reply {
         let mut request = self
             .http
             .request(method.clone(), format!("{}{path}", self.base_url))
             .header("api_access_token", token)
             .header(CONTENT_TYPE, "application/json; charset=utf-8");
+        if let Some((name, value)) = header {
+            request = request.header(name, value);
+        }
         if let Some(body) = body {
             request = request.body(body.to_string());
         }

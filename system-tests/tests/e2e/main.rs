@@ -6,8 +6,10 @@
 //!
 //! - [`harness`]: starting, killing and restarting the processes; a client.
 //! - [`first_slice`]: a client's first walk through the API.
+//! - [`crash_recovery`]: the relay and the projection worker killed mid-load.
 //! - [`failover`]: writes keep reaching the read models when a relay is killed.
 
+mod crash_recovery;
 mod failover;
 mod first_slice;
 mod harness;
