@@ -24,6 +24,7 @@ pub async fn create_platform_app(
             ..Default::default()
         },
         now: Utc::now(),
+        idempotency: None,
     };
     let committed = store
         .execute(&ctx, async |uow| {

@@ -42,6 +42,9 @@ pub struct CommandContext {
     pub metadata: Metadata,
     /// The command's clock reading, the events' occurred-at.
     pub now: DateTime<Utc>,
+    /// The request's `Idempotency-Key` claim, marked committed in the
+    /// transaction that appends the command's events.
+    pub idempotency: Option<crate::idempotency::Claim>,
 }
 
 /// A stream folded into an aggregate, with the version it was read at.
@@ -206,6 +209,9 @@ impl EventStore {
             match command(&mut uow).await {
                 Ok(value) => {
                     if !uow.appended.is_empty() {
+                        if let Some(claim) = &ctx.idempotency {
+                            claim.mark_committed(&mut uow.tx).await?;
+                        }
                         sqlx::query("select pg_notify($1, '')")
                             .bind(APPENDED_CHANNEL)
                             .execute(&mut *uow.tx)

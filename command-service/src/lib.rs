@@ -20,6 +20,7 @@ pub mod body;
 pub mod consistency;
 pub mod error;
 pub mod event_store;
+pub mod idempotency;
 pub mod relay;
 pub mod routes;
 pub mod write_model;
@@ -27,7 +28,8 @@ pub mod write_model;
 use std::net::TcpListener;
 
 use actix_web::dev::Server;
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpMessage, HttpRequest, HttpResponse, HttpServer};
 use chrono::Utc;
 use infra::stored::Metadata;
 use infra::Settings;
@@ -77,6 +79,7 @@ impl AppState {
                 idempotency_key: header("idempotency-key"),
             },
             now: Utc::now(),
+            idempotency: req.extensions().get::<idempotency::Claim>().cloned(),
         }
     }
 
@@ -158,9 +161,11 @@ impl Application {
             ryw,
             settings,
         });
+        tokio::spawn(idempotency::sweep_forever(pool.clone()));
         let pool_data = web::Data::new(pool);
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(idempotency::middleware))
                 .wrap(TracingLogger::default())
                 .app_data(state.clone())
                 .app_data(pool_data.clone())

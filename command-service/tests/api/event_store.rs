@@ -15,6 +15,7 @@ fn ctx() -> CommandContext {
             ..Default::default()
         },
         now: Utc::now(),
+        idempotency: None,
     }
 }
 
