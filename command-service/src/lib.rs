@@ -31,6 +31,7 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpMessage, HttpRequest, HttpResponse, HttpServer};
 use chrono::Utc;
+use infra::rate_limit::RateLimit;
 use infra::stored::Metadata;
 use infra::Settings;
 use serde_json::Value;
@@ -163,10 +164,17 @@ impl Application {
         });
         tokio::spawn(idempotency::sweep_forever(pool.clone()));
         let pool_data = web::Data::new(pool);
+        let rate_limit = RateLimit::from_settings(&state.settings);
+        tokio::spawn(rate_limit.clone().sweep_forever());
+        let rate_limit = web::Data::new(rate_limit);
         let server = HttpServer::new(move || {
             App::new()
+                // Outermost first: a request over its quota is refused before
+                // it claims an idempotency key or reads its body.
                 .wrap(from_fn(idempotency::middleware))
+                .wrap(from_fn(infra::rate_limit::middleware))
                 .wrap(TracingLogger::default())
+                .app_data(rate_limit.clone())
                 .app_data(state.clone())
                 .app_data(pool_data.clone())
                 .app_data(web::PayloadConfig::new(max_body))

@@ -14,6 +14,7 @@ pub mod db;
 pub mod envelope;
 pub mod http;
 pub mod nats;
+pub mod rate_limit;
 pub mod settings;
 pub mod shutdown;
 pub mod stored;

@@ -49,6 +49,13 @@ pub struct Settings {
     pub frontend_url: String,
     /// Largest accepted request body in bytes (`MAX_BODY_BYTES`).
     pub max_body_bytes: usize,
+    /// Requests per second each token (or, without one, each client
+    /// address) may make to this process, sustained (`RATE_LIMIT_PER_SECOND`;
+    /// 0 turns the limit off).
+    pub rate_limit_per_second: u32,
+    /// Requests a token may make at once above the sustained rate
+    /// (`RATE_LIMIT_BURST`).
+    pub rate_limit_burst: u32,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -87,6 +94,8 @@ impl Settings {
             )?),
             frontend_url: var("FRONTEND_URL").unwrap_or_else(|| "http://127.0.0.1:8080".into()),
             max_body_bytes: parsed("MAX_BODY_BYTES", 2 * 1024 * 1024)?,
+            rate_limit_per_second: parsed("RATE_LIMIT_PER_SECOND", 100)?,
+            rate_limit_burst: parsed("RATE_LIMIT_BURST", 300)?,
         })
     }
 }

@@ -22,9 +22,10 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::middleware::{NormalizePath, TrailingSlash};
+use actix_web::middleware::{from_fn, NormalizePath, TrailingSlash};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
+use infra::rate_limit::RateLimit;
 use infra::settings::Secret;
 use infra::Settings;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -77,10 +78,15 @@ impl Application {
             token_secret: settings.token_secret.clone(),
         });
         let pool_data = web::Data::new(pool);
+        let rate_limit = RateLimit::from_settings(&settings);
+        tokio::spawn(rate_limit.clone().sweep_forever());
+        let rate_limit = web::Data::new(rate_limit);
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
+                .wrap(from_fn(infra::rate_limit::middleware))
                 .wrap(TracingLogger::default())
+                .app_data(rate_limit.clone())
                 .app_data(state.clone())
                 .app_data(pool_data.clone())
                 .app_data(routes::path_config())
