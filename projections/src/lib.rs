@@ -23,6 +23,7 @@
 pub mod apply;
 pub mod checksum;
 pub mod health;
+pub mod parked;
 pub mod process;
 pub mod rebuild;
 pub mod schema;

@@ -22,6 +22,14 @@ enum Command {
     },
     /// Show the checkpoint, the lag behind the log, and parked events.
     Status,
+    /// List the parked events with their errors.
+    Parked,
+    /// Process parked events again after a fix; what still fails is parked again.
+    RetryParked {
+        /// Only this stream (e.g. `conversation:42`); every stream by default.
+        #[arg(long)]
+        stream: Option<String>,
+    },
 }
 
 #[tokio::main]
@@ -44,6 +52,22 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Status => {
             println!("{}", projections::status::status(&pool).await?);
+            Ok(())
+        }
+        Command::Parked => {
+            let parked = projections::parked::list(&pool).await?;
+            println!("{} parked event(s)", parked.len());
+            for p in parked {
+                println!("{p}");
+            }
+            Ok(())
+        }
+        Command::RetryParked { stream } => {
+            let report = projections::parked::retry(&pool, stream.as_deref()).await?;
+            println!(
+                "retried {}: {} applied, {} parked again",
+                report.retried, report.applied, report.parked
+            );
             Ok(())
         }
     }
