@@ -57,6 +57,9 @@ load_config() {
         *) die "PROFILE must be release or debug, not '$PROFILE'" ;;
     esac
     parse_urls
+    # The query service reads as a role that may only read the read model.
+    : "${QUERY_DATABASE_URL:=postgres://chatwoot_reader@$PG_HOST:$PG_PORT/$PG_DATABASE}"
+    export QUERY_DATABASE_URL
 }
 
 # TOKEN_SECRET: from the environment or .env, else one generated for this

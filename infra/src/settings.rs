@@ -37,6 +37,10 @@ pub struct Settings {
     pub nats_stream: String,
     /// Subject prefix of published events (`NATS_SUBJECT_PREFIX`).
     pub subject_prefix: String,
+    /// The query service's connection (`QUERY_DATABASE_URL`; `DATABASE_URL`
+    /// when unset): meant for the `chatwoot_reader` role, which may only
+    /// read the read model.
+    pub query_database_url: Secret,
     /// Key access tokens are derived from (`TOKEN_SECRET`).
     pub token_secret: Secret,
     /// Address to listen on (`HOST`).
@@ -74,11 +78,13 @@ fn parsed<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
 impl Settings {
     /// Reads the environment; `default_port` is the process's usual port.
     pub fn from_env(default_port: u16) -> anyhow::Result<Self> {
+        let database_url = var("DATABASE_URL")
+            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/chatwoot_es".into());
         Ok(Settings {
-            database_url: Secret::new(
-                var("DATABASE_URL")
-                    .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/chatwoot_es".into()),
+            query_database_url: Secret::new(
+                var("QUERY_DATABASE_URL").unwrap_or_else(|| database_url.clone()),
             ),
+            database_url: Secret::new(database_url),
             database_pool_size: parsed("DATABASE_POOL_SIZE", 10)?,
             nats_url: var("NATS_URL").unwrap_or_else(|| "nats://127.0.0.1:4222".into()),
             nats_stream: var("NATS_STREAM").unwrap_or_else(|| "CHATWOOT_EVENTS".into()),

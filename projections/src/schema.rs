@@ -48,9 +48,38 @@ pub async fn ensure(pool: &PgPool) -> anyhow::Result<()> {
         create_in(&mut tx, LIVE_SCHEMA).await?;
         tracing::info!(schema = LIVE_SCHEMA, "created the read model");
     }
+    // Also for a read model created before the role existed.
+    grant_reader(&mut tx, LIVE_SCHEMA).await?;
     tx.commit()
         .await
         .context("committing the read-model schema")?;
+    Ok(())
+}
+
+/// The database role the query service connects as (see the migration
+/// `reader_role`): it may only read the read model.
+pub const READER_ROLE: &str = "chatwoot_reader";
+
+/// Lets [`READER_ROLE`], if the cluster has it, read every table of
+/// `schema_name` (and nothing else: it gets no other grant anywhere).
+pub async fn grant_reader(conn: &mut PgConnection, schema_name: &str) -> anyhow::Result<()> {
+    let schema = identifier(schema_name)?;
+    let role_exists: bool =
+        sqlx::query_scalar("select exists (select from pg_roles where rolname = $1)")
+            .bind(READER_ROLE)
+            .fetch_one(&mut *conn)
+            .await?;
+    if role_exists {
+        conn.execute(
+            format!(
+                "grant usage on schema {schema} to {READER_ROLE}; \
+                 grant select on all tables in schema {schema} to {READER_ROLE};"
+            )
+            .as_str(),
+        )
+        .await
+        .with_context(|| format!("granting {READER_ROLE} read access to {schema}"))?;
+    }
     Ok(())
 }
 
@@ -71,7 +100,8 @@ pub async fn create_in(conn: &mut PgConnection, schema_name: &str) -> anyhow::Re
         .bind(READ_MODEL_VERSION)
         .execute(&mut *conn)
         .await?;
-    Ok(())
+    // Grants follow the schema through a rebuild's rename.
+    grant_reader(conn, schema_name).await
 }
 
 /// Whether a schema of that name exists.

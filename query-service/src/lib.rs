@@ -46,19 +46,22 @@ pub struct Application {
     server: Server,
 }
 
-/// Opens a pool whose sessions refuse to write: the query side can only read.
+/// Opens a pool whose sessions refuse to write, as the role of
+/// `QUERY_DATABASE_URL` (the read-only `chatwoot_reader` in a deployment):
+/// the query side can only read.
 async fn connect_read_only(settings: &Settings) -> anyhow::Result<PgPool> {
     let options: PgConnectOptions = settings
-        .database_url
+        .query_database_url
         .expose()
         .parse()
-        .context("DATABASE_URL is not a valid Postgres URL")?;
-    PgPoolOptions::new()
+        .context("QUERY_DATABASE_URL (or DATABASE_URL) is not a valid Postgres URL")?;
+    // Lazily: the service starts (and answers /health) even while the
+    // migrations that create its role, or Postgres itself, are not there
+    // yet; /ready says when it can read.
+    Ok(PgPoolOptions::new()
         .max_connections(settings.database_pool_size)
         .acquire_timeout(Duration::from_secs(10))
-        .connect_with(options.options([("default_transaction_read_only", "on")]))
-        .await
-        .context("connecting to Postgres")
+        .connect_lazy_with(options.options([("default_transaction_read_only", "on")])))
 }
 
 impl Application {

@@ -63,3 +63,41 @@ async fn status_reports_the_checkpoint_the_lag_and_parked_events() {
     assert_eq!(status.pending(), 0);
     env.cleanup().await;
 }
+
+/// The query service's role reads the read model (after a rebuild too) and
+/// nothing else, and writes nothing.
+#[tokio::test]
+async fn the_reader_role_reads_the_read_model_only() {
+    let env = TestEnv::new().await;
+    let reader_url = env
+        .settings
+        .database_url
+        .expose()
+        .replacen("postgres://postgres@", "postgres://chatwoot_reader@", 1);
+    let check = |reader_url: String| async move {
+        let reader = sqlx::PgPool::connect(&reader_url).await.unwrap();
+        let accounts: i64 = sqlx::query_scalar("select count(*) from read_model.accounts")
+            .fetch_one(&reader)
+            .await
+            .expect("the reader reads the read model");
+        assert_eq!(accounts, 0);
+        for refused in [
+            "select count(*) from event_store.events",
+            "select count(*) from write_model.access_tokens",
+            "insert into read_model.accounts (id, name) values (1, 'x')",
+            "delete from read_model.projection_state",
+        ] {
+            let err = sqlx::query(refused)
+                .execute(&reader)
+                .await
+                .expect_err(refused);
+            let code = err.as_database_error().and_then(|e| e.code()).unwrap_or_default();
+            assert_eq!(code, "42501", "{refused}: permission denied, got {err}");
+        }
+        reader.close().await;
+    };
+    check(reader_url.clone()).await;
+    projections::rebuild::rebuild(&env.pool, false).await.unwrap();
+    check(reader_url).await;
+    env.cleanup().await;
+}
