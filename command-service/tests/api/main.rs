@@ -13,4 +13,5 @@ mod idempotency;
 mod pipeline;
 mod platform;
 mod relay;
+mod secrets;
 mod slice;
