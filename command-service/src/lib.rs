@@ -20,6 +20,7 @@ pub mod body;
 pub mod consistency;
 pub mod error;
 pub mod event_store;
+pub mod export;
 pub mod idempotency;
 pub mod relay;
 pub mod routes;

@@ -8,6 +8,7 @@
 
 mod app;
 mod event_store;
+mod export;
 mod helpers;
 mod idempotency;
 mod pipeline;
