@@ -9,6 +9,7 @@
 mod app;
 mod event_store;
 mod helpers;
+mod messages;
 mod pipeline;
 mod platform;
 mod relay;
