@@ -69,6 +69,8 @@ pub struct Conversation {
     pub assignee_id: Option<i64>,
     /// Assigned team.
     pub team_id: Option<i64>,
+    /// Labels, in the order they were given.
+    pub labels: Vec<String>,
 }
 
 /// What may be asked of a conversation.
@@ -112,6 +114,28 @@ pub enum ConversationCommand {
         /// Who asks.
         actor: Actor,
     },
+    // ---- messages and labels ----
+    /// Replace the whole label set (Chatwoot's `POST .../labels`).
+    ReplaceLabels {
+        /// The new set; blanks and repeats are dropped.
+        labels: Vec<String>,
+        /// Who asks.
+        actor: Actor,
+    },
+    /// An incoming message arrived: a resolved or snoozed conversation reopens.
+    ReopenOnIncoming,
+}
+
+/// Trims labels and drops blanks and repeats, keeping the first occurrence.
+pub fn normalize_labels(labels: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for label in labels {
+        let label = label.trim();
+        if !label.is_empty() && !out.iter().any(|l| l == label) {
+            out.push(label.to_owned());
+        }
+    }
+    out
 }
 
 impl Aggregate for Conversation {
@@ -144,6 +168,9 @@ impl Aggregate for Conversation {
             } => {
                 self.status = Some(*to);
                 self.snoozed_until = *snoozed_until;
+            }
+            Event::ConversationLabelsChanged { labels, .. } => {
+                self.labels = labels.clone();
             }
             _ => {}
         }
@@ -215,6 +242,53 @@ impl Aggregate for Conversation {
                     snoozed_until,
                     actor: *actor,
                 }])
+            }
+            ConversationCommand::ReplaceLabels { labels, actor } => {
+                let Some((conversation_id, account_id, _)) = self.ids else {
+                    return Err(DomainError::NotFound);
+                };
+                let labels = normalize_labels(labels);
+                let added: Vec<String> = labels
+                    .iter()
+                    .filter(|l| !self.labels.contains(l))
+                    .cloned()
+                    .collect();
+                let removed: Vec<String> = self
+                    .labels
+                    .iter()
+                    .filter(|l| !labels.contains(l))
+                    .cloned()
+                    .collect();
+                if added.is_empty() && removed.is_empty() {
+                    return Ok(vec![]);
+                }
+                Ok(vec![Event::ConversationLabelsChanged {
+                    conversation_id,
+                    account_id,
+                    labels,
+                    added,
+                    removed,
+                    actor: *actor,
+                }])
+            }
+            ConversationCommand::ReopenOnIncoming => {
+                let (Some((conversation_id, account_id, _)), Some(from)) = (self.ids, self.status)
+                else {
+                    return Err(DomainError::NotFound);
+                };
+                match from {
+                    ConversationStatus::Resolved | ConversationStatus::Snoozed => {
+                        Ok(vec![Event::ConversationStatusChanged {
+                            conversation_id,
+                            account_id,
+                            from,
+                            to: ConversationStatus::Open,
+                            snoozed_until: None,
+                            actor: Actor::system(),
+                        }])
+                    }
+                    ConversationStatus::Open | ConversationStatus::Pending => Ok(vec![]),
+                }
             }
         }
     }
@@ -363,6 +437,101 @@ mod tests {
             ConversationStatus::parse("foo"),
             Err(DomainError::Invalid { .. })
         ));
+    }
+
+    // ---- messages and labels ----
+
+    fn labels(list: &[&str]) -> ConversationCommand {
+        ConversationCommand::ReplaceLabels {
+            labels: list.iter().map(|l| (*l).to_owned()).collect(),
+            actor: Actor::user(9),
+        }
+    }
+
+    #[test]
+    fn given_labels_when_replaced_then_the_set_is_overwritten_case_57() {
+        let mut log = history(Open);
+        log.extend(when::<Conversation>(&log, labels(&["label1", "label2"])).unwrap());
+        let events = when::<Conversation>(&log, labels(&["label3", "label4"])).unwrap();
+        assert_eq!(
+            events,
+            vec![Event::ConversationLabelsChanged {
+                conversation_id: 100,
+                account_id: 1,
+                labels: vec!["label3".into(), "label4".into()],
+                added: vec!["label3".into(), "label4".into()],
+                removed: vec!["label1".into(), "label2".into()],
+                actor: Actor::user(9),
+            }]
+        );
+        log.extend(events);
+        assert_eq!(given::<Conversation>(&log).labels, vec!["label3", "label4"]);
+    }
+
+    #[test]
+    fn given_labels_when_replaced_by_the_same_set_then_nothing_happens() {
+        let mut log = history(Open);
+        log.extend(when::<Conversation>(&log, labels(&["a", "b"])).unwrap());
+        assert!(when::<Conversation>(&log, labels(&["b", " a", "a", ""]))
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn given_labels_when_replaced_by_nothing_then_all_are_removed() {
+        let mut log = history(Open);
+        log.extend(when::<Conversation>(&log, labels(&["a"])).unwrap());
+        let events = when::<Conversation>(&log, labels(&[])).unwrap();
+        assert!(matches!(
+            &events[..],
+            [Event::ConversationLabelsChanged { labels, removed, .. }]
+                if labels.is_empty() && removed == &vec!["a".to_owned()]
+        ));
+    }
+
+    #[test]
+    fn given_nothing_when_labels_replaced_then_not_found() {
+        assert_eq!(
+            when::<Conversation>(&[], labels(&["a"])),
+            Err(DomainError::NotFound)
+        );
+    }
+
+    #[test]
+    fn given_a_resolved_conversation_when_an_incoming_message_arrives_then_it_reopens_case_70() {
+        let events =
+            when::<Conversation>(&history(Resolved), ConversationCommand::ReopenOnIncoming)
+                .unwrap();
+        assert_eq!(
+            events,
+            vec![Event::ConversationStatusChanged {
+                conversation_id: 100,
+                account_id: 1,
+                from: Resolved,
+                to: Open,
+                snoozed_until: None,
+                actor: Actor::system(),
+            }]
+        );
+    }
+
+    #[test]
+    fn given_a_snoozed_conversation_when_an_incoming_message_arrives_then_it_reopens() {
+        assert_eq!(
+            status_after(&history(Snoozed), ConversationCommand::ReopenOnIncoming),
+            Open
+        );
+    }
+
+    #[test]
+    fn given_an_open_or_pending_conversation_when_an_incoming_message_arrives_then_nothing() {
+        for s in [Open, Pending] {
+            assert!(
+                when::<Conversation>(&history(s), ConversationCommand::ReopenOnIncoming)
+                    .unwrap()
+                    .is_empty()
+            );
+        }
     }
 
     mod properties {

@@ -14,6 +14,7 @@ use crate::account::Role;
 use crate::contact::ContactFields;
 use crate::conversation::ConversationStatus;
 use crate::inbox::{Channel, InboxSettings};
+use crate::message::{ContentType, MessageType, Sender};
 use crate::platform_app::Permissible;
 use crate::{Actor, Attributes};
 
@@ -60,6 +61,13 @@ impl StreamId {
     pub fn conversation(id: i64) -> Self {
         StreamId {
             kind: "conversation",
+            id,
+        }
+    }
+    /// The stream of message `id` (global message id).
+    pub fn message(id: i64) -> Self {
+        StreamId {
+            kind: "message",
             id,
         }
     }
@@ -293,6 +301,56 @@ pub enum Event {
         /// Who changed it.
         actor: Actor,
     },
+    // ---- messages and labels ----
+    /// A message was posted to a conversation (stream `message:<id>`).
+    MessageCreated {
+        /// Global message id.
+        message_id: i64,
+        /// Account id.
+        account_id: i64,
+        /// Global conversation id.
+        conversation_id: i64,
+        /// The conversation's inbox.
+        inbox_id: i64,
+        /// Incoming or outgoing.
+        message_type: MessageType,
+        /// The text, if any.
+        content: Option<String>,
+        /// How to show it.
+        content_type: ContentType,
+        /// Items and the like (validated for the content type).
+        content_attributes: Attributes,
+        /// A private note.
+        private: bool,
+        /// Who sent it.
+        sender: Option<Sender>,
+        /// The message's id in the channel, if any.
+        source_id: Option<String>,
+    },
+    /// A message was soft-deleted: its content reads "This message was deleted".
+    MessageDeleted {
+        /// Global message id.
+        message_id: i64,
+        /// Account id.
+        account_id: i64,
+        /// Global conversation id.
+        conversation_id: i64,
+    },
+    /// A conversation's labels were replaced.
+    ConversationLabelsChanged {
+        /// Global conversation id.
+        conversation_id: i64,
+        /// Account id.
+        account_id: i64,
+        /// The full set after the change, in order.
+        labels: Vec<String>,
+        /// Labels that were not there before.
+        added: Vec<String>,
+        /// Labels that are gone.
+        removed: Vec<String>,
+        /// Who changed them.
+        actor: Actor,
+    },
 }
 
 /// An event as the log stores it could not be read.
@@ -341,6 +399,10 @@ impl Event {
             Event::ContactInboxCreated { .. } => "ContactInboxCreated",
             Event::ConversationCreated { .. } => "ConversationCreated",
             Event::ConversationStatusChanged { .. } => "ConversationStatusChanged",
+            // ---- messages and labels ----
+            Event::MessageCreated { .. } => "MessageCreated",
+            Event::MessageDeleted { .. } => "MessageDeleted",
+            Event::ConversationLabelsChanged { .. } => "ConversationLabelsChanged",
         }
     }
 
@@ -370,7 +432,10 @@ impl Event {
             | Event::ContactUpdated { account_id, .. }
             | Event::ContactInboxCreated { account_id, .. }
             | Event::ConversationCreated { account_id, .. }
-            | Event::ConversationStatusChanged { account_id, .. } => Some(*account_id),
+            | Event::ConversationStatusChanged { account_id, .. }
+            | Event::MessageCreated { account_id, .. }
+            | Event::MessageDeleted { account_id, .. }
+            | Event::ConversationLabelsChanged { account_id, .. } => Some(*account_id),
             Event::PermissibleGranted {
                 target: Permissible::Account(id),
                 ..

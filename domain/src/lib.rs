@@ -9,7 +9,8 @@
 //!
 //! Modules, one per aggregate: [`account`] (accounts and their members),
 //! [`user`], [`platform_app`] (apps and their grants), [`inbox`], [`contact`]
-//! (contacts and their contact inboxes), [`conversation`]. Shared pieces:
+//! (contacts and their contact inboxes), [`conversation`] (and its labels),
+//! [`message`]. Shared pieces:
 //! [`event`] (the persisted event vocabulary, type names, schema versions and
 //! upcasting), [`aggregate`] (the decider trait), [`actor`], [`validate`] and
 //! [`error`].
@@ -22,6 +23,7 @@ pub mod conversation;
 pub mod error;
 pub mod event;
 pub mod inbox;
+pub mod message;
 pub mod platform_app;
 pub mod user;
 pub mod validate;

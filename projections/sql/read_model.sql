@@ -168,3 +168,27 @@ create table conversation_counts (
     n            bigint not null,
     primary key (account_id, inbox_id, status, assignee_id, team_id)
 );
+
+-- ---- messages and labels ----
+-- Messages of conversations: posted ones (id from write_model.message_ids)
+-- and activity messages derived from conversation events by the projection
+-- (ids ACTIVITY_ID_BASE + 4 * event position + k, projections::activity).
+-- message_type: 0 incoming, 1 outgoing, 2 activity, 3 template.
+create table messages (
+    id                  bigint primary key,
+    account_id          bigint not null,
+    conversation_id     bigint not null,
+    inbox_id            bigint not null,
+    message_type        smallint not null,
+    content             text,
+    content_type        text not null,
+    content_attributes  jsonb not null default '{}',
+    private             boolean not null default false,
+    sender_type         text,
+    sender_id           bigint,
+    source_id           text,
+    created_at          timestamptz not null,
+    updated_at          timestamptz not null
+);
+create index messages_conversation_idx on messages (conversation_id, created_at, id);
+create index messages_account_idx on messages (account_id);

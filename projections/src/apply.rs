@@ -106,6 +106,7 @@ pub async fn apply(conn: &mut PgConnection, env: &Envelope) -> Result<Applied, A
     }
     let event = env.decode()?;
     write(conn, &event, env.time).await?;
+    crate::activity::derive(conn, &event, env).await?;
 
     // A new stream has no row to lock: if another transaction inserted it
     // meanwhile, the guarded upsert changes nothing and the event is retried
@@ -353,6 +354,43 @@ async fn write(
             snoozed_until,
             ..
         } => change_status(conn, *conversation_id, *to, timestamp(*snoozed_until)?, at).await,
+        // ---- messages and labels ----
+        Event::MessageCreated {
+            message_id,
+            account_id,
+            conversation_id,
+            inbox_id,
+            message_type,
+            content,
+            content_type,
+            content_attributes,
+            private,
+            sender,
+            source_id,
+        } => {
+            let row = crate::messages::NewMessageRow {
+                id: *message_id,
+                account_id: *account_id,
+                conversation_id: *conversation_id,
+                inbox_id: *inbox_id,
+                message_type: *message_type,
+                content: content.as_deref(),
+                content_type: content_type.as_str(),
+                content_attributes,
+                private: *private,
+                sender: *sender,
+                source_id: source_id.as_deref(),
+            };
+            crate::messages::create(conn, &row, at).await
+        }
+        Event::MessageDeleted { message_id, .. } => {
+            crate::messages::soft_delete(conn, *message_id, at).await
+        }
+        Event::ConversationLabelsChanged {
+            conversation_id,
+            labels,
+            ..
+        } => crate::messages::set_labels(conn, *conversation_id, labels, at).await,
     }
 }
 
@@ -447,6 +485,7 @@ async fn delete_account(conn: &mut PgConnection, account_id: i64) -> Result<(), 
         "delete from contact_inboxes where account_id = $1",
         "delete from conversations where account_id = $1",
         "delete from conversation_counts where account_id = $1",
+        "delete from messages where account_id = $1",
         "delete from platform_app_permissibles where target_kind = 'account' and target_id = $1",
     ] {
         sqlx::query(statement)
@@ -840,7 +879,10 @@ async fn create_conversation(
         "insert into conversations (id, account_id, display_id, inbox_id, contact_id, contact_inbox_id, \
            status, assignee_id, team_id, snoozed_until, additional_attributes, custom_attributes, \
            last_activity_at, created_at, updated_at) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $13) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+           greatest($13, (select max(m.created_at) from messages m \
+                          where m.conversation_id = $1 and m.message_type in (0, 1))), \
+           $13, $13) \
          on conflict (id) do nothing",
     )
     .bind(c.id)

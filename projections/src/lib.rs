@@ -18,11 +18,14 @@
 //! [`rebuild`] replays the log into a fresh schema and swaps it in while the
 //! query side keeps serving; [`status`] reports progress and lag; [`health`]
 //! serves `/health` and `/ready`; [`mod@checksum`] digests a read model so two
-//! copies can be compared.
+//! copies can be compared; [`messages`] keeps the messages table and
+//! [`activity`] derives Chatwoot's activity messages from conversation events.
 
+pub mod activity;
 pub mod apply;
 pub mod checksum;
 pub mod health;
+pub mod messages;
 pub mod parked;
 pub mod process;
 pub mod rebuild;

@@ -24,6 +24,7 @@ use crate::repo::accounts::{self, AccountRow, AccountUserRow, MembershipRow, Use
 use crate::repo::contacts::{self, ContactInboxRow, ContactRow};
 use crate::repo::conversations::{self, ConversationRow};
 use crate::repo::inboxes::{self, InboxRow};
+use crate::repo::messages::{self, MessageRow};
 
 /// `GET /platform/api/v1/accounts/{id}`: the platform account.
 pub async fn platform_account(
@@ -165,10 +166,141 @@ pub(crate) async fn conversation_list(
         .into_iter()
         .map(|c| (c.id, c))
         .collect();
+    let Some(account_id) = rows.first().map(|c| c.account_id) else {
+        return Ok(vec![]);
+    };
+    let display_ids: Vec<i64> = rows.iter().map(|c| c.display_id).collect();
+    let last = by_display_id(messages::last_of(pool, account_id, &display_ids, false).await?);
+    let last_real = by_display_id(messages::last_of(pool, account_id, &display_ids, true).await?);
+    let unread: HashMap<i64, i64> = messages::unread_counts(pool, account_id, &display_ids)
+        .await?
+        .into_iter()
+        .collect();
     Ok(rows
         .iter()
-        .map(|c| conversation_shape(c, senders.get(&c.contact_id)))
+        .map(|c| {
+            let mut shape = conversation_shape(c, senders.get(&c.contact_id));
+            if let Value::Object(map) = &mut shape {
+                let last = last.get(&c.display_id);
+                map.insert(
+                    "messages".into(),
+                    Value::Array(last.map(message_shape).into_iter().collect()),
+                );
+                map.insert(
+                    "last_non_activity_message".into(),
+                    last_real
+                        .get(&c.display_id)
+                        .map_or(Value::Null, message_shape),
+                );
+                map.insert(
+                    "unread_count".into(),
+                    json!(unread.get(&c.display_id).copied().unwrap_or(0)),
+                );
+            }
+            shape
+        })
         .collect())
+}
+
+fn by_display_id(rows: Vec<MessageRow>) -> HashMap<i64, MessageRow> {
+    rows.into_iter().map(|m| (m.display_id, m)).collect()
+}
+
+/// A message of the account, by id (the body of message create and delete).
+pub async fn message(
+    pool: &PgPool,
+    account_id: i64,
+    message_id: i64,
+) -> Result<Option<Value>, sqlx::Error> {
+    Ok(messages::by_id(pool, account_id, message_id)
+        .await?
+        .as_ref()
+        .map(message_shape))
+}
+
+/// A message's sender: a user, a contact's push data or a bot.
+fn sender_shape(m: &MessageRow) -> Option<Value> {
+    let id = m.sender_id?;
+    match m.sender_type.as_deref()? {
+        "user" => {
+            let name = m.user_name.clone().unwrap_or_default();
+            Some(json!({
+                "id": id,
+                "name": name,
+                "available_name": available_name(&name, m.user_display_name.as_deref()),
+                "avatar_url": "",
+                "type": "user",
+                "availability_status": "offline",
+                "thumbnail": "",
+            }))
+        }
+        "contact" => Some(json!({
+            "id": id,
+            "name": m.contact_name,
+            "email": m.contact_email,
+            "phone_number": m.contact_phone_number,
+            "identifier": m.contact_identifier,
+            "additional_attributes": m.contact_additional_attributes.clone().unwrap_or(json!({})),
+            "thumbnail": "",
+            "type": "contact",
+        })),
+        "agent_bot" => Some(json!({"id": id, "name": null, "avatar_url": "", "type": "agent_bot"})),
+        _ => None,
+    }
+}
+
+/// The message (push format): integer `message_type` and `created_at`,
+/// `conversation_id` is the display id.
+pub(crate) fn message_shape(m: &MessageRow) -> Value {
+    let mut map = Map::new();
+    map.insert("id".into(), json!(m.id));
+    map.insert("content".into(), json!(m.content));
+    map.insert("account_id".into(), json!(m.account_id));
+    map.insert("inbox_id".into(), json!(m.inbox_id));
+    map.insert("conversation_id".into(), json!(m.display_id));
+    map.insert("message_type".into(), json!(m.message_type));
+    map.insert("content_type".into(), json!(m.content_type));
+    map.insert("content_attributes".into(), m.content_attributes.clone());
+    map.insert("created_at".into(), json!(unix(m.created_at)));
+    map.insert("updated_at".into(), json!(iso(m.updated_at)));
+    map.insert("private".into(), json!(m.private));
+    map.insert("status".into(), json!("sent"));
+    map.insert("source_id".into(), json!(m.source_id));
+    map.insert("sender_type".into(), json!(sender_type_name(m)));
+    map.insert("sender_id".into(), json!(m.sender_id));
+    if let Some(sender) = sender_shape(m) {
+        map.insert("sender".into(), sender);
+    }
+    Value::Object(map)
+}
+
+/// Chatwoot's polymorphic `sender_type` class name.
+fn sender_type_name(m: &MessageRow) -> Option<&'static str> {
+    match m.sender_type.as_deref()? {
+        "user" => Some("User"),
+        "contact" => Some("Contact"),
+        "agent_bot" => Some("AgentBot"),
+        _ => None,
+    }
+}
+
+/// The contact push data used in message lists' `meta.contact`.
+pub(crate) fn contact_push_shape(c: &ContactRow) -> Value {
+    let mut shape = contact_shape(c, None);
+    if let Value::Object(map) = &mut shape {
+        map.insert("type".into(), json!("contact"));
+    }
+    shape
+}
+
+/// The assignee of a conversation in a message list's `meta`.
+pub(crate) fn conversation_assignee(c: &ConversationRow) -> Option<Value> {
+    assignee_shape(c)
+}
+
+/// An ISO-8601 time for `meta.agent_last_seen_at`.
+pub(crate) fn iso_time(at: DateTime<Utc>) -> String {
+    iso(at)
 }
 
 fn unix(at: DateTime<Utc>) -> i64 {
@@ -405,8 +537,9 @@ fn assignee_shape(c: &ConversationRow) -> Option<Value> {
     }))
 }
 
-/// The conversation (`id` is the display id). There are no messages yet in
-/// this slice, so `messages` is empty and `unread_count` 0.
+/// The conversation (`id` is the display id). `messages`,
+/// `last_non_activity_message` and `unread_count` are filled in by
+/// [`conversation_list`].
 fn conversation_shape(c: &ConversationRow, sender: Option<&ContactRow>) -> Value {
     let mut meta = Map::new();
     meta.insert(

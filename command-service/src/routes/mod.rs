@@ -3,6 +3,8 @@
 mod contacts;
 mod conversations;
 mod inboxes;
+mod labels;
+mod messages;
 mod platform;
 
 use actix_web::web;
@@ -14,6 +16,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     platform::configure(cfg);
     inboxes::configure(cfg);
     contacts::configure(cfg);
+    // Before conversations: its scope would otherwise claim these paths.
+    messages::configure(cfg);
+    labels::configure(cfg);
     conversations::configure(cfg);
 }
 

@@ -11,6 +11,7 @@ mod event_store;
 mod export;
 mod helpers;
 mod idempotency;
+mod messages;
 mod pipeline;
 mod platform;
 mod relay;

@@ -10,6 +10,7 @@
 mod apply;
 mod counters;
 mod helpers;
+mod messages;
 mod parked;
 mod rebuild;
 mod schema;

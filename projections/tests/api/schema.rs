@@ -69,11 +69,11 @@ async fn status_reports_the_checkpoint_the_lag_and_parked_events() {
 #[tokio::test]
 async fn the_reader_role_reads_the_read_model_only() {
     let env = TestEnv::new().await;
-    let reader_url = env
-        .settings
-        .database_url
-        .expose()
-        .replacen("postgres://postgres@", "postgres://chatwoot_reader@", 1);
+    let reader_url = env.settings.database_url.expose().replacen(
+        "postgres://postgres@",
+        "postgres://chatwoot_reader@",
+        1,
+    );
     let check = |reader_url: String| async move {
         let reader = sqlx::PgPool::connect(&reader_url).await.unwrap();
         let accounts: i64 = sqlx::query_scalar("select count(*) from read_model.accounts")
@@ -91,13 +91,18 @@ async fn the_reader_role_reads_the_read_model_only() {
                 .execute(&reader)
                 .await
                 .expect_err(refused);
-            let code = err.as_database_error().and_then(|e| e.code()).unwrap_or_default();
+            let code = err
+                .as_database_error()
+                .and_then(|e| e.code())
+                .unwrap_or_default();
             assert_eq!(code, "42501", "{refused}: permission denied, got {err}");
         }
         reader.close().await;
     };
     check(reader_url.clone()).await;
-    projections::rebuild::rebuild(&env.pool, false).await.unwrap();
+    projections::rebuild::rebuild(&env.pool, false)
+        .await
+        .unwrap();
     check(reader_url).await;
     env.cleanup().await;
 }

@@ -76,7 +76,7 @@ fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, account_id: i64, query: &Co
 }
 
 /// Makes `%`, `_` and `\` match themselves in a LIKE pattern.
-fn escape_like(text: &str) -> String {
+pub(crate) fn escape_like(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for ch in text.chars() {
         if matches!(ch, '%' | '_' | '\\') {

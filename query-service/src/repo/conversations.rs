@@ -57,7 +57,7 @@ pub enum Assignee {
 }
 
 /// The filters shared by the list and its counters.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ConversationFilter {
     /// Which inboxes the caller sees.
     pub scope: InboxScope,
@@ -67,6 +67,34 @@ pub struct ConversationFilter {
     pub inbox_id: Option<i64>,
     /// One team only.
     pub team_id: Option<i64>,
+    /// Any of these labels (`labels[]`); empty means no filter.
+    pub labels: Vec<String>,
+    /// Substring of an incoming or outgoing message's content (`q`).
+    pub q: Option<String>,
+}
+
+impl ConversationFilter {
+    /// Whether the filter needs the conversations themselves (labels, message
+    /// search), so the counters cannot come from `conversation_counts`.
+    fn needs_rows(&self) -> bool {
+        !self.labels.is_empty() || self.q.is_some()
+    }
+}
+
+/// The labels and message-search filters, on conversations aliased `c`.
+fn push_content_filters(qb: &mut QueryBuilder<'_, Postgres>, filter: &ConversationFilter) {
+    if !filter.labels.is_empty() {
+        qb.push(" and c.labels && ")
+            .push_bind(filter.labels.clone());
+    }
+    if let Some(q) = &filter.q {
+        qb.push(
+            " and exists (select 1 from read_model.messages m where m.conversation_id = c.id \
+               and m.message_type in (0, 1) and m.content ilike ",
+        )
+        .push_bind(format!("%{}%", super::contacts::escape_like(q)))
+        .push(")");
+    }
 }
 
 /// Adds the filters; `alias` is the table carrying `account_id, inbox_id, status, team_id`.
@@ -113,6 +141,7 @@ pub async fn list(
 ) -> Result<Vec<ConversationRow>, sqlx::Error> {
     let mut qb = QueryBuilder::new(SELECT);
     push_filters(&mut qb, "c", account_id, filter);
+    push_content_filters(&mut qb, filter);
     match assignee {
         Assignee::Any => {}
         Assignee::User(user_id) => {
@@ -153,6 +182,18 @@ pub async fn counts(
     filter: &ConversationFilter,
     user_id: i64,
 ) -> Result<Counts, sqlx::Error> {
+    if filter.needs_rows() {
+        // Labels and message search are not in the counters table: count the
+        // matching conversations themselves.
+        let mut qb = QueryBuilder::new("select count(*) filter (where c.assignee_id = ");
+        qb.push_bind(user_id).push(
+            ") as mine_count, count(*) filter (where c.assignee_id is null) as unassigned_count, \
+             count(*) as all_count from read_model.conversations c",
+        );
+        push_filters(&mut qb, "c", account_id, filter);
+        push_content_filters(&mut qb, filter);
+        return qb.build_query_as().fetch_one(pool).await;
+    }
     let mut qb = QueryBuilder::new("select coalesce(sum(k.n) filter (where k.assignee_id = ");
     qb.push_bind(user_id).push(
         "), 0)::bigint as mine_count, \

@@ -56,11 +56,15 @@ fn assignee(params: &Params, caller: &Caller) -> Assignee {
 }
 
 fn filter(params: &Params, caller: &Caller) -> Result<ConversationFilter, ApiError> {
+    let q = params.get("q").map(str::to_owned);
     Ok(ConversationFilter {
         scope: caller.scope(),
-        status: status(params)?,
+        // Chatwoot skips the status filter when searching.
+        status: if q.is_some() { None } else { status(params)? },
         inbox_id: params.id("inbox_id")?,
         team_id: params.id("team_id")?,
+        labels: params.all(&["labels[]", "labels"]),
+        q,
     })
 }
 

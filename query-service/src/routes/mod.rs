@@ -5,6 +5,7 @@
 mod contacts;
 mod conversations;
 mod inboxes;
+mod messages;
 mod platform;
 mod profile;
 
@@ -19,6 +20,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     platform::configure(cfg);
     inboxes::configure(cfg);
     contacts::configure(cfg);
+    messages::configure(cfg);
     conversations::configure(cfg);
     profile::configure(cfg);
 }
@@ -70,6 +72,17 @@ impl Params {
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.trim())
             .filter(|v| !v.is_empty())
+    }
+
+    /// Every non-blank value of any of the keys (`labels[]=a&labels=b`), in order.
+    fn all(&self, keys: &[&str]) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, _)| keys.contains(&k.as_str()))
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+            .collect()
     }
 
     /// An optional id parameter; present but not a positive integer is a 400.

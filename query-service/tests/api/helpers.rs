@@ -119,14 +119,21 @@ impl TestApp {
 
         let mut settings = Settings::from_env(0).unwrap();
         settings.database_url = Secret::new(format!("postgres://postgres@127.0.0.1:5432/{db}"));
+        // The service reads as the deployment's read-only role.
+        settings.query_database_url =
+            Secret::new(format!("postgres://chatwoot_reader@127.0.0.1:5432/{db}"));
         settings.host = "127.0.0.1".into();
         settings.port = 0;
         settings.database_pool_size = 4;
         settings.token_secret = Secret::new(tag);
         let pool = infra::db::connect(&settings).await.unwrap();
         infra::db::migrate(&pool).await.unwrap();
+        // As projections::schema creates it: the tables, and read access
+        // for the reader role (created by the migrations).
         sqlx::raw_sql(&format!(
-            "create schema read_model; set search_path to read_model; {READ_MODEL_SQL}; reset search_path;"
+            "create schema read_model; set search_path to read_model; {READ_MODEL_SQL}; reset search_path; \
+             grant usage on schema read_model to chatwoot_reader; \
+             grant select on all tables in schema read_model to chatwoot_reader;"
         ))
         .execute(&pool)
         .await

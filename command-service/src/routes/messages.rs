@@ -1,0 +1,195 @@
+//! Message writes: create (users and connected bots) and soft delete.
+//!
+//! A message is its own stream (`message:<id>`, id from
+//! `write_model.message_ids`). An incoming message on a resolved or snoozed
+//! conversation reopens it: the conversation's stream gets its status change
+//! in the same unit of work.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use domain::conversation::{Conversation, ConversationCommand};
+use domain::message::{
+    ContentType, Message, MessageCommand, MessageType, NewMessage, Sender, DELETED_CONTENT,
+};
+use domain::StreamId;
+use serde_json::{json, Value};
+
+use super::id;
+use crate::auth::{self, Bots, Principal};
+use crate::body::Body;
+use crate::error::ApiError;
+use crate::write_model;
+use crate::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/v1/accounts/{account_id}/conversations/{display_id}/messages")
+            .route("", web::post().to(create))
+            .route("/{message_id}", web::delete().to(delete)),
+    );
+}
+
+/// The body of a create, read leniently.
+struct Posted {
+    content: Option<String>,
+    message_type: MessageType,
+    private: bool,
+    content_type: ContentType,
+    content_attributes: domain::Attributes,
+    echo_id: Option<Value>,
+    source_id: Option<String>,
+}
+
+fn posted(b: &Body) -> Result<Posted, ApiError> {
+    let message_type = match b.0.get("message_type") {
+        None | Some(Value::Null) => MessageType::Outgoing,
+        Some(Value::String(s)) if s.trim().is_empty() => MessageType::Outgoing,
+        Some(v) => MessageType::parse_postable(v)?,
+    };
+    let content_type = match b.string("content_type")? {
+        Some(s) if !s.trim().is_empty() => ContentType::parse(&s)?,
+        _ => ContentType::Text,
+    };
+    let echo_id = match b.0.get("echo_id") {
+        None | Some(Value::Null) => None,
+        Some(v @ (Value::String(_) | Value::Number(_))) => Some(v.clone()),
+        Some(_) => {
+            return Err(ApiError::Unprocessable(
+                "echo_id must be a string or a number".into(),
+            ))
+        }
+    };
+    Ok(Posted {
+        content: b.string("content")?,
+        message_type,
+        private: b.boolean("private")?.unwrap_or(false),
+        content_type,
+        content_attributes: b.object("content_attributes")?.unwrap_or_default(),
+        echo_id,
+        source_id: b.string("source_id")?.filter(|s| !s.trim().is_empty()),
+    })
+}
+
+async fn create(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let account_id = id(&path.0)?;
+    let display_id = id(&path.1)?;
+    let caller = auth::account_caller(&req, &state.pool, account_id, Bots::Allowed).await?;
+    let p = posted(&Body::parse(&body)?.unwrap_key("message"))?;
+    let conversation_id = write_model::conversation_id(&state.pool, account_id, display_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let ctx = state.context(&req, caller.principal);
+    let committed = state
+        .store
+        .execute(&ctx, async |uow| {
+            let message_id = write_model::next_id(uow.conn(), "message_ids").await?;
+            let mut conversation = uow
+                .load::<Conversation>(StreamId::conversation(conversation_id))
+                .await?;
+            let mut message = uow.load::<Message>(StreamId::message(message_id)).await?;
+            let inbox_id = conversation.state.inbox_id;
+            let (channel_type, _) = write_model::inbox_in_account(uow.conn(), account_id, inbox_id)
+                .await?
+                .ok_or(ApiError::NotFound)?;
+            let sender = match p.message_type {
+                MessageType::Incoming => Sender::Contact(conversation.state.contact_id),
+                _ => match caller.principal {
+                    Principal::AgentBot(id) => Sender::AgentBot(id),
+                    Principal::User(id) | Principal::PlatformApp(id) => Sender::User(id),
+                },
+            };
+            let command = MessageCommand::Create(NewMessage {
+                message_id,
+                account_id,
+                conversation_id,
+                inbox_id,
+                inbox_is_api: channel_type == "Channel::Api",
+                message_type: p.message_type,
+                content: p.content.clone(),
+                content_type: p.content_type,
+                content_attributes: p.content_attributes.clone(),
+                private: p.private,
+                sender: Some(sender),
+                source_id: p.source_id.clone(),
+            });
+            uow.decide(&mut message, &command).await?;
+            if p.message_type == MessageType::Incoming {
+                uow.decide(&mut conversation, &ConversationCommand::ReopenOnIncoming)
+                    .await?;
+            }
+            Ok((message_id, inbox_id))
+        })
+        .await?;
+    let (message_id, inbox_id) = committed.value;
+    let echo = p.echo_id.clone();
+    let with_echo = move |mut v: Value| {
+        if let (Some(echo), Value::Object(map)) = (&echo, &mut v) {
+            map.insert("echo_id".into(), echo.clone());
+        }
+        v
+    };
+    let fallback = with_echo(json!({
+        "id": message_id,
+        "content": p.content,
+        "account_id": account_id,
+        "inbox_id": inbox_id,
+        "conversation_id": display_id,
+        "message_type": p.message_type.as_int(),
+        "content_type": p.content_type.as_str(),
+        "content_attributes": p.content_attributes,
+        "private": p.private,
+        "source_id": p.source_id,
+        "status": "sent",
+    }));
+    let pool = state.pool.clone();
+    let render = async move {
+        Ok(
+            query_service::render::message(&pool, account_id, message_id)
+                .await?
+                .map(with_echo),
+        )
+    };
+    state
+        .respond(&req, &committed.written, render, fallback)
+        .await
+}
+
+async fn delete(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let account_id = id(&path.0)?;
+    let display_id = id(&path.1)?;
+    let message_id = id(&path.2)?;
+    let caller = auth::account_caller(&req, &state.pool, account_id, Bots::Refused).await?;
+    let conversation_id = write_model::conversation_id(&state.pool, account_id, display_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let ctx = state.context(&req, caller.principal);
+    let committed = state
+        .store
+        .execute(&ctx, async |uow| {
+            let mut message = uow.load::<Message>(StreamId::message(message_id)).await?;
+            uow.decide(&mut message, &MessageCommand::Delete { conversation_id })
+                .await?;
+            Ok(())
+        })
+        .await?;
+    let fallback = json!({
+        "id": message_id,
+        "account_id": account_id,
+        "conversation_id": display_id,
+        "content": DELETED_CONTENT,
+        "content_type": "text",
+        "content_attributes": {"deleted": true},
+    });
+    let render = query_service::render::message(&state.pool, account_id, message_id);
+    state
+        .respond(&req, &committed.written, render, fallback)
+        .await
+}

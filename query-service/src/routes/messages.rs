@@ -1,0 +1,116 @@
+//! Message and label reads of one conversation. Like showing the
+//! conversation, an agent who is not a member of its inbox gets Chatwoot's
+//! policy 401; another account's conversation is a 404.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Map, Value};
+
+use super::{get, id, Params};
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::repo::conversations::ConversationRow;
+use crate::repo::messages::Window;
+use crate::repo::InboxScope;
+use crate::{auth, render, repo, AppState};
+
+/// Messages per page without `after` (Chatwoot: the last 20).
+const PER_PAGE: i64 = 20;
+/// Messages after a cursor (today's Chatwoot).
+const AFTER_LIMIT: i64 = 100;
+/// Messages between two cursors (today's Chatwoot).
+const BETWEEN_LIMIT: i64 = 1000;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(get(
+        "/api/v1/accounts/{account_id}/conversations/{id}/messages",
+        list,
+    ))
+    .service(get(
+        "/api/v1/accounts/{account_id}/conversations/{id}/labels",
+        labels,
+    ));
+}
+
+/// The conversation the path names, if the caller may see it.
+async fn visible(
+    state: &AppState,
+    caller: &Caller,
+    segment: &str,
+) -> Result<ConversationRow, ApiError> {
+    let display_id = id(segment)?;
+    let row = repo::conversations::by_display_id(&state.pool, caller.account_id, display_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if let InboxScope::MemberOf(user_id) = caller.scope() {
+        if !repo::inboxes::is_member(&state.pool, row.inbox_id, user_id).await? {
+            return Err(ApiError::NOT_ALLOWED);
+        }
+    }
+    Ok(row)
+}
+
+fn flag(params: &Params, key: &str) -> bool {
+    matches!(params.get(key), Some("true" | "1"))
+}
+
+#[tracing::instrument(skip_all, fields(account = %path.0, display_id = %path.1))]
+async fn list(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    query: web::Query<Vec<(String, String)>>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = auth::account_caller(&req, &state.pool, &path.0).await?;
+    let conversation = visible(&state, &caller, &path.1).await?;
+    let params = Params::new(query);
+    let window = Window {
+        before: params.id("before")?,
+        after: params.id("after")?,
+        no_internal: flag(&params, "filter_internal_messages"),
+    };
+    let limit = match (window.before, window.after) {
+        (Some(_), Some(_)) => BETWEEN_LIMIT,
+        (None, Some(_)) => AFTER_LIMIT,
+        _ => PER_PAGE,
+    };
+    let conversation_id =
+        repo::messages::conversation_id(&state.pool, caller.account_id, conversation.display_id)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+    let rows = repo::messages::window(&state.pool, conversation_id, window, limit).await?;
+    let contact = repo::contacts::by_ids(&state.pool, &[conversation.contact_id])
+        .await?
+        .pop();
+    let mut meta = Map::new();
+    meta.insert("labels".into(), json!(conversation.labels));
+    meta.insert(
+        "additional_attributes".into(),
+        conversation.additional_attributes.clone(),
+    );
+    meta.insert(
+        "contact".into(),
+        contact
+            .as_ref()
+            .map_or(Value::Null, render::contact_push_shape),
+    );
+    if let Some(assignee) = render::conversation_assignee(&conversation) {
+        meta.insert("assignee".into(), assignee);
+    }
+    meta.insert(
+        "agent_last_seen_at".into(),
+        json!(conversation.agent_last_seen_at.map(render::iso_time)),
+    );
+    let payload: Vec<Value> = rows.iter().map(render::message_shape).collect();
+    Ok(HttpResponse::Ok().json(json!({"meta": meta, "payload": payload})))
+}
+
+#[tracing::instrument(skip_all, fields(account = %path.0, display_id = %path.1))]
+async fn labels(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = auth::account_caller(&req, &state.pool, &path.0).await?;
+    let conversation = visible(&state, &caller, &path.1).await?;
+    Ok(HttpResponse::Ok().json(json!({"payload": conversation.labels})))
+}
