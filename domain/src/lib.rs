@@ -9,8 +9,9 @@
 //!
 //! Modules, one per aggregate: [`account`] (accounts and their members),
 //! [`user`], [`platform_app`] (apps and their grants), [`inbox`], [`contact`]
-//! (contacts and their contact inboxes), [`conversation`]. Shared pieces:
-//! [`event`] (the persisted event vocabulary, type names, schema versions and
+//! (contacts and their contact inboxes), [`conversation`], [`team`]
+//! (teams and their members), [`inbox_member`] (who works an inbox). Shared pieces:
+//! [`members`] (membership set changes), [`event`] (the persisted event vocabulary, type names, schema versions and
 //! upcasting), [`aggregate`] (the decider trait), [`actor`], [`validate`] and
 //! [`error`].
 
@@ -22,7 +23,10 @@ pub mod conversation;
 pub mod error;
 pub mod event;
 pub mod inbox;
+pub mod inbox_member;
+pub mod members;
 pub mod platform_app;
+pub mod team;
 pub mod user;
 pub mod validate;
 

@@ -168,3 +168,23 @@ create table conversation_counts (
     n            bigint not null,
     primary key (account_id, inbox_id, status, assignee_id, team_id)
 );
+
+-- ---- teams, members, assignments ----
+create table teams (
+    id                 bigint primary key,
+    account_id         bigint not null,
+    name               text not null,
+    description        text,
+    allow_auto_assign  boolean not null,
+    created_at         timestamptz not null,
+    updated_at         timestamptz not null
+);
+create index teams_account_idx on teams (account_id, name);
+
+create table team_members (
+    team_id     bigint not null,
+    user_id     bigint not null,
+    account_id  bigint not null,
+    primary key (team_id, user_id)
+);
+create index team_members_user_idx on team_members (account_id, user_id);

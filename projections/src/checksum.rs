@@ -13,7 +13,7 @@ use sqlx::PgPool;
 use crate::schema::identifier;
 
 /// Each table with the columns that count and its key order.
-const TABLES: [(&str, &str, &str); 14] = [
+const TABLES: [(&str, &str, &str); 16] = [
     (
         "projection_state",
         "id, version, last_txid, last_position, applied",
@@ -44,6 +44,9 @@ const TABLES: [(&str, &str, &str); 14] = [
         "*",
         "account_id, inbox_id, status, assignee_id, team_id",
     ),
+    // ---- teams, members, assignments ----
+    ("teams", "*", "id"),
+    ("team_members", "*", "team_id, user_id"),
 ];
 
 /// A digest of every table of the read model in schema `schema`
