@@ -25,6 +25,9 @@ use crate::repo::contacts::{self, ContactInboxRow, ContactRow};
 use crate::repo::conversations::{self, ConversationRow};
 use crate::repo::inboxes::{self, InboxRow};
 
+mod teams;
+pub use teams::{agent, agent_shape, inbox_members, team, team_members, team_shape};
+
 /// `GET /platform/api/v1/accounts/{id}`: the platform account.
 pub async fn platform_account(
     pool: &PgPool,
@@ -165,9 +168,27 @@ pub(crate) async fn conversation_list(
         .into_iter()
         .map(|c| (c.id, c))
         .collect();
+    let mut team_ids: Vec<i64> = rows.iter().filter_map(|c| c.team_id).collect();
+    team_ids.sort_unstable();
+    team_ids.dedup();
+    let teams: HashMap<i64, Value> = if team_ids.is_empty() {
+        HashMap::new()
+    } else {
+        crate::repo::teams::teams_by_ids(pool, &team_ids)
+            .await?
+            .iter()
+            .map(|t| (t.id, team_shape(t, false)))
+            .collect()
+    };
     Ok(rows
         .iter()
-        .map(|c| conversation_shape(c, senders.get(&c.contact_id)))
+        .map(|c| {
+            let mut shape = conversation_shape(c, senders.get(&c.contact_id));
+            if let Some(team) = c.team_id.and_then(|id| teams.get(&id)) {
+                shape["meta"]["team"] = team.clone();
+            }
+            shape
+        })
         .collect())
 }
 

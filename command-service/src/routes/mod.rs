@@ -4,6 +4,10 @@ mod contacts;
 mod conversations;
 mod inboxes;
 mod platform;
+// ---- teams, members, assignments ----
+mod assignments;
+mod inbox_members;
+mod teams;
 
 use actix_web::web;
 
@@ -15,6 +19,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     inboxes::configure(cfg);
     contacts::configure(cfg);
     conversations::configure(cfg);
+    teams::configure(cfg);
+    inbox_members::configure(cfg);
+    assignments::configure(cfg);
 }
 
 /// Path extraction errors become a JSON 404 rather than actix's plain text.

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod contacts;
 pub mod conversations;
 pub mod inboxes;
+pub mod teams;
 
 /// Which of an account's inboxes a caller sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,6 +7,7 @@ mod conversations;
 mod inboxes;
 mod platform;
 mod profile;
+mod teams;
 
 use actix_web::dev::Handler;
 use actix_web::{web, FromRequest, Resource, Responder};
@@ -21,6 +22,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     contacts::configure(cfg);
     conversations::configure(cfg);
     profile::configure(cfg);
+    teams::configure(cfg);
 }
 
 /// A path segment that does not extract becomes a JSON 404.
