@@ -18,10 +18,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     platform::configure(cfg);
     inboxes::configure(cfg);
     contacts::configure(cfg);
+    // Before `conversations`, whose scope would answer 404 for paths under it.
+    assignments::configure(cfg);
     conversations::configure(cfg);
     teams::configure(cfg);
     inbox_members::configure(cfg);
-    assignments::configure(cfg);
 }
 
 /// Path extraction errors become a JSON 404 rather than actix's plain text.

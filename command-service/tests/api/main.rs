@@ -13,3 +13,4 @@ mod pipeline;
 mod platform;
 mod relay;
 mod slice;
+mod teams;
