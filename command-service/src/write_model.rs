@@ -2,6 +2,8 @@
 //! `write_model` schema, each one statement. Updates take the command's
 //! connection so they commit with its events.
 
+pub mod teams;
+
 use domain::account::Role;
 use sqlx::{PgConnection, PgPool};
 

@@ -124,6 +124,44 @@ pub enum ConversationCommand {
     },
     /// An incoming message arrived: a resolved or snoozed conversation reopens.
     ReopenOnIncoming,
+    // ---- teams, members, assignments ----
+    /// Set or clear the assignee (the caller checked that the assignee is a
+    /// member of the account with access to the inbox).
+    Assign {
+        /// The new assignee; `None` unassigns.
+        assignee_id: Option<i64>,
+        /// Who asks.
+        actor: Actor,
+    },
+    /// Set or clear the team.
+    AssignTeam {
+        /// The team and the facts about it; `None` clears the team.
+        team: Option<TeamAssignment>,
+        /// Who asks.
+        actor: Actor,
+    },
+    /// A team was deleted: the conversation drops it if it still has it.
+    ClearTeam {
+        /// The deleted team.
+        team_id: i64,
+        /// Who deleted it.
+        actor: Actor,
+    },
+}
+
+/// A team being assigned to a conversation, with what the decision needs to
+/// know about it (looked up by the caller in the same transaction).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TeamAssignment {
+    /// The team (of the conversation's account).
+    pub team_id: i64,
+    /// Its members.
+    pub members: std::collections::BTreeSet<i64>,
+    /// Whether assigning it picks an assignee when there is none.
+    pub allow_auto_assign: bool,
+    /// The member to pick: a team member who is a member of the inbox, with
+    /// the fewest open assigned conversations, ties by lowest id.
+    pub auto_assignee: Option<i64>,
 }
 
 /// Trims labels and drops blanks and repeats, keeping the first occurrence.
@@ -172,6 +210,8 @@ impl Aggregate for Conversation {
             Event::ConversationLabelsChanged { labels, .. } => {
                 self.labels = labels.clone();
             }
+            Event::ConversationAssigneeChanged { to, .. } => self.assignee_id = *to,
+            Event::ConversationTeamChanged { to, .. } => self.team_id = *to,
             _ => {}
         }
         self
@@ -290,7 +330,79 @@ impl Aggregate for Conversation {
                     ConversationStatus::Open | ConversationStatus::Pending => Ok(vec![]),
                 }
             }
+            ConversationCommand::Assign { assignee_id, actor } => {
+                let (conversation_id, account_id) = self.live()?;
+                if *assignee_id == self.assignee_id {
+                    return Ok(vec![]);
+                }
+                Ok(vec![Event::ConversationAssigneeChanged {
+                    conversation_id,
+                    account_id,
+                    from: self.assignee_id,
+                    to: *assignee_id,
+                    actor: *actor,
+                }])
+            }
+            ConversationCommand::AssignTeam { team, actor } => {
+                let (conversation_id, account_id) = self.live()?;
+                let to = team.as_ref().map(|t| t.team_id);
+                if to == self.team_id {
+                    return Ok(vec![]);
+                }
+                let mut events = vec![Event::ConversationTeamChanged {
+                    conversation_id,
+                    account_id,
+                    from: self.team_id,
+                    to,
+                    actor: *actor,
+                }];
+                let Some(team) = team else {
+                    // Leaving a team keeps the assignee (Chatwoot does too).
+                    return Ok(events);
+                };
+                let mut assignee = self.assignee_id;
+                // An assignee from outside the new team is dropped ...
+                if assignee.is_some_and(|a| !team.members.contains(&a)) {
+                    assignee = None;
+                }
+                // ... and with none, an auto-assigning team picks one.
+                if assignee.is_none() && team.allow_auto_assign {
+                    assignee = team.auto_assignee;
+                }
+                if assignee != self.assignee_id {
+                    events.push(Event::ConversationAssigneeChanged {
+                        conversation_id,
+                        account_id,
+                        from: self.assignee_id,
+                        to: assignee,
+                        actor: *actor,
+                    });
+                }
+                Ok(events)
+            }
+            ConversationCommand::ClearTeam { team_id, actor } => {
+                let (conversation_id, account_id) = self.live()?;
+                if self.team_id != Some(*team_id) {
+                    return Ok(vec![]);
+                }
+                Ok(vec![Event::ConversationTeamChanged {
+                    conversation_id,
+                    account_id,
+                    from: self.team_id,
+                    to: None,
+                    actor: *actor,
+                }])
+            }
         }
+    }
+}
+
+impl Conversation {
+    /// `(global id, account id)` of a created conversation, else not found.
+    fn live(&self) -> Result<(i64, i64), DomainError> {
+        self.ids
+            .map(|(id, account_id, _)| (id, account_id))
+            .ok_or(DomainError::NotFound)
     }
 }
 
@@ -571,6 +683,136 @@ mod tests {
                 }).unwrap_or(Open);
                 prop_assert_eq!(given::<Conversation>(&log).status, Some(last_to));
             }
+        }
+    }
+
+    // ---- teams, members, assignments ----
+    mod assignments {
+        use super::*;
+
+        fn assign(assignee_id: Option<i64>) -> ConversationCommand {
+            ConversationCommand::Assign {
+                assignee_id,
+                actor: Actor::user(9),
+            }
+        }
+
+        fn team(
+            team_id: i64,
+            members: &[i64],
+            auto: bool,
+            pick: Option<i64>,
+        ) -> ConversationCommand {
+            ConversationCommand::AssignTeam {
+                team: Some(TeamAssignment {
+                    team_id,
+                    members: members.iter().copied().collect(),
+                    allow_auto_assign: auto,
+                    auto_assignee: pick,
+                }),
+                actor: Actor::user(9),
+            }
+        }
+
+        fn after(history: &[Event], command: ConversationCommand) -> Conversation {
+            let events = when::<Conversation>(history, command).unwrap();
+            let all: Vec<Event> = history.iter().cloned().chain(events).collect();
+            given::<Conversation>(&all)
+        }
+
+        fn assigned_to(user: i64) -> Vec<Event> {
+            let log = history(Open);
+            let events = when::<Conversation>(&log, assign(Some(user))).unwrap();
+            log.into_iter().chain(events).collect()
+        }
+
+        #[test]
+        fn given_a_conversation_when_assignee_set_then_assignee_changed() {
+            let events = when::<Conversation>(&history(Open), assign(Some(5))).unwrap();
+            assert_eq!(
+                events,
+                vec![Event::ConversationAssigneeChanged {
+                    conversation_id: 100,
+                    account_id: 1,
+                    from: None,
+                    to: Some(5),
+                    actor: Actor::user(9)
+                }]
+            );
+        }
+
+        #[test]
+        fn given_an_assigned_conversation_when_unassigned_then_no_assignee() {
+            assert_eq!(after(&assigned_to(5), assign(None)).assignee_id, None);
+            // The same assignee again records nothing.
+            assert_eq!(
+                when::<Conversation>(&assigned_to(5), assign(Some(5))),
+                Ok(vec![])
+            );
+        }
+
+        #[test]
+        fn given_nothing_when_assigned_then_not_found() {
+            assert_eq!(
+                when::<Conversation>(&[], assign(Some(1))),
+                Err(DomainError::NotFound)
+            );
+        }
+
+        #[test]
+        fn given_no_assignee_when_auto_assign_team_set_then_the_pick_is_assigned() {
+            let c = after(&history(Open), team(3, &[5, 6], true, Some(6)));
+            assert_eq!((c.team_id, c.assignee_id), (Some(3), Some(6)));
+        }
+
+        #[test]
+        fn given_no_assignee_when_team_without_auto_assign_set_then_nobody_is_assigned() {
+            let c = after(&history(Open), team(3, &[5, 6], false, Some(6)));
+            assert_eq!((c.team_id, c.assignee_id), (Some(3), None));
+        }
+
+        #[test]
+        fn given_an_assignee_in_the_team_when_team_set_then_the_assignee_stays() {
+            let c = after(&assigned_to(5), team(3, &[5, 6], true, Some(6)));
+            assert_eq!((c.team_id, c.assignee_id), (Some(3), Some(5)));
+        }
+
+        #[test]
+        fn given_an_assignee_outside_the_team_when_team_set_then_replaced_by_the_pick() {
+            let c = after(&assigned_to(8), team(3, &[5, 6], true, Some(5)));
+            assert_eq!((c.team_id, c.assignee_id), (Some(3), Some(5)));
+            let c = after(&assigned_to(8), team(3, &[5, 6], false, Some(5)));
+            assert_eq!((c.team_id, c.assignee_id), (Some(3), None));
+        }
+
+        #[test]
+        fn given_a_team_when_team_cleared_then_the_assignee_stays() {
+            let log: Vec<Event> = {
+                let log = assigned_to(5);
+                let e = when::<Conversation>(&log, team(3, &[5], true, None)).unwrap();
+                log.into_iter().chain(e).collect()
+            };
+            let clear = ConversationCommand::AssignTeam {
+                team: None,
+                actor: Actor::user(9),
+            };
+            let c = after(&log, clear);
+            assert_eq!((c.team_id, c.assignee_id), (None, Some(5)));
+        }
+
+        #[test]
+        fn given_a_team_when_that_team_is_deleted_then_cleared_and_another_team_is_kept() {
+            let log: Vec<Event> = {
+                let log = history(Open);
+                let e = when::<Conversation>(&log, team(3, &[], false, None)).unwrap();
+                log.into_iter().chain(e).collect()
+            };
+            let clear = |team_id| ConversationCommand::ClearTeam {
+                team_id,
+                actor: Actor::user(9),
+            };
+            assert_eq!(after(&log, clear(3)).team_id, None);
+            assert_eq!(when::<Conversation>(&log, clear(4)), Ok(vec![]));
         }
     }
 }

@@ -71,6 +71,10 @@ impl StreamId {
             id,
         }
     }
+    /// The stream of team `id` (the team and its members).
+    pub fn team(id: i64) -> Self {
+        StreamId { kind: "team", id }
+    }
 }
 
 impl std::fmt::Display for StreamId {
@@ -351,6 +355,103 @@ pub enum Event {
         /// Who changed them.
         actor: Actor,
     },
+    // ---- teams, members, assignments ----
+    /// A team was created.
+    TeamCreated {
+        /// Team id.
+        team_id: i64,
+        /// Account id.
+        account_id: i64,
+        /// Lowercased name, unique in the account.
+        name: String,
+        /// Description.
+        description: Option<String>,
+        /// Assigning the team auto-assigns one of its members.
+        allow_auto_assign: bool,
+    },
+    /// A team changed; carries the full new values.
+    TeamUpdated {
+        /// Team id.
+        team_id: i64,
+        /// Account id.
+        account_id: i64,
+        /// Lowercased name.
+        name: String,
+        /// Description.
+        description: Option<String>,
+        /// Auto-assign on team assignment.
+        allow_auto_assign: bool,
+    },
+    /// A team was deleted with its memberships (its conversations lose it by
+    /// their own `ConversationTeamChanged` events, in the same transaction).
+    TeamDeleted {
+        /// Team id.
+        team_id: i64,
+        /// Account id.
+        account_id: i64,
+    },
+    /// Users joined a team.
+    TeamMembersAdded {
+        /// Team id.
+        team_id: i64,
+        /// Account id.
+        account_id: i64,
+        /// The new members, sorted.
+        user_ids: Vec<i64>,
+    },
+    /// Users left a team.
+    TeamMembersRemoved {
+        /// Team id.
+        team_id: i64,
+        /// Account id.
+        account_id: i64,
+        /// The former members, sorted.
+        user_ids: Vec<i64>,
+    },
+    /// Users became members of an inbox.
+    InboxMembersAdded {
+        /// Inbox id.
+        inbox_id: i64,
+        /// Account id.
+        account_id: i64,
+        /// The new members, sorted.
+        user_ids: Vec<i64>,
+    },
+    /// Users stopped being members of an inbox.
+    InboxMembersRemoved {
+        /// Inbox id.
+        inbox_id: i64,
+        /// Account id.
+        account_id: i64,
+        /// The former members, sorted.
+        user_ids: Vec<i64>,
+    },
+    /// A conversation's assignee changed (`None`: unassigned).
+    ConversationAssigneeChanged {
+        /// Global conversation id.
+        conversation_id: i64,
+        /// Account id.
+        account_id: i64,
+        /// Assignee before.
+        from: Option<i64>,
+        /// Assignee after.
+        to: Option<i64>,
+        /// Who changed it.
+        actor: Actor,
+    },
+    /// A conversation's team changed (`None`: no team).
+    ConversationTeamChanged {
+        /// Global conversation id.
+        conversation_id: i64,
+        /// Account id.
+        account_id: i64,
+        /// Team before.
+        from: Option<i64>,
+        /// Team after.
+        to: Option<i64>,
+        /// Who changed it.
+        actor: Actor,
+    },
 }
 
 /// An event as the log stores it could not be read.
@@ -403,6 +504,16 @@ impl Event {
             Event::MessageCreated { .. } => "MessageCreated",
             Event::MessageDeleted { .. } => "MessageDeleted",
             Event::ConversationLabelsChanged { .. } => "ConversationLabelsChanged",
+            // ---- teams, members, assignments ----
+            Event::TeamCreated { .. } => "TeamCreated",
+            Event::TeamUpdated { .. } => "TeamUpdated",
+            Event::TeamDeleted { .. } => "TeamDeleted",
+            Event::TeamMembersAdded { .. } => "TeamMembersAdded",
+            Event::TeamMembersRemoved { .. } => "TeamMembersRemoved",
+            Event::InboxMembersAdded { .. } => "InboxMembersAdded",
+            Event::InboxMembersRemoved { .. } => "InboxMembersRemoved",
+            Event::ConversationAssigneeChanged { .. } => "ConversationAssigneeChanged",
+            Event::ConversationTeamChanged { .. } => "ConversationTeamChanged",
         }
     }
 
@@ -435,7 +546,17 @@ impl Event {
             | Event::ConversationStatusChanged { account_id, .. }
             | Event::MessageCreated { account_id, .. }
             | Event::MessageDeleted { account_id, .. }
-            | Event::ConversationLabelsChanged { account_id, .. } => Some(*account_id),
+            | Event::ConversationLabelsChanged { account_id, .. }
+            // ---- teams, members, assignments ----
+            | Event::TeamCreated { account_id, .. }
+            | Event::TeamUpdated { account_id, .. }
+            | Event::TeamDeleted { account_id, .. }
+            | Event::TeamMembersAdded { account_id, .. }
+            | Event::TeamMembersRemoved { account_id, .. }
+            | Event::InboxMembersAdded { account_id, .. }
+            | Event::InboxMembersRemoved { account_id, .. }
+            | Event::ConversationAssigneeChanged { account_id, .. }
+            | Event::ConversationTeamChanged { account_id, .. } => Some(*account_id),
             Event::PermissibleGranted {
                 target: Permissible::Account(id),
                 ..

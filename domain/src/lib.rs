@@ -9,9 +9,11 @@
 //!
 //! Modules, one per aggregate: [`account`] (accounts and their members),
 //! [`user`], [`platform_app`] (apps and their grants), [`inbox`], [`contact`]
-//! (contacts and their contact inboxes), [`conversation`] (and its labels),
-//! [`message`]. Shared pieces:
-//! [`event`] (the persisted event vocabulary, type names, schema versions and
+//! (contacts and their contact inboxes), [`conversation`] (with its labels,
+//! assignee and team), [`message`], [`team`] (teams and their members),
+//! [`inbox_member`] (who works an inbox). Shared pieces: [`members`]
+//! (membership set changes), [`event`] (the persisted event vocabulary, type
+//! names, schema versions and
 //! upcasting), [`aggregate`] (the decider trait), [`actor`], [`validate`] and
 //! [`error`].
 
@@ -23,8 +25,11 @@ pub mod conversation;
 pub mod error;
 pub mod event;
 pub mod inbox;
+pub mod inbox_member;
+pub mod members;
 pub mod message;
 pub mod platform_app;
+pub mod team;
 pub mod user;
 pub mod validate;
 

@@ -192,3 +192,22 @@ create table messages (
 );
 create index messages_conversation_idx on messages (conversation_id, created_at, id);
 create index messages_account_idx on messages (account_id);
+-- ---- teams, members, assignments ----
+create table teams (
+    id                 bigint primary key,
+    account_id         bigint not null,
+    name               text not null,
+    description        text,
+    allow_auto_assign  boolean not null,
+    created_at         timestamptz not null,
+    updated_at         timestamptz not null
+);
+create index teams_account_idx on teams (account_id, name);
+
+create table team_members (
+    team_id     bigint not null,
+    user_id     bigint not null,
+    account_id  bigint not null,
+    primary key (team_id, user_id)
+);
+create index team_members_user_idx on team_members (account_id, user_id);

@@ -391,6 +391,57 @@ async fn write(
             labels,
             ..
         } => crate::messages::set_labels(conn, *conversation_id, labels, at).await,
+        // ---- teams, members, assignments ----
+        Event::TeamCreated {
+            team_id,
+            account_id,
+            name,
+            description,
+            allow_auto_assign,
+        }
+        | Event::TeamUpdated {
+            team_id,
+            account_id,
+            name,
+            description,
+            allow_auto_assign,
+        } => {
+            let team = TeamRow {
+                id: *team_id,
+                account_id: *account_id,
+                name,
+                description: description.as_deref(),
+                allow_auto_assign: *allow_auto_assign,
+            };
+            upsert_team(conn, &team, at).await
+        }
+        Event::TeamDeleted { team_id, .. } => delete_team(conn, *team_id).await,
+        Event::TeamMembersAdded {
+            team_id,
+            account_id,
+            user_ids,
+        } => add_members(conn, Members::Team, *team_id, *account_id, user_ids).await,
+        Event::TeamMembersRemoved {
+            team_id, user_ids, ..
+        } => remove_members(conn, Members::Team, *team_id, user_ids).await,
+        Event::InboxMembersAdded {
+            inbox_id,
+            account_id,
+            user_ids,
+        } => add_members(conn, Members::Inbox, *inbox_id, *account_id, user_ids).await,
+        Event::InboxMembersRemoved {
+            inbox_id, user_ids, ..
+        } => remove_members(conn, Members::Inbox, *inbox_id, user_ids).await,
+        Event::ConversationAssigneeChanged {
+            conversation_id,
+            to,
+            ..
+        } => reassign(conn, *conversation_id, Reassign::Assignee(*to), at).await,
+        Event::ConversationTeamChanged {
+            conversation_id,
+            to,
+            ..
+        } => reassign(conn, *conversation_id, Reassign::Team(*to), at).await,
     }
 }
 
@@ -486,6 +537,8 @@ async fn delete_account(conn: &mut PgConnection, account_id: i64) -> Result<(), 
         "delete from conversations where account_id = $1",
         "delete from conversation_counts where account_id = $1",
         "delete from messages where account_id = $1",
+        "delete from teams where account_id = $1",
+        "delete from team_members where account_id = $1",
         "delete from platform_app_permissibles where target_kind = 'account' and target_id = $1",
     ] {
         sqlx::query(statement)
@@ -552,6 +605,11 @@ async fn remove_account_user(
         .bind(user_id)
         .execute(&mut *conn)
         .await?;
+    sqlx::query("delete from team_members where account_id = $1 and user_id = $2")
+        .bind(account_id)
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
@@ -614,6 +672,7 @@ async fn delete_user(conn: &mut PgConnection, user_id: i64) -> Result<(), ApplyE
         "delete from users where id = $1",
         "delete from account_users where user_id = $1",
         "delete from inbox_members where user_id = $1",
+        "delete from team_members where user_id = $1",
         "delete from access_tokens where owner_type = 'user' and owner_id = $1",
         "delete from platform_app_permissibles where target_kind = 'user' and target_id = $1",
     ] {
@@ -964,6 +1023,170 @@ async fn change_status(
         };
         count(conn, &key, -1).await?;
         key.status = to.as_str();
+        count(conn, &key, 1).await?;
+    }
+    Ok(())
+}
+
+// ---- teams, members, assignments -------------------------------------------
+
+struct TeamRow<'a> {
+    id: i64,
+    account_id: i64,
+    name: &'a str,
+    description: Option<&'a str>,
+    allow_auto_assign: bool,
+}
+
+async fn upsert_team(
+    conn: &mut PgConnection,
+    t: &TeamRow<'_>,
+    at: DateTime<Utc>,
+) -> Result<(), ApplyError> {
+    sqlx::query(
+        "insert into teams (id, account_id, name, description, allow_auto_assign, created_at, updated_at) \
+         values ($1, $2, $3, $4, $5, $6, $6) \
+         on conflict (id) do update set name = excluded.name, description = excluded.description, \
+           allow_auto_assign = excluded.allow_auto_assign, updated_at = excluded.updated_at",
+    )
+    .bind(t.id)
+    .bind(t.account_id)
+    .bind(t.name)
+    .bind(t.description)
+    .bind(t.allow_auto_assign)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The team and its memberships go; its conversations drop it by their own
+/// `ConversationTeamChanged` events, so nothing here touches another stream's rows.
+async fn delete_team(conn: &mut PgConnection, team_id: i64) -> Result<(), ApplyError> {
+    for statement in [
+        "delete from teams where id = $1",
+        "delete from team_members where team_id = $1",
+    ] {
+        sqlx::query(statement)
+            .bind(team_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Which membership table.
+#[derive(Clone, Copy)]
+enum Members {
+    Team,
+    Inbox,
+}
+
+impl Members {
+    fn insert(self) -> &'static str {
+        match self {
+            Members::Team => {
+                "insert into team_members (team_id, user_id, account_id) \
+                 select $1, u, $2 from unnest($3::bigint[]) u on conflict do nothing"
+            }
+            Members::Inbox => {
+                "insert into inbox_members (inbox_id, user_id, account_id) \
+                 select $1, u, $2 from unnest($3::bigint[]) u on conflict do nothing"
+            }
+        }
+    }
+
+    fn delete(self) -> &'static str {
+        match self {
+            Members::Team => "delete from team_members where team_id = $1 and user_id = any($2)",
+            Members::Inbox => "delete from inbox_members where inbox_id = $1 and user_id = any($2)",
+        }
+    }
+}
+
+async fn add_members(
+    conn: &mut PgConnection,
+    table: Members,
+    id: i64,
+    account_id: i64,
+    user_ids: &[i64],
+) -> Result<(), ApplyError> {
+    sqlx::query(table.insert())
+        .bind(id)
+        .bind(account_id)
+        .bind(user_ids)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+async fn remove_members(
+    conn: &mut PgConnection,
+    table: Members,
+    id: i64,
+    user_ids: &[i64],
+) -> Result<(), ApplyError> {
+    sqlx::query(table.delete())
+        .bind(id)
+        .bind(user_ids)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A conversation's new assignee or team.
+#[derive(Clone, Copy)]
+enum Reassign {
+    Assignee(Option<i64>),
+    Team(Option<i64>),
+}
+
+async fn reassign(
+    conn: &mut PgConnection,
+    id: i64,
+    change: Reassign,
+    at: DateTime<Utc>,
+) -> Result<(), ApplyError> {
+    // The counters move from the row as stored, read under the row's lock.
+    let before: Option<(i64, i64, String, i64, i64)> = sqlx::query_as(
+        "select account_id, inbox_id, status, coalesce(assignee_id, 0), coalesce(team_id, 0) \
+         from conversations where id = $1 for update",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((account_id, inbox_id, status, assignee_id, team_id)) = before else {
+        tracing::warn!(
+            conversation_id = id,
+            "reassignment of an unknown conversation"
+        );
+        return Ok(());
+    };
+    let (new_assignee, new_team) = match change {
+        Reassign::Assignee(to) => (to.unwrap_or(0), team_id),
+        Reassign::Team(to) => (assignee_id, to.unwrap_or(0)),
+    };
+    sqlx::query(
+        "update conversations set assignee_id = nullif($2, 0), team_id = nullif($3, 0), \
+           updated_at = $4 where id = $1",
+    )
+    .bind(id)
+    .bind(new_assignee)
+    .bind(new_team)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    if (new_assignee, new_team) != (assignee_id, team_id) {
+        let mut key = CountKey {
+            account_id,
+            inbox_id,
+            status: &status,
+            assignee_id,
+            team_id,
+        };
+        count(conn, &key, -1).await?;
+        key.assignee_id = new_assignee;
+        key.team_id = new_team;
         count(conn, &key, 1).await?;
     }
     Ok(())

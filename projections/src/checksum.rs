@@ -13,7 +13,7 @@ use sqlx::PgPool;
 use crate::schema::identifier;
 
 /// Each table with the columns that count and its key order.
-const TABLES: [(&str, &str, &str); 15] = [
+const TABLES: [(&str, &str, &str); 17] = [
     (
         "projection_state",
         "id, version, last_txid, last_position, applied",
@@ -45,6 +45,9 @@ const TABLES: [(&str, &str, &str); 15] = [
         "account_id, inbox_id, status, assignee_id, team_id",
     ),
     ("messages", "*", "id"),
+    // ---- teams, members, assignments ----
+    ("teams", "*", "id"),
+    ("team_members", "*", "team_id, user_id"),
 ];
 
 /// A digest of every table of the read model in schema `schema`

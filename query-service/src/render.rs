@@ -26,6 +26,9 @@ use crate::repo::conversations::{self, ConversationRow};
 use crate::repo::inboxes::{self, InboxRow};
 use crate::repo::messages::{self, MessageRow};
 
+mod teams;
+pub use teams::{agent, agent_shape, inbox_members, team, team_members, team_shape};
+
 /// `GET /platform/api/v1/accounts/{id}`: the platform account.
 pub async fn platform_account(
     pool: &PgPool,
@@ -176,10 +179,25 @@ pub(crate) async fn conversation_list(
         .await?
         .into_iter()
         .collect();
+    let mut team_ids: Vec<i64> = rows.iter().filter_map(|c| c.team_id).collect();
+    team_ids.sort_unstable();
+    team_ids.dedup();
+    let teams: HashMap<i64, Value> = if team_ids.is_empty() {
+        HashMap::new()
+    } else {
+        crate::repo::teams::teams_by_ids(pool, &team_ids)
+            .await?
+            .iter()
+            .map(|t| (t.id, team_shape(t, false)))
+            .collect()
+    };
     Ok(rows
         .iter()
         .map(|c| {
             let mut shape = conversation_shape(c, senders.get(&c.contact_id));
+            if let Some(team) = c.team_id.and_then(|id| teams.get(&id)) {
+                shape["meta"]["team"] = team.clone();
+            }
             if let Value::Object(map) = &mut shape {
                 let last = last.get(&c.display_id);
                 map.insert(

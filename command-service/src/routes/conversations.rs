@@ -70,10 +70,6 @@ async fn create(
             ));
         }
     }
-    if team_id.is_some() {
-        // Teams are not served yet, so no team id can belong to the account.
-        return Err(ApiError::invalid("team", "Team must exist"));
-    }
     let ctx = state.context(&req, caller.principal);
     let committed = state
         .store
@@ -140,6 +136,34 @@ async fn create(
                 write_model::inbox_in_account(uow.conn(), account_id, inbox_id)
                     .await?
                     .ok_or(ApiError::NotFound)?;
+            // ---- teams, members, assignments ----
+            super::assignments::require_inbox_access(uow.conn(), &caller, inbox_id).await?;
+            if let Some(assignee) = assignee_id {
+                if !write_model::teams::has_inbox_access(uow.conn(), account_id, inbox_id, assignee)
+                    .await?
+                {
+                    return Err(ApiError::invalid(
+                        "assignee",
+                        "Assignee must be a member of the account with access to the inbox",
+                    ));
+                }
+            }
+            let mut assignee_id = assignee_id;
+            if let Some(team_id) = team_id {
+                let allow_auto_assign =
+                    write_model::teams::team_in_account(uow.conn(), account_id, team_id)
+                        .await?
+                        .ok_or_else(|| ApiError::invalid("team", "Team must exist"))?;
+                if assignee_id.is_none() && allow_auto_assign {
+                    assignee_id = write_model::teams::auto_assignee(
+                        uow.conn(),
+                        account_id,
+                        team_id,
+                        inbox_id,
+                    )
+                    .await?;
+                }
+            }
             let display_id = write_model::next_display_id(uow.conn(), account_id).await?;
             let command = ConversationCommand::Create {
                 conversation_id,
@@ -159,6 +183,7 @@ async fn create(
             uow.decide(&mut conversation, &command).await?;
             write_model::insert_conversation(uow.conn(), conversation_id, account_id, display_id)
                 .await?;
+            write_model::teams::set_conversation_facts(uow.conn(), &conversation.state).await?;
             Ok(conversation.state)
         })
         .await?;
@@ -189,9 +214,11 @@ async fn toggle_status(
     let b = Body::parse(&body)?.unwrap_key("conversation");
     let requested = status(&b)?;
     let snoozed_until = b.id("snoozed_until")?;
-    let conversation_id = write_model::conversation_id(&state.pool, account_id, display_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let (conversation_id, inbox_id) =
+        write_model::teams::conversation(&state.pool, account_id, display_id)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+    super::assignments::require_inbox_access(&state.pool, &caller, inbox_id).await?;
     let ctx = state.context(&req, caller.principal);
     let actor = caller.principal.actor();
     let committed = state
@@ -206,6 +233,7 @@ async fn toggle_status(
                 actor,
             };
             uow.decide(&mut conversation, &command).await?;
+            write_model::teams::set_conversation_facts(uow.conn(), &conversation.state).await?;
             Ok(conversation.state)
         })
         .await?;

@@ -6,6 +6,10 @@ mod inboxes;
 mod labels;
 mod messages;
 mod platform;
+// ---- teams, members, assignments ----
+mod assignments;
+mod inbox_members;
+mod teams;
 
 use actix_web::web;
 
@@ -19,7 +23,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     // Before conversations: its scope would otherwise claim these paths.
     messages::configure(cfg);
     labels::configure(cfg);
+    // Before `conversations`, whose scope would answer 404 for paths under it.
+    assignments::configure(cfg);
     conversations::configure(cfg);
+    teams::configure(cfg);
+    inbox_members::configure(cfg);
 }
 
 /// Path extraction errors become a JSON 404 rather than actix's plain text.

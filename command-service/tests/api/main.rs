@@ -17,3 +17,4 @@ mod platform;
 mod relay;
 mod secrets;
 mod slice;
+mod teams;

@@ -29,6 +29,7 @@ pub struct ConversationRow {
     pub assignee_display_name: Option<String>,
     pub assignee_email: Option<String>,
     pub assignee_role: Option<String>,
+    pub team_id: Option<i64>,
 }
 
 const SELECT: &str = "select c.account_id, c.display_id, c.inbox_id, c.contact_id, c.status, \
@@ -36,7 +37,7 @@ const SELECT: &str = "select c.account_id, c.display_id, c.inbox_id, c.contact_i
      c.agent_last_seen_at, c.contact_last_seen_at, c.last_activity_at, c.created_at, \
      i.channel_type, u.id as assignee_user_id, u.name as assignee_name, \
      u.display_name as assignee_display_name, u.email as assignee_email, \
-     au.role as assignee_role \
+     au.role as assignee_role, c.team_id \
      from read_model.conversations c \
      left join read_model.inboxes i on i.id = c.inbox_id \
      left join read_model.account_users au \

@@ -10,6 +10,7 @@ pub mod contacts;
 pub mod conversations;
 pub mod inboxes;
 pub mod messages;
+pub mod teams;
 
 /// Which of an account's inboxes a caller sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -68,6 +68,21 @@ fn filter(params: &Params, caller: &Caller) -> Result<ConversationFilter, ApiErr
     })
 }
 
+/// A `team_id` filter must name a team of the account (Chatwoot: 404).
+async fn require_team(
+    state: &AppState,
+    account_id: i64,
+    filter: &ConversationFilter,
+) -> Result<(), ApiError> {
+    let Some(team_id) = filter.team_id else {
+        return Ok(());
+    };
+    match repo::teams::team(&state.pool, account_id, team_id, 0).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::NotFound),
+    }
+}
+
 fn counts_json(c: Counts) -> Value {
     json!({
         "mine_count": c.mine_count,
@@ -87,6 +102,7 @@ async fn list(
     let caller = auth::account_caller(&req, &state.pool, &path.0).await?;
     let params = Params::new(query);
     let filter = filter(&params, &caller)?;
+    require_team(&state, caller.account_id, &filter).await?;
     let page = params.page();
     let counts =
         repo::conversations::counts(&state.pool, caller.account_id, &filter, caller.user_id)
@@ -116,6 +132,7 @@ async fn meta(
     let caller = auth::account_caller(&req, &state.pool, &path.0).await?;
     let params = Params::new(query);
     let filter = filter(&params, &caller)?;
+    require_team(&state, caller.account_id, &filter).await?;
     let counts =
         repo::conversations::counts(&state.pool, caller.account_id, &filter, caller.user_id)
             .await?;

@@ -8,6 +8,7 @@ mod inboxes;
 mod messages;
 mod platform;
 mod profile;
+mod teams;
 
 use actix_web::dev::Handler;
 use actix_web::{web, FromRequest, Resource, Responder};
@@ -23,6 +24,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     messages::configure(cfg);
     conversations::configure(cfg);
     profile::configure(cfg);
+    teams::configure(cfg);
 }
 
 /// A path segment that does not extract becomes a JSON 404.

@@ -275,6 +275,14 @@ async fn team_id_narrows_the_list_and_its_counts() {
     let contact = app
         .contact(s.account_id, "Jane", Some("j@x.com"), None)
         .await;
+    sqlx::query(
+        "insert into read_model.teams (id, account_id, name, allow_auto_assign, created_at, updated_at) \
+         values (7, $1, 'sales', true, now(), now())",
+    )
+    .bind(s.account_id)
+    .execute(&app.pool)
+    .await
+    .unwrap();
     app.conversation(Conv::new(s.account_id, inbox, contact).team(7))
         .await;
     app.conversation(Conv::new(s.account_id, inbox, contact))
@@ -284,6 +292,12 @@ async fn team_id_narrows_the_list_and_its_counts() {
         .await;
     assert_eq!(body["data"]["meta"], counts(0, 1, 1));
     assert_eq!(ids(&body), [1]);
+    assert_eq!(body["data"]["payload"][0]["meta"]["team"]["name"], "sales");
+    // A team that is not the account's is a 404, as in Chatwoot.
+    let (status, _) = app
+        .get(&s.path("/conversations?team_id=8"), Some(&s.admin))
+        .await;
+    assert_eq!(status, 404);
 }
 
 #[tokio::test]

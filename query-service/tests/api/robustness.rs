@@ -108,7 +108,7 @@ async fn unknown_routes_and_other_methods_are_json_404s() {
     for path in [
         "/nope",
         "/api/v1/accounts",
-        &s.path("/teams"),
+        &s.path("/campaigns"),
         "/platform/api/v1/agent_bots",
     ] {
         let (status, body) = app.get(path, Some(&s.admin)).await;
