@@ -8,6 +8,11 @@
 //! platform-app token with `chatwoot-admin`. Dropping it kills every process;
 //! after a passing test it also drops the database and the stream, after a
 //! failing one it keeps them and prints the end of every log.
+//!
+//! [`System::start_with`] starts one against other servers
+//! ([`SystemOptions`]): the fault-injection tests run a [`PrivateNats`] and a
+//! [`PrivatePostgres`] of their own, which they may stop and start, and never
+//! touch the shared servers other tests use.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -23,8 +28,8 @@ use sqlx::{Connection, Executor, PgConnection};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
-/// Where each test creates (and drops) its database.
-const ADMIN_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+/// The shared Postgres server, where each test creates (and drops) its database.
+const SHARED_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
 /// How long a process may take to answer `/health`.
 const STARTUP_DEADLINE: Duration = Duration::from_secs(60);
 /// How long [`System::restart`] waits after SIGTERM before SIGKILL.
@@ -98,6 +103,8 @@ pub struct System {
     /// This system's files: `logs/<process>.log` and nginx's config and temp files.
     dir: PathBuf,
     database: String,
+    /// The Postgres server, without a database: `postgres://user@host:port`.
+    postgres: String,
     nats_url: String,
     nats_stream: String,
     env: Vec<(&'static str, String)>,
@@ -107,8 +114,15 @@ pub struct System {
 }
 
 impl System {
-    /// Starts a whole system and waits until every process is healthy.
+    /// Starts a whole system on the shared servers and waits until every
+    /// process is healthy.
     pub async fn start() -> System {
+        System::start_with(SystemOptions::default()).await
+    }
+
+    /// Starts a whole system on the servers `options` names and waits until
+    /// every process is healthy.
+    pub async fn start_with(options: SystemOptions) -> System {
         let workspace = workspace_root();
         let bin_dir = binary_dir(&workspace);
         let nginx = nginx_binary();
@@ -122,9 +136,11 @@ impl System {
         fs::create_dir_all(dir.join("nginx")).expect("creating nginx's directory");
 
         let database = format!("st_{tag}");
-        let mut admin = PgConnection::connect(ADMIN_DATABASE_URL)
+        let postgres = options.postgres.trim_end_matches('/').to_owned();
+        let admin_url = format!("{postgres}/postgres");
+        let mut admin = PgConnection::connect(&admin_url)
             .await
-            .unwrap_or_else(|e| panic!("Postgres must run at {ADMIN_DATABASE_URL}: {e}"));
+            .unwrap_or_else(|e| panic!("Postgres must run at {admin_url}: {e}"));
         admin
             .execute(format!(r#"create database "{database}""#).as_str())
             .await
@@ -133,17 +149,11 @@ impl System {
 
         let ports: HashMap<Process, u16> = Process::ALL.iter().map(|p| (*p, free_port())).collect();
         let base_url = format!("http://127.0.0.1:{}", ports[&Process::FrontDoor]);
-        let nats_url = std::env::var("NATS_URL")
-            .ok()
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| "nats://127.0.0.1:4222".into());
+        let nats_url = options.nats_url;
         let nats_stream = format!("ST_{tag}");
         let env = vec![
             ("HOST", "127.0.0.1".to_owned()),
-            (
-                "DATABASE_URL",
-                format!("postgres://postgres@127.0.0.1:5432/{database}"),
-            ),
+            ("DATABASE_URL", format!("{postgres}/{database}")),
             // Seven processes per test share Postgres' connections.
             ("DATABASE_POOL_SIZE", "4".to_owned()),
             ("NATS_URL", nats_url.clone()),
@@ -169,6 +179,7 @@ impl System {
             nginx,
             dir,
             database,
+            postgres,
             nats_url,
             nats_stream,
             env,
@@ -209,7 +220,20 @@ impl System {
 
     /// This system's database, as its processes reach it.
     pub fn database_url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:5432/{}", self.database)
+        format!("{}/{}", self.postgres, self.database)
+    }
+
+    /// Whether the process has exited on its own (it was started and not
+    /// killed by the harness); its exit status if so.
+    pub fn exited(&mut self, process: Process) -> Option<std::process::ExitStatus> {
+        self.children
+            .get_mut(&process)
+            .and_then(|c| c.try_wait().ok().flatten())
+    }
+
+    /// The last `lines` lines of the process's log.
+    pub fn log_tail(&self, process: Process, lines: usize) -> String {
+        tail(&self.log_path(process), lines)
     }
 
     /// Runs one of the workspace's binaries once with this system's
@@ -417,6 +441,7 @@ impl Drop for System {
         // The database and the stream are dropped on a runtime of their own:
         // Drop may run inside the test's runtime, which cannot be blocked on.
         let database = self.database.clone();
+        let admin_url = format!("{}/postgres", self.postgres);
         let nats_url = self.nats_url.clone();
         let stream = self.nats_stream.clone();
         let cleaned = std::thread::spawn(move || {
@@ -426,7 +451,7 @@ impl Drop for System {
                 .ok()?;
             runtime.block_on(async {
                 let cleanup = async {
-                    if let Ok(mut admin) = PgConnection::connect(ADMIN_DATABASE_URL).await {
+                    if let Ok(mut admin) = PgConnection::connect(&admin_url).await {
                         let _ = admin
                             .execute(
                                 format!(r#"drop database if exists "{database}" with (force)"#)
@@ -449,6 +474,309 @@ impl Drop for System {
         if matches!(cleaned, Ok(Some(()))) {
             let _ = fs::remove_dir_all(&self.dir);
         }
+    }
+}
+
+/// The servers a [`System`] runs against; the default is the shared ones
+/// (Postgres at 127.0.0.1:5432, NATS at `$NATS_URL` or 127.0.0.1:4222).
+#[derive(Debug, Clone)]
+pub struct SystemOptions {
+    /// The Postgres server, without a database: `postgres://user@host:port`.
+    /// The system creates its database there.
+    pub postgres: String,
+    /// The NATS server.
+    pub nats_url: String,
+}
+
+impl Default for SystemOptions {
+    fn default() -> Self {
+        SystemOptions {
+            postgres: SHARED_POSTGRES.to_owned(),
+            nats_url: std::env::var("NATS_URL")
+                .ok()
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| "nats://127.0.0.1:4222".into()),
+        }
+    }
+}
+
+/// How long a private server may take to start.
+const SERVER_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Waits until something accepts connections on the port.
+async fn wait_listening(port: u16, what: &str, log: &Path) {
+    let deadline = Instant::now() + SERVER_DEADLINE;
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not listen on {port} within {SERVER_DEADLINE:?}; its log ends:\n{}",
+            tail(log, 40)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A NATS server (JetStream on) of one test's own, on a free port with its
+/// store in a temporary directory, which the test may stop and start again on
+/// the same port and store. Dropping it kills it and removes the directory.
+pub struct PrivateNats {
+    port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl PrivateNats {
+    /// Starts one and waits until it accepts connections.
+    pub async fn start() -> PrivateNats {
+        let dir = std::env::temp_dir().join(format!("st-nats-{}", uuid::Uuid::new_v4().simple()));
+        fs::create_dir_all(dir.join("store")).expect("creating the NATS store directory");
+        let mut nats = PrivateNats {
+            port: free_port(),
+            dir,
+            child: None,
+        };
+        nats.start_again().await;
+        nats
+    }
+
+    /// Its URL.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills it with SIGKILL (no shutdown work) and reaps it.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops it gracefully (SIGTERM, SIGKILL after a deadline).
+    pub async fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            terminate(&mut child, STOP_DEADLINE).await;
+        }
+    }
+
+    /// Starts it (again) on the same port and store; waits until it listens.
+    pub async fn start_again(&mut self) {
+        assert!(self.child.is_none(), "the private NATS server runs already");
+        let log_path = self.dir.join("nats.log");
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .expect("opening the NATS log");
+        let err = log.try_clone().expect("cloning a log handle");
+        let binary = [
+            "/usr/sbin/nats-server",
+            "/usr/bin/nats-server",
+            "/usr/local/bin/nats-server",
+        ]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("nats-server"));
+        let child = Command::new(binary)
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
+            .arg(self.dir.join("store"))
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting nats-server: {e}"));
+        self.child = Some(child);
+        wait_listening(self.port, "the private NATS server", &log_path).await;
+    }
+}
+
+impl Drop for PrivateNats {
+    fn drop(&mut self) {
+        self.kill9();
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A Postgres cluster of one test's own (`initdb` in the system's temporary
+/// directory, trust auth, `fsync=off`, on a free port), which the test may
+/// restart. As root it runs as the `postgres` OS user (Postgres refuses root).
+/// Dropping it stops it (immediate) and removes its directory.
+pub struct PrivatePostgres {
+    port: u16,
+    dir: PathBuf,
+    bin: PathBuf,
+    as_postgres_user: bool,
+}
+
+impl PrivatePostgres {
+    /// Creates the cluster, starts it and waits until it accepts connections.
+    pub async fn start() -> PrivatePostgres {
+        let bin = fs::read_dir("/usr/lib/postgresql")
+            .expect("Postgres' binaries live in /usr/lib/postgresql/<version>/bin")
+            .flatten()
+            .map(|e| e.path().join("bin"))
+            .filter(|b| b.join("initdb").is_file() && b.join("pg_ctl").is_file())
+            .max_by_key(|b| {
+                b.parent()
+                    .and_then(|v| v.file_name())
+                    .and_then(|v| v.to_str())
+                    .and_then(|v| v.parse::<u32>().ok())
+                    .unwrap_or(0)
+            })
+            .expect("initdb and pg_ctl under /usr/lib/postgresql/*/bin");
+        let dir = std::env::temp_dir().join(format!("st-pg-{}", uuid::Uuid::new_v4().simple()));
+        fs::create_dir_all(&dir).expect("creating the cluster's directory");
+        let as_postgres_user = rustix::process::geteuid().is_root();
+        if as_postgres_user {
+            let status = Command::new("chown")
+                .arg("postgres:postgres")
+                .arg(&dir)
+                .status()
+                .expect("running chown");
+            assert!(
+                status.success(),
+                "chown postgres {}: {status}",
+                dir.display()
+            );
+        }
+        let postgres = PrivatePostgres {
+            port: free_port(),
+            dir,
+            bin,
+            as_postgres_user,
+        };
+        let data = postgres.data_dir();
+        postgres
+            .run(
+                "initdb",
+                &[
+                    "-D",
+                    &data,
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--no-sync",
+                ],
+            )
+            .await;
+        postgres.start_again().await;
+        postgres
+    }
+
+    /// The server's options: its port, TCP on 127.0.0.1 only, its socket in
+    /// its own directory, no fsync.
+    fn options(&self) -> String {
+        format!(
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off \
+             -c full_page_writes=off -c shared_buffers=16MB -c max_connections=100",
+            self.port,
+            self.dir.display()
+        )
+    }
+
+    /// The server's URL without a database, for [`SystemOptions::postgres`].
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}", self.port)
+    }
+
+    /// `pg_ctl stop -m <mode>`.
+    pub async fn stop(&self, mode: &str) {
+        let data = self.data_dir();
+        self.run(
+            "pg_ctl",
+            &["-D", &data, "-m", mode, "-w", "-t", "60", "stop"],
+        )
+        .await;
+    }
+
+    /// `pg_ctl start` with the options of the last start.
+    pub async fn start_again(&self) {
+        let data = self.data_dir();
+        let log = self.log_path();
+        let options = self.options();
+        self.run(
+            "pg_ctl",
+            &[
+                "-D", &data, "-l", &log, "-o", &options, "-w", "-t", "60", "start",
+            ],
+        )
+        .await;
+    }
+
+    /// The end of the server's log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        tail(Path::new(&self.log_path()), lines)
+    }
+
+    fn data_dir(&self) -> String {
+        self.dir.join("data").display().to_string()
+    }
+
+    fn log_path(&self) -> String {
+        self.dir.join("postgres.log").display().to_string()
+    }
+
+    fn command(&self, tool: &str) -> std::process::Command {
+        let program = self.bin.join(tool);
+        if self.as_postgres_user {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(program);
+            command
+        } else {
+            Command::new(program)
+        }
+    }
+
+    async fn run(&self, tool: &str, args: &[&str]) {
+        let mut command = tokio::process::Command::from(self.command(tool));
+        let output = command
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .unwrap_or_else(|e| panic!("running {tool}: {e}"));
+        assert!(
+            output.status.success(),
+            "{tool} {args:?} failed ({}): {}{}\nserver log ends:\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr),
+            self.log_tail(20)
+        );
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let data = self.data_dir();
+        let _ = self
+            .command("pg_ctl")
+            .args(["-D", &data, "-m", "immediate", "-w", "stop"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if std::thread::panicking() {
+            eprintln!(
+                "--- private Postgres (last 30 lines of {})\n{}",
+                self.log_path(),
+                self.log_tail(30)
+            );
+        }
+        let _ = fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -640,6 +968,37 @@ impl Client {
         .await
     }
 
+    /// `POST path` like [`Client::post_without_waiting`], but a failure to
+    /// get an answer within `timeout` (refused, reset, timed out) is an
+    /// `Err` describing it rather than a panic.
+    pub async fn try_post_without_waiting(
+        &self,
+        path: &str,
+        token: &str,
+        body: Value,
+        timeout: Duration,
+    ) -> Result<Reply, SendError> {
+        let res = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .header("api_access_token", token)
+            .header(CONTENT_TYPE, "application/json; charset=utf-8")
+            .header("x-read-your-writes", "off")
+            .body(body.to_string())
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(SendError::from)?;
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let bytes = res.bytes().await.map_err(SendError::from)?;
+        Ok(Reply {
+            status,
+            headers,
+            body: parse_body(&bytes),
+        })
+    }
+
     async fn send(
         &self,
         method: reqwest::Method,
@@ -751,6 +1110,33 @@ impl Client {
             status,
             headers,
             body: parse_body(&bytes),
+        }
+    }
+}
+
+/// Why a request got no answer.
+#[derive(Debug)]
+pub enum SendError {
+    /// No answer within the timeout: the request hung.
+    Timeout(String),
+    /// The connection failed (refused, reset, closed mid-answer).
+    Connection(String),
+}
+
+impl From<reqwest::Error> for SendError {
+    fn from(e: reqwest::Error) -> Self {
+        // The chain says what happened at the socket ("connection reset").
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            text.push_str(": ");
+            text.push_str(&s.to_string());
+            source = s.source();
+        }
+        if e.is_timeout() {
+            SendError::Timeout(text)
+        } else {
+            SendError::Connection(text)
         }
     }
 }

@@ -8,8 +8,10 @@
 //! - [`first_slice`]: a client's first walk through the API.
 //! - [`crash_recovery`]: the relay and the projection worker killed mid-load.
 //! - [`failover`]: writes keep reaching the read models when a relay is killed.
+//! - [`faults`]: the command service, NATS and Postgres fail under load.
 
 mod crash_recovery;
 mod failover;
+mod faults;
 mod first_slice;
 mod harness;
