@@ -58,6 +58,8 @@ enum Kind {
 struct Outcome {
     /// When the answer (or the error) came.
     at: Instant,
+    /// How long the client waited for it.
+    took: Duration,
     kind: Kind,
     /// The contact id or the conversation's display id on a 2xx; what went
     /// wrong otherwise.
@@ -160,6 +162,7 @@ async fn attempt(
     body: Value,
     id: impl Fn(&Value) -> Option<i64>,
 ) -> Option<i64> {
+    let started = Instant::now();
     let result = match api
         .try_post_without_waiting(path, token, body, REQUEST_TIMEOUT)
         .await
@@ -177,6 +180,7 @@ async fn attempt(
     let ok = result.as_ref().ok().copied();
     outcomes.lock().expect("outcomes").push(Outcome {
         at: Instant::now(),
+        took: started.elapsed(),
         kind,
         result,
     });
@@ -373,6 +377,8 @@ async fn verify(
     let acked: Vec<&Outcome> = outcomes.iter().filter(|o| o.result.is_ok()).collect();
     let failed: Vec<&Outcome> = outcomes.iter().filter(|o| o.result.is_err()).collect();
     let recovered = acked.iter().filter(|o| o.at > repaired_at).count();
+    let longest_failure = failed.iter().map(|o| o.took).max().unwrap_or_default();
+    let longest_success = acked.iter().map(|o| o.took).max().unwrap_or_default();
     let mut by_failure: BTreeMap<String, usize> = BTreeMap::new();
     let mut samples: BTreeMap<String, String> = BTreeMap::new();
     for o in &failed {
@@ -385,10 +391,13 @@ async fn verify(
     }
     eprintln!(
         "[fault: {scenario}] writes sent {sent}, acknowledged {}, failed {} {by_failure:?}, \
-         acknowledged after the repair {recovered}; read model caught up {} ms after the repair",
+         acknowledged after the repair {recovered}; read model caught up {} ms after the repair; \
+         longest wait for a success {} ms, for a failure {} ms",
         acked.len(),
         failed.len(),
-        recovery.as_millis()
+        recovery.as_millis(),
+        longest_success.as_millis(),
+        longest_failure.as_millis()
     );
     for (label, sample) in &samples {
         eprintln!("[fault: {scenario}]   e.g. {label}: {sample}");
@@ -590,8 +599,9 @@ async fn command_service_killed_9_loses_no_acknowledged_write() {
     pool.close().await;
 }
 
-#[tokio::test]
-async fn nats_restart_is_ridden_out_by_relay_and_worker() {
+/// NATS stopped (SIGTERM, or SIGKILL if `kill`) for a second, then started
+/// again on the same port and store.
+async fn nats_outage(scenario: &str, kill: bool) {
     let mut nats = PrivateNats::start().await;
     let mut system = System::start_with(SystemOptions {
         nats_url: nats.url(),
@@ -602,7 +612,11 @@ async fn nats_restart_is_ridden_out_by_relay_and_worker() {
     let load = Load::start(&system).await;
     tokio::time::sleep(LOAD_BEFORE).await;
 
-    nats.stop().await;
+    if kill {
+        nats.kill9();
+    } else {
+        nats.stop().await;
+    }
     tokio::time::sleep(Duration::from_secs(1)).await;
     nats.start_again().await;
     let repaired_at = Instant::now();
@@ -617,7 +631,7 @@ async fn nats_restart_is_ridden_out_by_relay_and_worker() {
     let (account_id, token) = (load.account_id, load.token.clone());
     let outcomes = load.finish().await;
     verify(
-        "NATS stopped 1 s and restarted",
+        scenario,
         &system,
         &outcomes,
         repaired_at,
@@ -627,6 +641,16 @@ async fn nats_restart_is_ridden_out_by_relay_and_worker() {
     )
     .await;
     pool.close().await;
+}
+
+#[tokio::test]
+async fn nats_restart_is_ridden_out_by_relay_and_worker() {
+    nats_outage("NATS stopped (SIGTERM) 1 s and restarted", false).await;
+}
+
+#[tokio::test]
+async fn nats_killed_9_loses_nothing_the_relay_published() {
+    nats_outage("NATS killed (SIGKILL) 1 s and restarted", true).await;
 }
 
 /// Postgres stopped (immediate: every connection cut without a goodbye)
