@@ -110,6 +110,9 @@ impl ResponseError for ApiError {
             }
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Conflict => StatusCode::CONFLICT,
+            ApiError::Database(e) if infra::db::is_unavailable(e) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Database(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -128,6 +131,12 @@ impl ResponseError for ApiError {
             ApiError::Unprocessable(m) | ApiError::BadRequest(m) => json!({"error": m}),
             ApiError::Conflict => {
                 json!({"error": "The resource was changed by concurrent requests; retry the request"})
+            }
+            ApiError::Database(e) if infra::db::is_unavailable(e) => {
+                tracing::warn!(error = %e, "the database is unavailable");
+                return HttpResponse::build(self.status_code())
+                    .insert_header((actix_web::http::header::RETRY_AFTER, "1"))
+                    .json(json!({"error": infra::db::UNAVAILABLE}));
             }
             ApiError::Database(e) => {
                 tracing::error!(error = %e, "database error");

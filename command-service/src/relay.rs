@@ -23,7 +23,7 @@
 //! the request that caused it, and the checkpoint moves only after
 //! JetStream has acknowledged every message of the batch.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use async_nats::jetstream;
@@ -44,6 +44,9 @@ pub const STANDBY_RETRY: Duration = Duration::from_millis(500);
 pub const BLOCKED_RETRY: Duration = Duration::from_millis(5);
 /// Longest sleep without a notification (a safety net, not the normal path).
 pub const IDLE_RECHECK: Duration = Duration::from_secs(1);
+/// How long publishing may wait behind an open transaction before the relay
+/// says so in its log (and again every as long while it lasts).
+pub const BLOCKED_WARN_AFTER: Duration = Duration::from_secs(5);
 /// Events read and published per round.
 pub const BATCH: i64 = 500;
 
@@ -179,6 +182,34 @@ pub async fn run(
     }
 }
 
+/// Logs the oldest open writing transaction of the cluster, which holds
+/// publishing back (ADR 0002: the horizon is cluster-wide).
+async fn warn_blocked(conn: &mut PgConnection, blocked_for: Duration) {
+    type Oldest = (i32, Option<String>, Option<String>, Option<f64>);
+    let oldest: Result<Option<Oldest>, _> = sqlx::query_as(
+        "select pid, datname, left(query, 120), \
+                    extract(epoch from now() - xact_start)::float8 \
+             from pg_stat_activity where backend_xid is not null \
+             order by xact_start limit 1",
+    )
+    .fetch_optional(conn)
+    .await;
+    match oldest {
+        Ok(Some((pid, database, query, age))) => tracing::warn!(
+            blocked_ms = blocked_for.as_millis() as u64,
+            pid,
+            database,
+            query,
+            age_s = age,
+            "publishing waits behind an open writing transaction"
+        ),
+        _ => tracing::warn!(
+            blocked_ms = blocked_for.as_millis() as u64,
+            "publishing waits behind an open writing transaction"
+        ),
+    }
+}
+
 async fn lead(
     settings: &Settings,
     pool: &PgPool,
@@ -188,6 +219,8 @@ async fn lead(
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen(APPENDED_CHANNEL).await?;
     let mut conn = pool.acquire().await?;
+    let mut blocked_since: Option<Instant> = None;
+    let mut last_warned: Option<Instant> = None;
     loop {
         let published = publish_batch(&mut conn, js, &settings.subject_prefix).await?;
         if published as i64 == BATCH {
@@ -199,8 +232,16 @@ async fn lead(
             .await
             .context("leader lock connection")?;
         let wait = if blocked(&mut conn).await? {
+            let since = *blocked_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= BLOCKED_WARN_AFTER
+                && last_warned.is_none_or(|t: Instant| t.elapsed() >= BLOCKED_WARN_AFTER)
+            {
+                last_warned = Some(Instant::now());
+                warn_blocked(&mut conn, since.elapsed()).await;
+            }
             BLOCKED_RETRY
         } else {
+            blocked_since = None;
             IDLE_RECHECK
         };
         tokio::select! {

@@ -30,3 +30,36 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<PgPool> {
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
     MIGRATOR.run(pool).await.context("applying migrations")
 }
+
+/// Whether `e` means the database cannot be reached right now (the pool
+/// timed out or closed, the connection broke, or the server is shutting
+/// down or starting), as opposed to a fault of the request or the code.
+/// The services answer these with 503 and `Retry-After`, so clients retry.
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // 08: connection exception; 57P01..57P03: shutdown, crash, starting up.
+            code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
+    }
+}
+
+/// The message of a 503 for an unavailable database.
+pub const UNAVAILABLE: &str = "The database is unavailable; retry shortly";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_timeouts_and_broken_connections_are_unavailability() {
+        assert!(is_unavailable(&sqlx::Error::PoolTimedOut));
+        assert!(is_unavailable(&sqlx::Error::Io(std::io::Error::other(
+            "reset"
+        ))));
+        assert!(!is_unavailable(&sqlx::Error::RowNotFound));
+        assert!(!is_unavailable(&sqlx::Error::Protocol("bad".into())));
+    }
+}

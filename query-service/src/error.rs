@@ -61,6 +61,9 @@ impl ResponseError for ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Database(e) if infra::db::is_unavailable(e) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -74,6 +77,12 @@ impl ResponseError for ApiError {
             ApiError::NotFound => json!({"error": "Resource could not be found"}),
             ApiError::BadRequest(message) | ApiError::Unprocessable(message) => {
                 json!({ "error": message })
+            }
+            ApiError::Database(e) if infra::db::is_unavailable(e) => {
+                tracing::warn!(error = %e, "the database is unavailable");
+                return HttpResponse::build(self.status_code())
+                    .insert_header((actix_web::http::header::RETRY_AFTER, "1"))
+                    .json(json!({"error": infra::db::UNAVAILABLE}));
             }
             ApiError::Database(e) => {
                 tracing::error!(error = %e, "database error");

@@ -67,14 +67,18 @@ async fn setup(app: &TestApp, s: &Seeded) -> i64 {
 async fn client(app: &TestApp, s: &Seeded, display_id: i64, n: usize) -> Tally {
     let mut tally = Tally::default();
     let conv = |rest: &str| s.path(&format!("/conversations/{display_id}{rest}"));
-    let token = if n % 2 == 0 { &s.admin } else { &s.agent };
+    let token = if n.is_multiple_of(2) {
+        &s.admin
+    } else {
+        &s.agent
+    };
     for round in 0..ROUNDS {
         let step = (n + round) % 4;
         let (path, body) = match step {
             0 => (conv("/toggle_status"), json!({})),
             1 => (
                 conv("/assignments"),
-                json!({"assignee_id": if n % 3 == 0 { Value::Null } else if n % 3 == 1 { json!(s.admin_id) } else { json!(s.agent_id) }}),
+                json!({"assignee_id": if n.is_multiple_of(3) { Value::Null } else if n % 3 == 1 { json!(s.admin_id) } else { json!(s.agent_id) }}),
             ),
             2 => (
                 conv("/labels"),

@@ -51,3 +51,27 @@ async fn writes_stay_visible_when_either_relay_is_killed_9() {
     assert_ne!(system.pid(Process::StandbyRelay), standby, "a new process");
     create_visible_account(&api, &platform, "both back").await;
 }
+
+#[tokio::test]
+async fn a_dead_service_answers_a_json_503_with_retry_after_at_the_front_door() {
+    let mut system = System::start().await;
+    let api = system.client();
+    let platform = system.platform_token().to_owned();
+    system.kill9(Process::CommandService);
+    let refused = api
+        .post(
+            "/platform/api/v1/accounts",
+            &platform,
+            json!({"name": "down"}),
+        )
+        .await;
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    assert!(
+        refused.body["error"].is_string(),
+        "JSON, not HTML: {}",
+        refused.body
+    );
+    system.restart(Process::CommandService).await;
+    create_visible_account(&api, &platform, "back").await;
+}
