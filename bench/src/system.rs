@@ -1,0 +1,175 @@
+//! What the benchmark reads from around the system: the machine, Postgres'
+//! settings and raw insert rate (pgbench), the processes' memory, and the
+//! projection rebuild.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use sqlx::PgPool;
+
+/// The machine, in one line.
+pub fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map(str::trim)
+        .unwrap_or("unknown CPU");
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem_kb: u64 = meminfo
+        .lines()
+        .find(|l| l.starts_with("MemTotal"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    format!(
+        "{cores} cores ({model}), {:.0} GiB RAM, {}",
+        mem_kb as f64 / 1024.0 / 1024.0,
+        std::env::consts::OS
+    )
+}
+
+/// Postgres' version and the settings that matter for write speed.
+pub async fn postgres_settings(pool: &PgPool) -> anyhow::Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let version: String = sqlx::query_scalar("show server_version")
+        .fetch_one(pool)
+        .await?;
+    out.push(("server_version".to_owned(), version));
+    for name in [
+        "shared_buffers",
+        "synchronous_commit",
+        "fsync",
+        "wal_level",
+        "max_connections",
+        "commit_delay",
+    ] {
+        let value: String = sqlx::query_scalar(&format!("show {name}"))
+            .fetch_one(pool)
+            .await?;
+        out.push((name.to_owned(), value));
+    }
+    Ok(out)
+}
+
+/// The raw limit: pgbench doing single-row durable inserts into an
+/// events-like table (bigserial key, stream id, jsonb payload, a unique
+/// (stream, version) key) with `clients` connections for `duration`.
+/// Returns transactions per second.
+pub async fn raw_insert_rate(
+    pool: &PgPool,
+    database_url: &str,
+    clients: usize,
+    duration: Duration,
+) -> anyhow::Result<f64> {
+    sqlx::raw_sql(
+        "create table if not exists bench_raw_events (
+             position bigserial primary key,
+             stream_id text not null,
+             stream_version bigint not null,
+             payload jsonb not null,
+             recorded_at timestamptz not null default now(),
+             unique (stream_id, stream_version));
+         truncate bench_raw_events;",
+    )
+    .execute(pool)
+    .await?;
+    let script = std::env::temp_dir().join(format!("bench-insert-{}.sql", std::process::id()));
+    std::fs::write(
+        &script,
+        "\\set v random(1, 1000000000)\n\
+         insert into bench_raw_events (stream_id, stream_version, payload) \
+         values ('conversation:' || :client_id, :v, '{\"content\": \"a message of ordinary length\", \"private\": false}');\n",
+    )?;
+    let threads = clients.min(std::thread::available_parallelism().map_or(1, usize::from));
+    let output = tokio::process::Command::new("pgbench")
+        .arg("-n")
+        .arg("-f")
+        .arg(&script)
+        .arg("-c")
+        .arg(clients.to_string())
+        .arg("-j")
+        .arg(threads.max(1).to_string())
+        .arg("-T")
+        .arg(duration.as_secs().max(1).to_string())
+        .arg(database_url)
+        .output()
+        .await
+        .context("running pgbench (Debian package postgresql-client)")?;
+    let _ = std::fs::remove_file(&script);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        bail!(
+            "pgbench failed: {}{}",
+            stdout,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    stdout
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("tps = ")
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|v| v.parse::<f64>().ok())
+        })
+        .with_context(|| format!("no tps line in pgbench's output: {stdout}"))
+}
+
+/// Resident memory of each process `deploy/run.sh` started, in MiB, from
+/// `.run/<name>.pid`.
+pub fn memory(run_dir: &Path) -> Vec<(String, Option<f64>)> {
+    [
+        "command-service",
+        "query-service",
+        "projections",
+        "relay-1",
+        "relay-2",
+        "nginx",
+    ]
+    .iter()
+    .map(|name| {
+        let rss = std::fs::read_to_string(run_dir.join(format!("{name}.pid")))
+            .ok()
+            .and_then(|s| s.split_whitespace().next().map(str::to_owned))
+            .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
+            .and_then(|status| {
+                status
+                    .lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|kb| kb.parse::<f64>().ok())
+            })
+            .map(|kb| kb / 1024.0);
+        ((*name).to_owned(), rss)
+    })
+    .collect()
+}
+
+/// Runs `projections rebuild --quiet`; returns (events, seconds).
+pub async fn rebuild(projections_bin: &Path) -> anyhow::Result<(u64, f64)> {
+    let started = Instant::now();
+    let output = tokio::process::Command::new(projections_bin)
+        .args(["rebuild", "--quiet"])
+        .env("RUST_LOG", "warn")
+        .output()
+        .await
+        .with_context(|| format!("running {}", projections_bin.display()))?;
+    let seconds = started.elapsed().as_secs_f64();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        bail!(
+            "rebuild failed: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    // "rebuilt: N events (A applied, P parked) in T"
+    let events = stdout
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .with_context(|| format!("unexpected rebuild output: {stdout}"))?;
+    Ok((events, seconds))
+}
