@@ -18,6 +18,7 @@
 //! [`error`].
 
 pub mod account;
+pub mod agent_bot;
 pub mod actor;
 pub mod aggregate;
 pub mod contact;
