@@ -107,10 +107,7 @@ pub enum AgentBotCommand {
     Delete,
 }
 
-fn settle(
-    current: &AgentBotFields,
-    c: &AgentBotChanges,
-) -> Result<AgentBotFields, DomainError> {
+fn settle(current: &AgentBotFields, c: &AgentBotChanges) -> Result<AgentBotFields, DomainError> {
     let mut f = current.clone();
     if let Some(v) = &c.name {
         f.name = v.trim().to_owned();
@@ -134,8 +131,7 @@ fn settle(
         return Err(DomainError::invalid("name", "Name can't be blank"));
     }
     name_length(&f.name)?;
-    if f
-        .outgoing_url
+    if f.outgoing_url
         .as_ref()
         .is_some_and(|u| u.chars().count() > MAX_URL)
     {
@@ -402,7 +398,10 @@ mod tests {
             Err(DomainError::NotFound)
         );
         assert_eq!(
-            when::<AgentBot>(&history, AgentBotCommand::Update(AgentBotChanges::default())),
+            when::<AgentBot>(
+                &history,
+                AgentBotCommand::Update(AgentBotChanges::default())
+            ),
             Err(DomainError::NotFound)
         );
     }

@@ -18,8 +18,8 @@
 //! [`error`].
 
 pub mod account;
-pub mod agent_bot;
 pub mod actor;
+pub mod agent_bot;
 pub mod aggregate;
 pub mod contact;
 pub mod conversation;
