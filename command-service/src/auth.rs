@@ -168,9 +168,18 @@ pub async fn account_caller(
                 )),
             }
         }
-        // Agent bots act in an account only through an inbox they are
-        // connected to; connecting bots to inboxes is not served yet, so no
-        // bot has access to any account.
+        // ---- agent bots and sso ----
+        // An agent bot acts in an account only while it is connected to one
+        // of the account's inboxes (set_agent_bot).
+        Principal::AgentBot(bot_id)
+            if write_model::agent_bots::bot_connected(pool, account_id, bot_id).await? =>
+        {
+            Ok(AccountCaller {
+                principal,
+                account_id,
+                role: None,
+            })
+        }
         _ => Err(ApiError::Unauthorized(
             "Bot is not authorized to access this account",
         )),

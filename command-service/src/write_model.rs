@@ -3,6 +3,8 @@
 //! connection so they commit with its events.
 
 pub mod teams;
+// ---- agent bots and sso ----
+pub mod agent_bots;
 
 use domain::account::Role;
 use sqlx::{PgConnection, PgPool};
@@ -123,6 +125,7 @@ pub async fn delete_account(conn: &mut PgConnection, account_id: i64) -> Result<
         .bind(account_id)
         .execute(&mut *conn)
         .await?;
+    agent_bots::delete_account_bots(&mut *conn, account_id).await?;
     sqlx::query("delete from write_model.account_users where account_id = $1")
         .bind(account_id)
         .execute(conn)
@@ -249,6 +252,7 @@ pub async fn delete_user(conn: &mut PgConnection, user_id: i64) -> Result<(), sq
         .bind(user_id)
         .execute(&mut *conn)
         .await?;
+    agent_bots::delete_user_sso_tokens(&mut *conn, user_id).await?;
     delete_token(conn, "user", user_id).await
 }
 

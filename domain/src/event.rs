@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::account::Role;
+use crate::agent_bot::BotType;
 use crate::contact::ContactFields;
 use crate::conversation::ConversationStatus;
 use crate::inbox::{Channel, InboxSettings};
@@ -74,6 +75,14 @@ impl StreamId {
     /// The stream of team `id` (the team and its members).
     pub fn team(id: i64) -> Self {
         StreamId { kind: "team", id }
+    }
+    // ---- agent bots and sso ----
+    /// An agent bot's stream.
+    pub fn agent_bot(id: i64) -> Self {
+        StreamId {
+            kind: "agent_bot",
+            id,
+        }
     }
 }
 
@@ -452,6 +461,59 @@ pub enum Event {
         /// Who changed it.
         actor: Actor,
     },
+    // ---- agent bots and sso ----
+    /// An agent bot was created, with the hash of its access token.
+    AgentBotCreated {
+        /// Bot id.
+        agent_bot_id: i64,
+        /// Owning account; `None` for a global bot.
+        account_id: Option<i64>,
+        /// Name.
+        name: String,
+        /// Description.
+        description: Option<String>,
+        /// Where events are posted.
+        outgoing_url: Option<String>,
+        /// Kind of bot.
+        bot_type: BotType,
+        /// Configuration.
+        bot_config: Attributes,
+        /// SHA-256 of its access token.
+        access_token_hash: String,
+    },
+    /// An agent bot's fields changed (all fields as they now are).
+    AgentBotUpdated {
+        /// Bot id.
+        agent_bot_id: i64,
+        /// Owning account; `None` for a global bot.
+        account_id: Option<i64>,
+        /// Name.
+        name: String,
+        /// Description.
+        description: Option<String>,
+        /// Where events are posted.
+        outgoing_url: Option<String>,
+        /// Kind of bot.
+        bot_type: BotType,
+        /// Configuration.
+        bot_config: Attributes,
+    },
+    /// An agent bot was deleted; its token stops working.
+    AgentBotDeleted {
+        /// Bot id.
+        agent_bot_id: i64,
+        /// Owning account; `None` for a global bot.
+        account_id: Option<i64>,
+    },
+    /// The bot connected to an inbox changed (`None`: no bot).
+    InboxAgentBotSet {
+        /// Inbox id.
+        inbox_id: i64,
+        /// Account id.
+        account_id: i64,
+        /// The bot now connected.
+        agent_bot_id: Option<i64>,
+    },
 }
 
 /// An event as the log stores it could not be read.
@@ -514,6 +576,11 @@ impl Event {
             Event::InboxMembersRemoved { .. } => "InboxMembersRemoved",
             Event::ConversationAssigneeChanged { .. } => "ConversationAssigneeChanged",
             Event::ConversationTeamChanged { .. } => "ConversationTeamChanged",
+            // ---- agent bots and sso ----
+            Event::AgentBotCreated { .. } => "AgentBotCreated",
+            Event::AgentBotUpdated { .. } => "AgentBotUpdated",
+            Event::AgentBotDeleted { .. } => "AgentBotDeleted",
+            Event::InboxAgentBotSet { .. } => "InboxAgentBotSet",
         }
     }
 
@@ -556,7 +623,12 @@ impl Event {
             | Event::InboxMembersAdded { account_id, .. }
             | Event::InboxMembersRemoved { account_id, .. }
             | Event::ConversationAssigneeChanged { account_id, .. }
-            | Event::ConversationTeamChanged { account_id, .. } => Some(*account_id),
+            | Event::ConversationTeamChanged { account_id, .. }
+            // ---- agent bots and sso ----
+            | Event::InboxAgentBotSet { account_id, .. } => Some(*account_id),
+            Event::AgentBotCreated { account_id, .. }
+            | Event::AgentBotUpdated { account_id, .. }
+            | Event::AgentBotDeleted { account_id, .. } => *account_id,
             Event::PermissibleGranted {
                 target: Permissible::Account(id),
                 ..

@@ -19,6 +19,7 @@
 
 pub mod account;
 pub mod actor;
+pub mod agent_bot;
 pub mod aggregate;
 pub mod contact;
 pub mod conversation;

@@ -211,3 +211,26 @@ create table team_members (
     primary key (team_id, user_id)
 );
 create index team_members_user_idx on team_members (account_id, user_id);
+-- ---- agent bots and sso ----
+-- account_id null: a global bot.
+create table agent_bots (
+    id            bigint primary key,
+    account_id    bigint,
+    name          text not null,
+    description   text,
+    outgoing_url  text,
+    bot_type      text not null,
+    bot_config    jsonb not null default '{}',
+    created_at    timestamptz not null,
+    updated_at    timestamptz not null
+);
+create index agent_bots_account_idx on agent_bots (account_id, id);
+
+-- The bot connected to an inbox: one row per inbox that has one.
+create table agent_bot_inboxes (
+    inbox_id      bigint primary key,
+    agent_bot_id  bigint not null,
+    account_id    bigint not null,
+    created_at    timestamptz not null
+);
+create index agent_bot_inboxes_bot_idx on agent_bot_inboxes (agent_bot_id);

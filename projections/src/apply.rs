@@ -442,6 +442,59 @@ async fn write(
             to,
             ..
         } => reassign(conn, *conversation_id, Reassign::Team(*to), at).await,
+        // ---- agent bots and sso ----
+        Event::AgentBotCreated {
+            agent_bot_id,
+            account_id,
+            name,
+            description,
+            outgoing_url,
+            bot_type,
+            bot_config,
+            access_token_hash,
+        } => {
+            let bot = crate::agent_bots::BotRow {
+                id: *agent_bot_id,
+                account_id: *account_id,
+                name,
+                description: description.as_deref(),
+                outgoing_url: outgoing_url.as_deref(),
+                bot_type: *bot_type,
+                bot_config,
+            };
+            crate::agent_bots::upsert(conn, &bot, at).await?;
+            put_token(conn, access_token_hash, OwnerType::AgentBot, *agent_bot_id).await
+        }
+        Event::AgentBotUpdated {
+            agent_bot_id,
+            account_id,
+            name,
+            description,
+            outgoing_url,
+            bot_type,
+            bot_config,
+        } => {
+            let bot = crate::agent_bots::BotRow {
+                id: *agent_bot_id,
+                account_id: *account_id,
+                name,
+                description: description.as_deref(),
+                outgoing_url: outgoing_url.as_deref(),
+                bot_type: *bot_type,
+                bot_config,
+            };
+            crate::agent_bots::upsert(conn, &bot, at).await
+        }
+        Event::AgentBotDeleted { agent_bot_id, .. } => {
+            crate::agent_bots::delete(conn, *agent_bot_id).await
+        }
+        Event::InboxAgentBotSet {
+            inbox_id,
+            account_id,
+            agent_bot_id,
+        } => {
+            crate::agent_bots::set_inbox_bot(conn, *inbox_id, *account_id, *agent_bot_id, at).await
+        }
     }
 }
 
@@ -527,6 +580,13 @@ async fn update_account(
 /// The account and everything of it leaves every table. `stream_versions`
 /// keeps its rows, so a late redelivery cannot bring anything back.
 async fn delete_account(conn: &mut PgConnection, account_id: i64) -> Result<(), ApplyError> {
+    // ---- agent bots and sso ----
+    for statement in crate::agent_bots::DELETE_ACCOUNT {
+        sqlx::query(statement)
+            .bind(account_id)
+            .execute(&mut *conn)
+            .await?;
+    }
     for statement in [
         "delete from accounts where id = $1",
         "delete from account_users where account_id = $1",

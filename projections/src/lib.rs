@@ -22,6 +22,7 @@
 //! [`activity`] derives Chatwoot's activity messages from conversation events.
 
 pub mod activity;
+pub mod agent_bots;
 pub mod apply;
 pub mod checksum;
 pub mod health;

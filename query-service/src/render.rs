@@ -28,6 +28,11 @@ use crate::repo::messages::{self, MessageRow};
 
 mod teams;
 pub use teams::{agent, agent_shape, inbox_members, team, team_members, team_shape};
+// ---- agent bots and sso ----
+mod agent_bots;
+pub use agent_bots::{
+    account_agent_bot, agent_bot_shape, inbox_agent_bot, platform_agent_bot, BotView,
+};
 
 /// `GET /platform/api/v1/accounts/{id}`: the platform account.
 pub async fn platform_account(

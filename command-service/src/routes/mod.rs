@@ -10,6 +10,9 @@ mod platform;
 mod assignments;
 mod inbox_members;
 mod teams;
+// ---- agent bots and sso ----
+mod agent_bots;
+mod sso;
 
 use actix_web::web;
 
@@ -17,6 +20,10 @@ use crate::error::ApiError;
 
 /// Mounts every write route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // ---- agent bots and sso ----
+    // Before `platform` and `inboxes`, whose scopes would answer 404 for these paths.
+    agent_bots::configure(cfg);
+    sso::configure(cfg);
     platform::configure(cfg);
     inboxes::configure(cfg);
     contacts::configure(cfg);

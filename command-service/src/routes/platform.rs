@@ -48,7 +48,11 @@ fn account_changes(b: &Body) -> Result<AccountChanges, ApiError> {
     })
 }
 
-async fn grant(uow: &mut UnitOfWork, app_id: i64, target: Permissible) -> Result<(), ApiError> {
+pub(super) async fn grant(
+    uow: &mut UnitOfWork,
+    app_id: i64,
+    target: Permissible,
+) -> Result<(), ApiError> {
     let mut app = uow
         .load::<PlatformApp>(StreamId::platform_app(app_id))
         .await?;

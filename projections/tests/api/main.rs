@@ -7,6 +7,7 @@
     reason = "test helpers fail loudly; clippy's allow-unwrap-in-tests only covers #[test] fns"
 )]
 
+mod agent_bots;
 mod apply;
 mod counters;
 mod helpers;

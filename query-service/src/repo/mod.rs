@@ -5,6 +5,8 @@
 //! (`sqlx::query_as`, docs/adr/0007) and exercised by the integration tests.
 
 pub mod accounts;
+// ---- agent bots and sso ----
+pub mod agent_bots;
 pub mod auth;
 pub mod contacts;
 pub mod conversations;

@@ -9,6 +9,8 @@ mod messages;
 mod platform;
 mod profile;
 mod teams;
+// ---- agent bots and sso ----
+mod agent_bots;
 
 use actix_web::dev::Handler;
 use actix_web::{web, FromRequest, Resource, Responder};
@@ -25,6 +27,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     conversations::configure(cfg);
     profile::configure(cfg);
     teams::configure(cfg);
+    // ---- agent bots and sso ----
+    agent_bots::configure(cfg);
 }
 
 /// A path segment that does not extract becomes a JSON 404.

@@ -109,7 +109,7 @@ async fn unknown_routes_and_other_methods_are_json_404s() {
         "/nope",
         "/api/v1/accounts",
         &s.path("/campaigns"),
-        "/platform/api/v1/agent_bots",
+        "/platform/api/v1/campaigns",
     ] {
         let (status, body) = app.get(path, Some(&s.admin)).await;
         assert_eq!((status, &body), (404, &not_found), "{path}");
