@@ -438,6 +438,11 @@ pub enum Event {
         to: Option<i64>,
         /// Who changed it.
         actor: Actor,
+        /// The change came with a team assignment in the same command: its
+        /// activity message is the team's ("Assigned to X via T by Y").
+        /// Absent in events written before it existed (read as `false`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        by_team: bool,
     },
     /// A conversation's team changed (`None`: no team).
     ConversationTeamChanged {
@@ -451,6 +456,14 @@ pub enum Event {
         to: Option<i64>,
         /// Who changed it.
         actor: Actor,
+        /// The assignee this team assignment set in the same command, if it
+        /// set one (auto-assignment). Absent in older events (read as `None`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        assignee_id: Option<i64>,
+        /// The team was deleted; Chatwoot nullifies without an activity
+        /// message. Absent in older events (read as `false`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        team_deleted: bool,
     },
 }
 

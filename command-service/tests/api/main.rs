@@ -7,6 +7,7 @@
 )]
 
 mod app;
+mod assignment_activity;
 mod event_store;
 mod export;
 mod helpers;

@@ -8,6 +8,7 @@
 )]
 
 mod apply;
+mod assignment_activity;
 mod counters;
 mod helpers;
 mod messages;
