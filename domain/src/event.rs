@@ -75,6 +75,11 @@ impl StreamId {
     pub fn team(id: i64) -> Self {
         StreamId { kind: "team", id }
     }
+    // ---- integrations ----
+    /// The stream of integration hook `id`.
+    pub fn hook(id: i64) -> Self {
+        StreamId { kind: "hook", id }
+    }
 }
 
 impl std::fmt::Display for StreamId {
@@ -465,6 +470,42 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         team_deleted: bool,
     },
+    // ---- integrations ----
+    /// An integration hook was created for an app (stream `hook:<id>`).
+    HookCreated {
+        /// Hook id.
+        hook_id: i64,
+        /// Account id.
+        account_id: i64,
+        /// The app (`"dialogflow"`, ...).
+        app_id: String,
+        /// The inbox, for inbox hooks.
+        inbox_id: Option<i64>,
+        /// `"account"` or `"inbox"`, from the app.
+        hook_type: String,
+        /// Enabled.
+        status: bool,
+        /// Settings, fitting the app's schema.
+        settings: Attributes,
+    },
+    /// A hook's status or settings changed; carries the full new values.
+    HookUpdated {
+        /// Hook id.
+        hook_id: i64,
+        /// Account id.
+        account_id: i64,
+        /// Enabled.
+        status: bool,
+        /// Settings after the change.
+        settings: Attributes,
+    },
+    /// A hook was deleted.
+    HookDeleted {
+        /// Hook id.
+        hook_id: i64,
+        /// Account id.
+        account_id: i64,
+    },
 }
 
 /// An event as the log stores it could not be read.
@@ -527,6 +568,10 @@ impl Event {
             Event::InboxMembersRemoved { .. } => "InboxMembersRemoved",
             Event::ConversationAssigneeChanged { .. } => "ConversationAssigneeChanged",
             Event::ConversationTeamChanged { .. } => "ConversationTeamChanged",
+            // ---- integrations ----
+            Event::HookCreated { .. } => "HookCreated",
+            Event::HookUpdated { .. } => "HookUpdated",
+            Event::HookDeleted { .. } => "HookDeleted",
         }
     }
 
@@ -569,7 +614,11 @@ impl Event {
             | Event::InboxMembersAdded { account_id, .. }
             | Event::InboxMembersRemoved { account_id, .. }
             | Event::ConversationAssigneeChanged { account_id, .. }
-            | Event::ConversationTeamChanged { account_id, .. } => Some(*account_id),
+            | Event::ConversationTeamChanged { account_id, .. }
+            // ---- integrations ----
+            | Event::HookCreated { account_id, .. }
+            | Event::HookUpdated { account_id, .. }
+            | Event::HookDeleted { account_id, .. } => Some(*account_id),
             Event::PermissibleGranted {
                 target: Permissible::Account(id),
                 ..

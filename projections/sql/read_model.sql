@@ -211,3 +211,16 @@ create table team_members (
     primary key (team_id, user_id)
 );
 create index team_members_user_idx on team_members (account_id, user_id);
+-- ---- integrations ----
+create table hooks (
+    id          bigint primary key,
+    account_id  bigint not null,
+    app_id      text not null,
+    inbox_id    bigint,
+    hook_type   text not null,
+    status      boolean not null,
+    settings    jsonb not null default '{}',
+    created_at  timestamptz not null,
+    updated_at  timestamptz not null
+);
+create index hooks_account_idx on hooks (account_id, app_id, id);

@@ -25,6 +25,7 @@ pub mod activity;
 pub mod apply;
 pub mod checksum;
 pub mod health;
+pub mod hooks;
 pub mod messages;
 pub mod parked;
 pub mod process;

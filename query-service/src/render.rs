@@ -28,6 +28,9 @@ use crate::repo::messages::{self, MessageRow};
 
 mod teams;
 pub use teams::{agent, agent_shape, inbox_members, team, team_members, team_shape};
+// ---- integrations ----
+mod integrations;
+pub use integrations::{app, app_shape, apps, hook, hook_shape};
 
 /// `GET /platform/api/v1/accounts/{id}`: the platform account.
 pub async fn platform_account(

@@ -10,6 +10,8 @@ mod platform;
 mod assignments;
 mod inbox_members;
 mod teams;
+// ---- integrations ----
+mod integrations;
 
 use actix_web::web;
 
@@ -28,6 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     conversations::configure(cfg);
     teams::configure(cfg);
     inbox_members::configure(cfg);
+    integrations::configure(cfg);
 }
 
 /// Path extraction errors become a JSON 404 rather than actix's plain text.

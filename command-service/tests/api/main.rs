@@ -12,6 +12,7 @@ mod event_store;
 mod export;
 mod helpers;
 mod idempotency;
+mod integrations;
 mod messages;
 mod pipeline;
 mod platform;

@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod auth;
 pub mod contacts;
 pub mod conversations;
+pub mod hooks;
 pub mod inboxes;
 pub mod messages;
 pub mod teams;

@@ -9,6 +9,8 @@ mod messages;
 mod platform;
 mod profile;
 mod teams;
+// ---- integrations ----
+mod integrations;
 
 use actix_web::dev::Handler;
 use actix_web::{web, FromRequest, Resource, Responder};
@@ -25,6 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     conversations::configure(cfg);
     profile::configure(cfg);
     teams::configure(cfg);
+    integrations::configure(cfg);
 }
 
 /// A path segment that does not extract becomes a JSON 404.
