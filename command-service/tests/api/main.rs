@@ -8,6 +8,7 @@
 
 mod app;
 mod assignment_activity;
+mod client_compat;
 mod event_store;
 mod export;
 mod helpers;
