@@ -9,6 +9,7 @@
 mod app;
 mod assignment_activity;
 mod client_compat;
+mod conformance;
 mod event_store;
 mod export;
 mod helpers;
