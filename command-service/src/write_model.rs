@@ -2,6 +2,7 @@
 //! `write_model` schema, each one statement. Updates take the command's
 //! connection so they commit with its events.
 
+pub mod hooks;
 pub mod teams;
 // ---- agent bots and sso ----
 pub mod agent_bots;

@@ -341,6 +341,7 @@ impl Aggregate for Conversation {
                     from: self.assignee_id,
                     to: *assignee_id,
                     actor: *actor,
+                    by_team: false,
                 }])
             }
             ConversationCommand::AssignTeam { team, actor } => {
@@ -349,16 +350,18 @@ impl Aggregate for Conversation {
                 if to == self.team_id {
                     return Ok(vec![]);
                 }
-                let mut events = vec![Event::ConversationTeamChanged {
+                let team_changed = |assignee_id| Event::ConversationTeamChanged {
                     conversation_id,
                     account_id,
                     from: self.team_id,
                     to,
                     actor: *actor,
-                }];
+                    assignee_id,
+                    team_deleted: false,
+                };
                 let Some(team) = team else {
                     // Leaving a team keeps the assignee (Chatwoot does too).
-                    return Ok(events);
+                    return Ok(vec![team_changed(None)]);
                 };
                 let mut assignee = self.assignee_id;
                 // An assignee from outside the new team is dropped ...
@@ -369,16 +372,20 @@ impl Aggregate for Conversation {
                 if assignee.is_none() && team.allow_auto_assign {
                     assignee = team.auto_assignee;
                 }
-                if assignee != self.assignee_id {
-                    events.push(Event::ConversationAssigneeChanged {
+                if assignee == self.assignee_id {
+                    return Ok(vec![team_changed(None)]);
+                }
+                Ok(vec![
+                    team_changed(assignee),
+                    Event::ConversationAssigneeChanged {
                         conversation_id,
                         account_id,
                         from: self.assignee_id,
                         to: assignee,
                         actor: *actor,
-                    });
-                }
-                Ok(events)
+                        by_team: true,
+                    },
+                ])
             }
             ConversationCommand::ClearTeam { team_id, actor } => {
                 let (conversation_id, account_id) = self.live()?;
@@ -391,6 +398,8 @@ impl Aggregate for Conversation {
                     from: self.team_id,
                     to: None,
                     actor: *actor,
+                    assignee_id: None,
+                    team_deleted: true,
                 }])
             }
         }
@@ -736,7 +745,8 @@ mod tests {
                     account_id: 1,
                     from: None,
                     to: Some(5),
-                    actor: Actor::user(9)
+                    actor: Actor::user(9),
+                    by_team: false,
                 }]
             );
         }

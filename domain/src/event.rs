@@ -84,6 +84,11 @@ impl StreamId {
             id,
         }
     }
+    // ---- integrations ----
+    /// The stream of integration hook `id`.
+    pub fn hook(id: i64) -> Self {
+        StreamId { kind: "hook", id }
+    }
 }
 
 impl std::fmt::Display for StreamId {
@@ -447,6 +452,11 @@ pub enum Event {
         to: Option<i64>,
         /// Who changed it.
         actor: Actor,
+        /// The change came with a team assignment in the same command: its
+        /// activity message is the team's ("Assigned to X via T by Y").
+        /// Absent in events written before it existed (read as `false`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        by_team: bool,
     },
     /// A conversation's team changed (`None`: no team).
     ConversationTeamChanged {
@@ -460,6 +470,50 @@ pub enum Event {
         to: Option<i64>,
         /// Who changed it.
         actor: Actor,
+        /// The assignee this team assignment set in the same command, if it
+        /// set one (auto-assignment). Absent in older events (read as `None`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        assignee_id: Option<i64>,
+        /// The team was deleted; Chatwoot nullifies without an activity
+        /// message. Absent in older events (read as `false`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        team_deleted: bool,
+    },
+    // ---- integrations ----
+    /// An integration hook was created for an app (stream `hook:<id>`).
+    HookCreated {
+        /// Hook id.
+        hook_id: i64,
+        /// Account id.
+        account_id: i64,
+        /// The app (`"dialogflow"`, ...).
+        app_id: String,
+        /// The inbox, for inbox hooks.
+        inbox_id: Option<i64>,
+        /// `"account"` or `"inbox"`, from the app.
+        hook_type: String,
+        /// Enabled.
+        status: bool,
+        /// Settings, fitting the app's schema.
+        settings: Attributes,
+    },
+    /// A hook's status or settings changed; carries the full new values.
+    HookUpdated {
+        /// Hook id.
+        hook_id: i64,
+        /// Account id.
+        account_id: i64,
+        /// Enabled.
+        status: bool,
+        /// Settings after the change.
+        settings: Attributes,
+    },
+    /// A hook was deleted.
+    HookDeleted {
+        /// Hook id.
+        hook_id: i64,
+        /// Account id.
+        account_id: i64,
     },
     // ---- agent bots and sso ----
     /// An agent bot was created, with the hash of its access token.
@@ -581,6 +635,10 @@ impl Event {
             Event::AgentBotUpdated { .. } => "AgentBotUpdated",
             Event::AgentBotDeleted { .. } => "AgentBotDeleted",
             Event::InboxAgentBotSet { .. } => "InboxAgentBotSet",
+            // ---- integrations ----
+            Event::HookCreated { .. } => "HookCreated",
+            Event::HookUpdated { .. } => "HookUpdated",
+            Event::HookDeleted { .. } => "HookDeleted",
         }
     }
 
@@ -624,6 +682,10 @@ impl Event {
             | Event::InboxMembersRemoved { account_id, .. }
             | Event::ConversationAssigneeChanged { account_id, .. }
             | Event::ConversationTeamChanged { account_id, .. }
+            // ---- integrations ----
+            | Event::HookCreated { account_id, .. }
+            | Event::HookUpdated { account_id, .. }
+            | Event::HookDeleted { account_id, .. }
             // ---- agent bots and sso ----
             | Event::InboxAgentBotSet { account_id, .. } => Some(*account_id),
             Event::AgentBotCreated { account_id, .. }

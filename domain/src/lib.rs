@@ -11,7 +11,8 @@
 //! [`user`], [`platform_app`] (apps and their grants), [`inbox`], [`contact`]
 //! (contacts and their contact inboxes), [`conversation`] (with its labels,
 //! assignee and team), [`message`], [`team`] (teams and their members),
-//! [`inbox_member`] (who works an inbox). Shared pieces: [`members`]
+//! [`inbox_member`] (who works an inbox), [`integration`] (the apps
+//! catalogue and hooks). Shared pieces: [`members`]
 //! (membership set changes), [`event`] (the persisted event vocabulary, type
 //! names, schema versions and
 //! upcasting), [`aggregate`] (the decider trait), [`actor`], [`validate`] and
@@ -27,6 +28,7 @@ pub mod error;
 pub mod event;
 pub mod inbox;
 pub mod inbox_member;
+pub mod integration;
 pub mod members;
 pub mod message;
 pub mod platform_app;

@@ -234,3 +234,16 @@ create table agent_bot_inboxes (
     created_at    timestamptz not null
 );
 create index agent_bot_inboxes_bot_idx on agent_bot_inboxes (agent_bot_id);
+-- ---- integrations ----
+create table hooks (
+    id          bigint primary key,
+    account_id  bigint not null,
+    app_id      text not null,
+    inbox_id    bigint,
+    hook_type   text not null,
+    status      boolean not null,
+    settings    jsonb not null default '{}',
+    created_at  timestamptz not null,
+    updated_at  timestamptz not null
+);
+create index hooks_account_idx on hooks (account_id, app_id, id);

@@ -13,8 +13,15 @@
 //! activities of one event (at most [`PER_EVENT`]). Lists order messages by
 //! `(created_at, id)`, so the two ranges interleave by time.
 //!
-//! To add an activity for a new event (assignments, teams), add an arm to
-//! [`texts`] returning its lines; nothing else changes.
+//! To add an activity for a new event, add an arm to [`texts`] returning its
+//! lines; nothing else changes.
+//!
+//! Assignments and teams follow Chatwoot's `if team changed … elsif assignee
+//! changed …`: a team assignment that also set an assignee says so in one line
+//! ("Assigned to {assignee} via {team} by {user}") on the team's event, and the
+//! assignee event it came with (`by_team`) says nothing. A team cleared by the
+//! team's deletion says nothing either (Chatwoot nullifies without callbacks).
+//! Names are read from the read model when the event is applied.
 
 use domain::conversation::ConversationStatus;
 use domain::message::MessageType;
@@ -45,10 +52,20 @@ enum Line {
     Fixed(&'static str),
     /// `{user}` followed by the rest.
     UserThen(String),
+    /// A template with `{user}`, `{assignee}` (the user [`Names::assignee`])
+    /// and `{team}` (the team [`Names::team`]).
+    Named(&'static str),
+}
+
+/// Users and teams a [`Line::Named`] names.
+#[derive(Default)]
+struct Names {
+    assignee: Option<i64>,
+    team: Option<i64>,
 }
 
 /// The conversation an event concerns and the activity lines it derives.
-fn texts(event: &Event) -> Option<(i64, Actor, Vec<Line>)> {
+fn texts(event: &Event) -> Option<(i64, Actor, Vec<Line>, Names)> {
     match event {
         Event::ConversationStatusChanged {
             conversation_id,
@@ -75,7 +92,7 @@ fn texts(event: &Event) -> Option<(i64, Actor, Vec<Line>)> {
                 // Chatwoot writes status activities only for users.
                 _ => return None,
             };
-            Some((*conversation_id, *actor, vec![line]))
+            Some((*conversation_id, *actor, vec![line], Names::default()))
         }
         Event::ConversationLabelsChanged {
             conversation_id,
@@ -94,7 +111,56 @@ fn texts(event: &Event) -> Option<(i64, Actor, Vec<Line>)> {
             if !removed.is_empty() {
                 lines.push(Line::UserThen(format!(" removed {}", removed.join(", "))));
             }
-            Some((*conversation_id, *actor, lines))
+            Some((*conversation_id, *actor, lines, Names::default()))
+        }
+        Event::ConversationAssigneeChanged {
+            conversation_id,
+            to,
+            actor,
+            by_team: false,
+            ..
+        } => {
+            if actor.kind != ActorKind::User {
+                return None;
+            }
+            let line = match to {
+                Some(to) if Some(*to) == actor.id => {
+                    Line::ByUser("{user} self-assigned this conversation")
+                }
+                Some(_) => Line::Named("Assigned to {assignee} by {user}"),
+                None => Line::ByUser("Conversation unassigned by {user}"),
+            };
+            let names = Names {
+                assignee: *to,
+                team: None,
+            };
+            Some((*conversation_id, *actor, vec![line], names))
+        }
+        Event::ConversationTeamChanged {
+            conversation_id,
+            from,
+            to,
+            actor,
+            assignee_id,
+            team_deleted: false,
+            ..
+        } => {
+            if actor.kind != ActorKind::User {
+                return None;
+            }
+            let (line, team) = match (to, assignee_id) {
+                (Some(team), Some(_)) => (
+                    Line::Named("Assigned to {assignee} via {team} by {user}"),
+                    Some(*team),
+                ),
+                (Some(team), None) => (Line::Named("Assigned to {team} by {user}"), Some(*team)),
+                (None, _) => (Line::Named("Unassigned from {team} by {user}"), *from),
+            };
+            let names = Names {
+                assignee: *assignee_id,
+                team,
+            };
+            Some((*conversation_id, *actor, vec![line], names))
         }
         _ => None,
     }
@@ -107,7 +173,7 @@ pub async fn derive(
     event: &Event,
     env: &Envelope,
 ) -> Result<(), ApplyError> {
-    let Some((conversation_id, actor, lines)) = texts(event) else {
+    let Some((conversation_id, actor, lines, names)) = texts(event) else {
         return Ok(());
     };
     if lines.is_empty() {
@@ -122,12 +188,20 @@ pub async fn derive(
         return Ok(());
     };
     let name: String = match actor.id.filter(|_| actor.kind == ActorKind::User) {
-        Some(user_id) => sqlx::query_scalar::<_, String>("select name from users where id = $1")
-            .bind(user_id)
+        Some(user_id) => user_name(conn, user_id).await?,
+        None => "System".to_owned(),
+    };
+    let assignee = match names.assignee {
+        Some(user_id) => user_name(conn, user_id).await?,
+        None => String::new(),
+    };
+    let team = match names.team {
+        Some(team_id) => sqlx::query_scalar::<_, String>("select name from teams where id = $1")
+            .bind(team_id)
             .fetch_optional(&mut *conn)
             .await?
-            .unwrap_or_else(|| "Someone".to_owned()),
-        None => "System".to_owned(),
+            .unwrap_or_default(),
+        None => String::new(),
     };
     let attributes = Attributes::new();
     for (k, line) in lines.into_iter().enumerate().take(PER_EVENT as usize) {
@@ -135,6 +209,10 @@ pub async fn derive(
             Line::ByUser(template) => template.replace("{user}", &name),
             Line::Fixed(text) => text.to_owned(),
             Line::UserThen(rest) => format!("{name}{rest}"),
+            Line::Named(template) => template
+                .replace("{assignee}", &assignee)
+                .replace("{team}", &team)
+                .replace("{user}", &name),
         };
         let row = NewMessageRow {
             id: activity_id(env.position, k as i64),
@@ -152,4 +230,15 @@ pub async fn derive(
         insert(conn, &row, env.time).await?;
     }
     Ok(())
+}
+
+/// A user's name as the read model has it ("Someone" if it does not).
+async fn user_name(conn: &mut PgConnection, user_id: i64) -> Result<String, ApplyError> {
+    Ok(
+        sqlx::query_scalar::<_, String>("select name from users where id = $1")
+            .bind(user_id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .unwrap_or_else(|| "Someone".to_owned()),
+    )
 }

@@ -495,6 +495,10 @@ async fn write(
         } => {
             crate::agent_bots::set_inbox_bot(conn, *inbox_id, *account_id, *agent_bot_id, at).await
         }
+        // ---- integrations ----
+        Event::HookCreated { .. } | Event::HookUpdated { .. } | Event::HookDeleted { .. } => {
+            crate::hooks::apply(conn, event, at).await
+        }
     }
 }
 
@@ -599,6 +603,8 @@ async fn delete_account(conn: &mut PgConnection, account_id: i64) -> Result<(), 
         "delete from messages where account_id = $1",
         "delete from teams where account_id = $1",
         "delete from team_members where account_id = $1",
+        // ---- integrations ----
+        "delete from hooks where account_id = $1",
         "delete from platform_app_permissibles where target_kind = 'account' and target_id = $1",
     ] {
         sqlx::query(statement)

@@ -13,7 +13,7 @@ use sqlx::PgPool;
 use crate::schema::identifier;
 
 /// Each table with the columns that count and its key order.
-const TABLES: [(&str, &str, &str); 19] = [
+const TABLES: [(&str, &str, &str); 20] = [
     (
         "projection_state",
         "id, version, last_txid, last_position, applied",
@@ -51,6 +51,8 @@ const TABLES: [(&str, &str, &str); 19] = [
     // ---- agent bots and sso ----
     ("agent_bots", "*", "id"),
     ("agent_bot_inboxes", "*", "inbox_id"),
+    // ---- integrations ----
+    ("hooks", "*", "id"),
 ];
 
 /// A digest of every table of the read model in schema `schema`

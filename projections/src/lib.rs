@@ -26,6 +26,7 @@ pub mod agent_bots;
 pub mod apply;
 pub mod checksum;
 pub mod health;
+pub mod hooks;
 pub mod messages;
 pub mod parked;
 pub mod process;

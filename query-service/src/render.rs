@@ -33,6 +33,9 @@ mod agent_bots;
 pub use agent_bots::{
     account_agent_bot, agent_bot_shape, inbox_agent_bot, platform_agent_bot, BotView,
 };
+// ---- integrations ----
+mod integrations;
+pub use integrations::{app, app_shape, apps, hook, hook_shape};
 
 /// `GET /platform/api/v1/accounts/{id}`: the platform account.
 pub async fn platform_account(

@@ -136,6 +136,10 @@ async fn create(
                 write_model::inbox_in_account(uow.conn(), account_id, inbox_id)
                     .await?
                     .ok_or(ApiError::NotFound)?;
+            // ---- integrations ----
+            // A dialogflow hook on the inbox answers first, as a bot would.
+            let inbox_has_bot = inbox_has_bot
+                || write_model::hooks::inbox_has_app(uow.conn(), inbox_id, "dialogflow").await?;
             // ---- teams, members, assignments ----
             super::assignments::require_inbox_access(uow.conn(), &caller, inbox_id).await?;
             if let Some(assignee) = assignee_id {

@@ -13,6 +13,8 @@ mod teams;
 // ---- agent bots and sso ----
 mod agent_bots;
 mod sso;
+// ---- integrations ----
+mod integrations;
 
 use actix_web::web;
 
@@ -35,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     conversations::configure(cfg);
     teams::configure(cfg);
     inbox_members::configure(cfg);
+    integrations::configure(cfg);
 }
 
 /// Path extraction errors become a JSON 404 rather than actix's plain text.

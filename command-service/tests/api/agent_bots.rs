@@ -816,6 +816,16 @@ async fn deleting_an_account_or_a_user_leaves_nothing_of_them_in_the_read_model(
         )
         .await;
     assert_eq!(status, 200);
+    // Every kind of row an account can own, so that each table is checked.
+    let (status, hook) = app
+        .json(
+            Method::POST,
+            &s.path("/integrations/hooks"),
+            Some(&s.admin),
+            Some(json!({"app_id": "webhook", "settings": {"url": "https://example.com/hook"}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{hook}");
     assert!(rows_of_account(&app, s.account_id)
         .await
         .iter()

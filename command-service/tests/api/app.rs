@@ -86,6 +86,24 @@ impl TestApp {
         )
         .await
         .unwrap();
+        if projections {
+            // The token works on the query side once the worker applied it.
+            let hash = infra::tokens::hash(&platform_token);
+            crate::helpers::eventually(
+                "the platform token in the read model",
+                Duration::from_secs(10),
+                || async {
+                    sqlx::query_scalar::<_, i64>(
+                        "select count(*) from read_model.access_tokens where token_hash = $1",
+                    )
+                    .bind(&hash)
+                    .fetch_one(&env.pool)
+                    .await
+                    .is_ok_and(|n| n == 1)
+                },
+            )
+            .await;
+        }
         TestApp {
             env,
             command_url,

@@ -8,11 +8,15 @@
 
 mod agent_bots;
 mod app;
+mod assignment_activity;
+mod client_compat;
 mod concurrency;
+mod conformance;
 mod event_store;
 mod export;
 mod helpers;
 mod idempotency;
+mod integrations;
 mod messages;
 mod pipeline;
 mod platform;

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use crate::app::{Seeded, TestApp};
 
-async fn api_inbox(app: &TestApp, s: &Seeded, name: &str) -> i64 {
+pub(crate) async fn api_inbox(app: &TestApp, s: &Seeded, name: &str) -> i64 {
     let (status, inbox) = app
         .json(
             Method::POST,
@@ -20,7 +20,7 @@ async fn api_inbox(app: &TestApp, s: &Seeded, name: &str) -> i64 {
 }
 
 /// A conversation in the inbox, opened by the administrator: its display id.
-async fn conversation(app: &TestApp, s: &Seeded, inbox_id: i64) -> i64 {
+pub(crate) async fn conversation(app: &TestApp, s: &Seeded, inbox_id: i64) -> i64 {
     let (_, c) = app
         .json(
             Method::POST,
@@ -42,7 +42,7 @@ async fn conversation(app: &TestApp, s: &Seeded, inbox_id: i64) -> i64 {
     conv["id"].as_i64().unwrap()
 }
 
-async fn team(app: &TestApp, s: &Seeded, body: Value) -> i64 {
+pub(crate) async fn team(app: &TestApp, s: &Seeded, body: Value) -> i64 {
     let (status, team) = app
         .json(Method::POST, &s.path("/teams"), Some(&s.admin), Some(body))
         .await;
@@ -50,7 +50,7 @@ async fn team(app: &TestApp, s: &Seeded, body: Value) -> i64 {
     team["id"].as_i64().unwrap()
 }
 
-async fn add_inbox_members(app: &TestApp, s: &Seeded, inbox_id: i64, users: &[i64]) {
+pub(crate) async fn add_inbox_members(app: &TestApp, s: &Seeded, inbox_id: i64, users: &[i64]) {
     let (status, body) = app
         .json(
             Method::POST,

@@ -9,6 +9,7 @@
 
 mod agent_bots;
 mod apply;
+mod assignment_activity;
 mod counters;
 mod helpers;
 mod messages;

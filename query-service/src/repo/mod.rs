@@ -10,6 +10,7 @@ pub mod agent_bots;
 pub mod auth;
 pub mod contacts;
 pub mod conversations;
+pub mod hooks;
 pub mod inboxes;
 pub mod messages;
 pub mod teams;

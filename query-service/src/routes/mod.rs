@@ -11,6 +11,8 @@ mod profile;
 mod teams;
 // ---- agent bots and sso ----
 mod agent_bots;
+// ---- integrations ----
+mod integrations;
 
 use actix_web::dev::Handler;
 use actix_web::{web, FromRequest, Resource, Responder};
@@ -29,6 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     teams::configure(cfg);
     // ---- agent bots and sso ----
     agent_bots::configure(cfg);
+    integrations::configure(cfg);
 }
 
 /// A path segment that does not extract becomes a JSON 404.
