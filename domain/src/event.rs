@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::account::Role;
+use crate::attachment::{Attachment, BlobRef};
 use crate::contact::ContactFields;
 use crate::conversation::ConversationStatus;
 use crate::inbox::{Channel, InboxSettings};
@@ -330,6 +331,10 @@ pub enum Event {
         sender: Option<Sender>,
         /// The message's id in the channel, if any.
         source_id: Option<String>,
+        /// Files sent with it (references to the blob store). Added later
+        /// with a default, so events written before read as having none.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<Attachment>,
     },
     /// A message was soft-deleted: its content reads "This message was deleted".
     MessageDeleted {
@@ -452,6 +457,16 @@ pub enum Event {
         /// Who changed it.
         actor: Actor,
     },
+    // ---- attachments and avatars ----
+    /// An inbox's avatar was set, replaced or removed (`None`).
+    InboxAvatarChanged {
+        /// Inbox id.
+        inbox_id: i64,
+        /// Account id.
+        account_id: i64,
+        /// The new avatar's bytes, if any.
+        avatar: Option<BlobRef>,
+    },
 }
 
 /// An event as the log stores it could not be read.
@@ -514,6 +529,8 @@ impl Event {
             Event::InboxMembersRemoved { .. } => "InboxMembersRemoved",
             Event::ConversationAssigneeChanged { .. } => "ConversationAssigneeChanged",
             Event::ConversationTeamChanged { .. } => "ConversationTeamChanged",
+            // ---- attachments and avatars ----
+            Event::InboxAvatarChanged { .. } => "InboxAvatarChanged",
         }
     }
 
@@ -556,7 +573,9 @@ impl Event {
             | Event::InboxMembersAdded { account_id, .. }
             | Event::InboxMembersRemoved { account_id, .. }
             | Event::ConversationAssigneeChanged { account_id, .. }
-            | Event::ConversationTeamChanged { account_id, .. } => Some(*account_id),
+            | Event::ConversationTeamChanged { account_id, .. }
+            // ---- attachments and avatars ----
+            | Event::InboxAvatarChanged { account_id, .. } => Some(*account_id),
             Event::PermissibleGranted {
                 target: Permissible::Account(id),
                 ..

@@ -11,7 +11,8 @@
 //! [`user`], [`platform_app`] (apps and their grants), [`inbox`], [`contact`]
 //! (contacts and their contact inboxes), [`conversation`] (with its labels,
 //! assignee and team), [`message`], [`team`] (teams and their members),
-//! [`inbox_member`] (who works an inbox). Shared pieces: [`members`]
+//! [`inbox_member`] (who works an inbox), [`attachment`] (blob references of
+//! message attachments and inbox avatars). Shared pieces: [`members`]
 //! (membership set changes), [`event`] (the persisted event vocabulary, type
 //! names, schema versions and
 //! upcasting), [`aggregate`] (the decider trait), [`actor`], [`validate`] and
@@ -20,6 +21,7 @@
 pub mod account;
 pub mod actor;
 pub mod aggregate;
+pub mod attachment;
 pub mod contact;
 pub mod conversation;
 pub mod error;

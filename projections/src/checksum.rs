@@ -13,7 +13,7 @@ use sqlx::PgPool;
 use crate::schema::identifier;
 
 /// Each table with the columns that count and its key order.
-const TABLES: [(&str, &str, &str); 17] = [
+const TABLES: [(&str, &str, &str); 19] = [
     (
         "projection_state",
         "id, version, last_txid, last_position, applied",
@@ -48,6 +48,9 @@ const TABLES: [(&str, &str, &str); 17] = [
     // ---- teams, members, assignments ----
     ("teams", "*", "id"),
     ("team_members", "*", "team_id, user_id"),
+    // ---- attachments and avatars ----
+    ("attachments", "*", "id"),
+    ("inbox_avatars", "*", "inbox_id"),
 ];
 
 /// A digest of every table of the read model in schema `schema`

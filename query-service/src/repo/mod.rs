@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod blobs;
 pub mod contacts;
 pub mod conversations;
 pub mod inboxes;

@@ -2,6 +2,7 @@
 //! parsing, query-string parameters, paging, and JSON answers for paths,
 //! methods and query strings that do not fit.
 
+mod blobs;
 mod contacts;
 mod conversations;
 mod inboxes;
@@ -25,6 +26,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     conversations::configure(cfg);
     profile::configure(cfg);
     teams::configure(cfg);
+    blobs::configure(cfg);
 }
 
 /// A path segment that does not extract becomes a JSON 404.
