@@ -7,6 +7,7 @@
 )]
 
 mod app;
+mod attachments;
 mod event_store;
 mod export;
 mod helpers;
