@@ -38,6 +38,9 @@ pub enum ApiError {
     /// 400 `{"error"}`: the request itself is malformed (bad JSON, wrong types).
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// 413 `{"error"}`: an uploaded file (or the body) is too large.
+    #[error("too large: {0}")]
+    TooLarge(String),
     /// 409: the command kept losing races on the same stream.
     #[error("conflict")]
     Conflict,
@@ -113,6 +116,7 @@ impl ResponseError for ApiError {
             ApiError::Database(e) if infra::db::is_unavailable(e) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Database(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -128,7 +132,9 @@ impl ResponseError for ApiError {
                 message,
                 attributes,
             } => json!({"message": message, "attributes": attributes}),
-            ApiError::Unprocessable(m) | ApiError::BadRequest(m) => json!({"error": m}),
+            ApiError::Unprocessable(m) | ApiError::BadRequest(m) | ApiError::TooLarge(m) => {
+                json!({"error": m})
+            }
             ApiError::Conflict => {
                 json!({"error": "The resource was changed by concurrent requests; retry the request"})
             }

@@ -16,6 +16,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod blobs;
 pub mod body;
 pub mod consistency;
 pub mod error;
@@ -54,6 +55,10 @@ pub struct AppState {
     pub ryw: ReadYourWrites,
     /// Settings.
     pub settings: Settings,
+    /// Where attachment and avatar bytes go.
+    pub blobs: infra::blobs::BlobStore,
+    /// Signs blob URLs in the bodies writes answer with.
+    pub blob_urls: query_service::render::BlobUrls,
 }
 
 impl AppState {
@@ -161,9 +166,12 @@ impl Application {
             store: EventStore::new(pool.clone()),
             pool: pool.clone(),
             ryw,
+            blobs: infra::blobs::BlobStore::from_settings(&settings)?,
+            blob_urls: query_service::render::BlobUrls::from_settings(&settings),
             settings,
         });
         tokio::spawn(idempotency::sweep_forever(pool.clone()));
+        tokio::spawn(blobs::sweep_forever(pool.clone(), state.blobs.clone()));
         let pool_data = web::Data::new(pool);
         let rate_limit = RateLimit::from_settings(&state.settings);
         tokio::spawn(rate_limit.clone().sweep_forever());

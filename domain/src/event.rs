@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::account::Role;
 use crate::agent_bot::BotType;
+use crate::attachment::{Attachment, BlobRef};
 use crate::contact::ContactFields;
 use crate::conversation::ConversationStatus;
 use crate::inbox::{Channel, InboxSettings};
@@ -344,6 +345,10 @@ pub enum Event {
         sender: Option<Sender>,
         /// The message's id in the channel, if any.
         source_id: Option<String>,
+        /// Files sent with it (references to the blob store). Added later
+        /// with a default, so events written before read as having none.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<Attachment>,
     },
     /// A message was soft-deleted: its content reads "This message was deleted".
     MessageDeleted {
@@ -568,6 +573,16 @@ pub enum Event {
         /// The bot now connected.
         agent_bot_id: Option<i64>,
     },
+    // ---- attachments and avatars ----
+    /// An inbox's avatar was set, replaced or removed (`None`).
+    InboxAvatarChanged {
+        /// Inbox id.
+        inbox_id: i64,
+        /// Account id.
+        account_id: i64,
+        /// The new avatar's bytes, if any.
+        avatar: Option<BlobRef>,
+    },
 }
 
 /// An event as the log stores it could not be read.
@@ -639,6 +654,8 @@ impl Event {
             Event::HookCreated { .. } => "HookCreated",
             Event::HookUpdated { .. } => "HookUpdated",
             Event::HookDeleted { .. } => "HookDeleted",
+            // ---- attachments and avatars ----
+            Event::InboxAvatarChanged { .. } => "InboxAvatarChanged",
         }
     }
 
@@ -686,6 +703,8 @@ impl Event {
             | Event::HookCreated { account_id, .. }
             | Event::HookUpdated { account_id, .. }
             | Event::HookDeleted { account_id, .. }
+            // ---- attachments and avatars ----
+            | Event::InboxAvatarChanged { account_id, .. }
             // ---- agent bots and sso ----
             | Event::InboxAgentBotSet { account_id, .. } => Some(*account_id),
             Event::AgentBotCreated { account_id, .. }

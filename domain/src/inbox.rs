@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::attachment::BlobRef;
+
 use crate::validate::name_length;
 use crate::{Aggregate, DomainError, Event};
 
@@ -150,6 +152,8 @@ pub struct Inbox {
     pub channel: Option<Channel>,
     /// The settings.
     pub settings: Option<InboxSettings>,
+    /// The avatar's bytes, if one is set.
+    pub avatar: Option<BlobRef>,
 }
 
 /// What may be asked of an inbox.
@@ -177,6 +181,9 @@ pub enum InboxCommand {
         /// Channel changes.
         channel_changes: ChannelChanges,
     },
+    // ---- attachments and avatars ----
+    /// Set (or with `None` remove) the avatar; its bytes are already stored.
+    SetAvatar(Option<BlobRef>),
 }
 
 const REPLY_TIMES: [&str; 3] = ["in_a_few_minutes", "in_a_few_hours", "in_a_day"];
@@ -348,6 +355,8 @@ impl Aggregate for Inbox {
                 self.channel = Some(channel.clone());
                 self.settings = Some(settings.clone());
             }
+            // ---- attachments and avatars ----
+            Event::InboxAvatarChanged { avatar, .. } => self.avatar = avatar.clone(),
             _ => {}
         }
         self
@@ -417,6 +426,20 @@ impl Aggregate for Inbox {
                     account_id,
                     channel: next_channel,
                     settings: next_settings,
+                }])
+            }
+            // ---- attachments and avatars ----
+            InboxCommand::SetAvatar(avatar) => {
+                let Some((inbox_id, account_id)) = self.ids else {
+                    return Err(DomainError::NotFound);
+                };
+                if *avatar == self.avatar {
+                    return Ok(vec![]);
+                }
+                Ok(vec![Event::InboxAvatarChanged {
+                    inbox_id,
+                    account_id,
+                    avatar: avatar.clone(),
                 }])
             }
         }

@@ -12,7 +12,8 @@
 //! (contacts and their contact inboxes), [`conversation`] (with its labels,
 //! assignee and team), [`message`], [`team`] (teams and their members),
 //! [`inbox_member`] (who works an inbox), [`integration`] (the apps
-//! catalogue and hooks). Shared pieces: [`members`]
+//! catalogue and hooks), [`attachment`] (blob references of message
+//! attachments and inbox avatars). Shared pieces: [`members`]
 //! (membership set changes), [`event`] (the persisted event vocabulary, type
 //! names, schema versions and
 //! upcasting), [`aggregate`] (the decider trait), [`actor`], [`validate`] and
@@ -22,6 +23,7 @@ pub mod account;
 pub mod actor;
 pub mod agent_bot;
 pub mod aggregate;
+pub mod attachment;
 pub mod contact;
 pub mod conversation;
 pub mod error;

@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::attachment::{Attachment, MAX_ATTACHMENTS};
 use crate::{Aggregate, Attributes, DomainError, Event};
 
 /// Longest content Chatwoot accepts (today's limit).
@@ -247,6 +248,8 @@ pub struct NewMessage {
     pub sender: Option<Sender>,
     /// The message's id in the channel, if any.
     pub source_id: Option<String>,
+    /// Files already put in the blob store (at most [`MAX_ATTACHMENTS`]).
+    pub attachments: Vec<Attachment>,
 }
 
 /// What may be asked of a message.
@@ -270,6 +273,8 @@ pub struct Message {
     pub message_type: Option<MessageType>,
     /// Whether it was soft-deleted.
     pub deleted: bool,
+    /// Blob keys of its attachments (their bytes go when it is deleted).
+    pub blob_keys: Vec<String>,
 }
 
 impl Aggregate for Message {
@@ -282,10 +287,12 @@ impl Aggregate for Message {
                 account_id,
                 conversation_id,
                 message_type,
+                attachments,
                 ..
             } => {
                 self.ids = Some((*message_id, *account_id, *conversation_id));
                 self.message_type = Some(*message_type);
+                self.blob_keys = attachments.iter().map(|a| a.blob.key.clone()).collect();
             }
             Event::MessageDeleted { .. } => self.deleted = true,
             _ => {}
@@ -321,8 +328,13 @@ impl Aggregate for Message {
                         "Validation failed: Content is too long (maximum is {MAX_CONTENT} characters)"
                     )));
                 }
+                if m.attachments.len() > MAX_ATTACHMENTS {
+                    return Err(DomainError::Rejected(format!(
+                        "Validation failed: Attachments are too many (maximum is {MAX_ATTACHMENTS})"
+                    )));
+                }
                 let blank = m.content.as_deref().is_none_or(|c| c.trim().is_empty());
-                if blank && m.content_type.item_keys().is_none() {
+                if blank && m.attachments.is_empty() && m.content_type.item_keys().is_none() {
                     return Err(DomainError::Rejected(
                         "Validation failed: Content can't be blank".into(),
                     ));
@@ -340,6 +352,7 @@ impl Aggregate for Message {
                     private: m.private,
                     sender: m.sender,
                     source_id: m.source_id.clone(),
+                    attachments: m.attachments.clone(),
                 }])
             }
             MessageCommand::Delete { conversation_id } => {
@@ -382,6 +395,7 @@ mod tests {
             private: false,
             sender: Some(Sender::User(9)),
             source_id: None,
+            attachments: vec![],
         }
     }
 
@@ -576,5 +590,54 @@ mod tests {
         assert!(MessageType::parse_postable(&json!("activity")).is_err());
         assert!(MessageType::parse_postable(&json!(7)).is_err());
         assert!(ContentType::parse("video").is_err());
+    }
+
+    fn attachment(id: i64) -> Attachment {
+        use crate::attachment::{BlobRef, FileType};
+        Attachment {
+            id,
+            file_type: FileType::Image,
+            blob: BlobRef {
+                key: format!("attachments/1/{id}"),
+                byte_size: 3,
+                content_type: "image/png".into(),
+                file_name: "a.png".into(),
+                checksum: "00".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn given_nothing_when_create_with_only_attachments_then_blank_content_is_fine() {
+        let m = NewMessage {
+            content: None,
+            attachments: vec![attachment(1)],
+            ..new(MessageType::Outgoing, false)
+        };
+        let events = when::<Message>(&[], MessageCommand::Create(m)).unwrap();
+        let state = given::<Message>(&events);
+        assert_eq!(state.blob_keys, vec!["attachments/1/1".to_owned()]);
+    }
+
+    #[test]
+    fn given_nothing_when_create_with_16_attachments_then_rejected() {
+        let m = NewMessage {
+            attachments: (0..16).map(attachment).collect(),
+            ..new(MessageType::Outgoing, false)
+        };
+        assert!(matches!(
+            when::<Message>(&[], MessageCommand::Create(m)),
+            Err(DomainError::Rejected(_))
+        ));
+    }
+
+    #[test]
+    fn a_message_created_before_attachments_existed_reads_with_none() {
+        let mut payload = created()[0].payload();
+        payload.as_object_mut().unwrap().remove("attachments");
+        let event = Event::from_stored("MessageCreated", 1, payload).unwrap();
+        assert!(
+            matches!(event, Event::MessageCreated { attachments, .. } if attachments.is_empty())
+        );
     }
 }

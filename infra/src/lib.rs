@@ -8,8 +8,10 @@
 //! event on NATS (CloudEvents attributes plus stream id, version and position);
 //! [`stored`] is an event row of the Postgres log; [`tokens`] derives and hashes
 //! access tokens; [`http`] holds the health endpoints and the request-id
-//! plumbing every HTTP process shares.
+//! plumbing every HTTP process shares; [`blobs`] is the blob store of
+//! attachment and avatar bytes and signs their URLs.
 
+pub mod blobs;
 pub mod db;
 pub mod envelope;
 pub mod http;

@@ -60,6 +60,56 @@ pub struct Settings {
     /// Requests a token may make at once above the sustained rate
     /// (`RATE_LIMIT_BURST`).
     pub rate_limit_burst: u32,
+    /// Where attachment and avatar bytes are kept (`BLOB_STORE`, `BLOB_DIR`,
+    /// `S3_*`).
+    pub blob_backend: BlobBackend,
+    /// Largest accepted uploaded file in bytes (`MAX_FILE_BYTES`).
+    pub max_file_bytes: usize,
+}
+
+/// The blob store back end.
+#[derive(Debug, Clone)]
+pub enum BlobBackend {
+    /// A local directory (`BLOB_STORE=local`, the default; `BLOB_DIR`,
+    /// default `.run/blobs`, relative to the working directory unless absolute).
+    Local(std::path::PathBuf),
+    /// An S3-compatible bucket (`BLOB_STORE=s3`).
+    S3 {
+        /// `S3_ENDPOINT` (unset: AWS itself).
+        endpoint: Option<String>,
+        /// `S3_BUCKET`.
+        bucket: String,
+        /// `S3_REGION` (default `us-east-1`).
+        region: String,
+        /// `S3_ACCESS_KEY_ID`.
+        access_key_id: String,
+        /// `S3_SECRET_ACCESS_KEY`.
+        secret_access_key: Secret,
+    },
+}
+
+fn blob_backend() -> anyhow::Result<BlobBackend> {
+    match var("BLOB_STORE").as_deref().unwrap_or("local") {
+        "local" => Ok(BlobBackend::Local(
+            var("BLOB_DIR")
+                .unwrap_or_else(|| ".run/blobs".into())
+                .into(),
+        )),
+        "s3" => {
+            let need =
+                |name: &str| var(name).ok_or_else(|| anyhow::anyhow!("BLOB_STORE=s3 needs {name}"));
+            Ok(BlobBackend::S3 {
+                endpoint: var("S3_ENDPOINT"),
+                bucket: need("S3_BUCKET")?,
+                region: var("S3_REGION").unwrap_or_else(|| "us-east-1".into()),
+                access_key_id: need("S3_ACCESS_KEY_ID")?,
+                secret_access_key: Secret::new(need("S3_SECRET_ACCESS_KEY")?),
+            })
+        }
+        other => Err(anyhow::anyhow!(
+            "BLOB_STORE={other:?} is not valid (local, s3)"
+        )),
+    }
 }
 
 fn var(name: &str) -> Option<String> {
@@ -99,9 +149,11 @@ impl Settings {
                 5000,
             )?),
             frontend_url: var("FRONTEND_URL").unwrap_or_else(|| "http://127.0.0.1:8080".into()),
-            max_body_bytes: parsed("MAX_BODY_BYTES", 2 * 1024 * 1024)?,
+            max_body_bytes: parsed("MAX_BODY_BYTES", 40 * 1024 * 1024)?,
             rate_limit_per_second: parsed("RATE_LIMIT_PER_SECOND", 100)?,
             rate_limit_burst: parsed("RATE_LIMIT_BURST", 300)?,
+            blob_backend: blob_backend()?,
+            max_file_bytes: parsed("MAX_FILE_BYTES", 40 * 1024 * 1024)?,
         })
     }
 }

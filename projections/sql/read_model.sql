@@ -247,3 +247,32 @@ create table hooks (
     updated_at  timestamptz not null
 );
 create index hooks_account_idx on hooks (account_id, app_id, id);
+-- ---- attachments and avatars ----
+-- Blob references only; the bytes are in the blob store.
+create table attachments (
+    id            bigint primary key,
+    account_id    bigint not null,
+    message_id    bigint not null,
+    position      integer not null,
+    file_type     text not null,
+    blob_key      text not null unique,
+    content_type  text not null,
+    file_name     text not null,
+    byte_size     bigint not null,
+    checksum      text not null,
+    created_at    timestamptz not null
+);
+create index attachments_message_idx on attachments (message_id, position);
+create index attachments_account_idx on attachments (account_id);
+
+create table inbox_avatars (
+    inbox_id      bigint primary key,
+    account_id    bigint not null,
+    blob_key      text not null unique,
+    content_type  text not null,
+    file_name     text not null,
+    byte_size     bigint not null,
+    checksum      text not null,
+    updated_at    timestamptz not null
+);
+create index inbox_avatars_account_idx on inbox_avatars (account_id);

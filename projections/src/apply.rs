@@ -367,7 +367,9 @@ async fn write(
             private,
             sender,
             source_id,
+            attachments,
         } => {
+            crate::blobs::add_attachments(conn, *account_id, *message_id, attachments, at).await?;
             let row = crate::messages::NewMessageRow {
                 id: *message_id,
                 account_id: *account_id,
@@ -384,6 +386,7 @@ async fn write(
             crate::messages::create(conn, &row, at).await
         }
         Event::MessageDeleted { message_id, .. } => {
+            crate::blobs::delete_attachments(conn, *message_id).await?;
             crate::messages::soft_delete(conn, *message_id, at).await
         }
         Event::ConversationLabelsChanged {
@@ -499,6 +502,14 @@ async fn write(
         Event::HookCreated { .. } | Event::HookUpdated { .. } | Event::HookDeleted { .. } => {
             crate::hooks::apply(conn, event, at).await
         }
+        // ---- attachments and avatars ----
+        Event::InboxAvatarChanged {
+            inbox_id,
+            account_id,
+            avatar,
+        } => {
+            crate::blobs::set_inbox_avatar(conn, *inbox_id, *account_id, avatar.as_ref(), at).await
+        }
     }
 }
 
@@ -605,6 +616,8 @@ async fn delete_account(conn: &mut PgConnection, account_id: i64) -> Result<(), 
         "delete from team_members where account_id = $1",
         // ---- integrations ----
         "delete from hooks where account_id = $1",
+        "delete from attachments where account_id = $1",
+        "delete from inbox_avatars where account_id = $1",
         "delete from platform_app_permissibles where target_kind = 'account' and target_id = $1",
     ] {
         sqlx::query(statement)

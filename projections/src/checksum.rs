@@ -13,7 +13,7 @@ use sqlx::PgPool;
 use crate::schema::identifier;
 
 /// Each table with the columns that count and its key order.
-const TABLES: [(&str, &str, &str); 20] = [
+const TABLES: [(&str, &str, &str); 22] = [
     (
         "projection_state",
         "id, version, last_txid, last_position, applied",
@@ -53,6 +53,9 @@ const TABLES: [(&str, &str, &str); 20] = [
     ("agent_bot_inboxes", "*", "inbox_id"),
     // ---- integrations ----
     ("hooks", "*", "id"),
+    // ---- attachments and avatars ----
+    ("attachments", "*", "id"),
+    ("inbox_avatars", "*", "inbox_id"),
 ];
 
 /// A digest of every table of the read model in schema `schema`

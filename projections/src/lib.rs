@@ -19,11 +19,13 @@
 //! query side keeps serving; [`status`] reports progress and lag; [`health`]
 //! serves `/health` and `/ready`; [`mod@checksum`] digests a read model so two
 //! copies can be compared; [`messages`] keeps the messages table and
-//! [`activity`] derives Chatwoot's activity messages from conversation events.
+//! [`activity`] derives Chatwoot's activity messages from conversation events;
+//! [`blobs`] keeps attachment and inbox avatar references.
 
 pub mod activity;
 pub mod agent_bots;
 pub mod apply;
+pub mod blobs;
 pub mod checksum;
 pub mod health;
 pub mod hooks;

@@ -38,6 +38,10 @@ pub(crate) struct AppState {
     pub pool: PgPool,
     /// Derives the access tokens the profile and platform user bodies show.
     pub token_secret: Secret,
+    /// Signs the URLs of attachments and avatars.
+    pub blob_urls: render::BlobUrls,
+    /// Where attachment and avatar bytes are read from.
+    pub blobs: infra::blobs::BlobStore,
 }
 
 /// The running HTTP server and the port it bound.
@@ -79,6 +83,8 @@ impl Application {
         let state = web::Data::new(AppState {
             pool: pool.clone(),
             token_secret: settings.token_secret.clone(),
+            blob_urls: render::BlobUrls::from_settings(&settings),
+            blobs: infra::blobs::BlobStore::from_settings(&settings)?,
         });
         let pool_data = web::Data::new(pool);
         let rate_limit = RateLimit::from_settings(&settings);

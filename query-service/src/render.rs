@@ -26,7 +26,9 @@ use crate::repo::conversations::{self, ConversationRow};
 use crate::repo::inboxes::{self, InboxRow};
 use crate::repo::messages::{self, MessageRow};
 
+pub mod blobs;
 mod teams;
+pub use blobs::BlobUrls;
 pub use teams::{agent, agent_shape, inbox_members, team, team_members, team_shape};
 // ---- agent bots and sso ----
 mod agent_bots;
@@ -101,13 +103,17 @@ pub(crate) async fn account_users(
 /// An inbox of the account.
 pub async fn inbox(
     pool: &PgPool,
+    urls: &BlobUrls,
     account_id: i64,
     inbox_id: i64,
 ) -> Result<Option<Value>, sqlx::Error> {
-    Ok(inboxes::inbox(pool, account_id, inbox_id)
-        .await?
-        .as_ref()
-        .map(inbox_shape))
+    let Some(row) = inboxes::inbox(pool, account_id, inbox_id).await? else {
+        return Ok(None);
+    };
+    let mut shapes = [inbox_shape(&row)];
+    blobs::with_avatars(pool, urls, &mut shapes).await?;
+    let [shape] = shapes;
+    Ok(Some(shape))
 }
 
 /// A contact of the account with its `contact_inboxes` (not wrapped in `payload`).
@@ -235,13 +241,17 @@ fn by_display_id(rows: Vec<MessageRow>) -> HashMap<i64, MessageRow> {
 /// A message of the account, by id (the body of message create and delete).
 pub async fn message(
     pool: &PgPool,
+    urls: &BlobUrls,
     account_id: i64,
     message_id: i64,
 ) -> Result<Option<Value>, sqlx::Error> {
-    Ok(messages::by_id(pool, account_id, message_id)
-        .await?
-        .as_ref()
-        .map(message_shape))
+    let Some(row) = messages::by_id(pool, account_id, message_id).await? else {
+        return Ok(None);
+    };
+    let mut shapes = [message_shape(&row)];
+    blobs::with_attachments(pool, urls, &mut shapes).await?;
+    let [shape] = shapes;
+    Ok(Some(shape))
 }
 
 /// A message's sender: a user, a contact's push data or a bot.

@@ -4,8 +4,15 @@
 //! `write_model.message_ids`). An incoming message on a resolved or snoozed
 //! conversation reopens it: the conversation's stream gets its status change
 //! in the same unit of work.
+//!
+//! A create may be `multipart/form-data` with up to 15 `attachments[]`
+//! files: their bytes are put in the blob store before the command runs and
+//! `MessageCreated` carries their references (`attachments`). A delete drops
+//! the attachments; their bytes go after `MessageDeleted` is committed (see
+//! `crate::blobs` for how bytes and events stay consistent).
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use domain::attachment::{Attachment, MAX_ATTACHMENTS};
 use domain::conversation::{Conversation, ConversationCommand};
 use domain::message::{
     ContentType, Message, MessageCommand, MessageType, NewMessage, Sender, DELETED_CONTENT,
@@ -15,6 +22,7 @@ use serde_json::{json, Value};
 
 use super::id;
 use crate::auth::{self, Bots, Principal};
+use crate::blobs;
 use crate::body::Body;
 use crate::error::ApiError;
 use crate::write_model;
@@ -78,14 +86,42 @@ async fn create(
     let account_id = id(&path.0)?;
     let display_id = id(&path.1)?;
     let caller = auth::account_caller(&req, &state.pool, account_id, Bots::Allowed).await?;
-    let p = posted(&Body::parse(&body)?.unwrap_key("message"))?;
+    let (body, uploads) = if blobs::is_multipart(req.headers()) {
+        blobs::read_multipart(req.headers(), body, state.settings.max_file_bytes).await?
+    } else {
+        (Body::parse(&body)?, Vec::new())
+    };
+    let p = posted(&body.unwrap_key("message"))?;
+    let files = blobs::files_of(&uploads, &["attachments[]", "attachments"]);
+    if files.len() > MAX_ATTACHMENTS {
+        return Err(ApiError::Unprocessable(format!(
+            "Validation failed: Attachments are too many (maximum is {MAX_ATTACHMENTS})"
+        )));
+    }
     let conversation_id = write_model::conversation_id(&state.pool, account_id, display_id)
         .await?
         .ok_or(ApiError::NotFound)?;
+    let stored = blobs::store(
+        &state.pool,
+        &state.blobs,
+        &format!("attachments/{account_id}"),
+        &files,
+    )
+    .await?;
+    let keys: Vec<String> = stored.iter().map(|s| s.blob.key.clone()).collect();
     let ctx = state.context(&req, caller.principal);
     let committed = state
         .store
         .execute(&ctx, async |uow| {
+            let mut attachments = Vec::with_capacity(stored.len());
+            for s in &stored {
+                attachments.push(Attachment {
+                    id: write_model::next_id(uow.conn(), "attachment_ids").await?,
+                    file_type: s.file_type,
+                    blob: s.blob.clone(),
+                });
+            }
+            blobs::keep(uow.conn(), &keys).await?;
             let message_id = write_model::next_id(uow.conn(), "message_ids").await?;
             let mut conversation = uow
                 .load::<Conversation>(StreamId::conversation(conversation_id))
@@ -115,6 +151,7 @@ async fn create(
                 private: p.private,
                 sender: Some(sender),
                 source_id: p.source_id.clone(),
+                attachments,
             });
             uow.decide(&mut message, &command).await?;
             if p.message_type == MessageType::Incoming {
@@ -123,7 +160,14 @@ async fn create(
             }
             Ok((message_id, inbox_id))
         })
-        .await?;
+        .await;
+    let committed = match committed {
+        Ok(c) => c,
+        Err(e) => {
+            blobs::discard(&state.pool, &state.blobs, &stored).await;
+            return Err(e);
+        }
+    };
     let (message_id, inbox_id) = committed.value;
     let echo = p.echo_id.clone();
     let with_echo = move |mut v: Value| {
@@ -146,9 +190,10 @@ async fn create(
         "status": "sent",
     }));
     let pool = state.pool.clone();
+    let urls = state.blob_urls.clone();
     let render = async move {
         Ok(
-            query_service::render::message(&pool, account_id, message_id)
+            query_service::render::message(&pool, &urls, account_id, message_id)
                 .await?
                 .map(with_echo),
         )
@@ -175,11 +220,21 @@ async fn delete(
         .store
         .execute(&ctx, async |uow| {
             let mut message = uow.load::<Message>(StreamId::message(message_id)).await?;
+            let was_deleted = message.state.deleted;
             uow.decide(&mut message, &MessageCommand::Delete { conversation_id })
                 .await?;
-            Ok(())
+            // The bytes go once MessageDeleted is committed (module
+            // `crate::blobs`); a repeated delete drops nothing new.
+            let dropped = if was_deleted {
+                Vec::new()
+            } else {
+                message.state.blob_keys.clone()
+            };
+            blobs::drop_later(uow.conn(), &dropped).await?;
+            Ok(dropped)
         })
         .await?;
+    blobs::delete_now(&state.pool, &state.blobs, &committed.value).await;
     let fallback = json!({
         "id": message_id,
         "account_id": account_id,
@@ -188,7 +243,8 @@ async fn delete(
         "content_type": "text",
         "content_attributes": {"deleted": true},
     });
-    let render = query_service::render::message(&state.pool, account_id, message_id);
+    let render =
+        query_service::render::message(&state.pool, &state.blob_urls, account_id, message_id);
     state
         .respond(&req, &committed.written, render, fallback)
         .await

@@ -826,6 +826,39 @@ async fn deleting_an_account_or_a_user_leaves_nothing_of_them_in_the_read_model(
         )
         .await;
     assert_eq!(status, 200, "{hook}");
+    // A PNG, as a message attachment and as the inbox's avatar.
+    const PNG: &[u8] = &[
+        0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 0x0D, 0x49, 0x48, 0x44, 0x52, 0,
+        0, 0, 1, 0, 0, 0, 1, 8, 6, 0, 0, 0, 0x1F, 0x15, 0xC4, 0x89,
+    ];
+    let png = || reqwest::multipart::Part::bytes(PNG.to_vec()).file_name("a.png");
+    for (path, form) in [
+        (
+            format!("/conversations/{display_id}/messages"),
+            reqwest::multipart::Form::new()
+                .text("content", "see attached")
+                .part("attachments[]", png()),
+        ),
+        (
+            format!("/inboxes/{inbox}"),
+            reqwest::multipart::Form::new().part("avatar", png()),
+        ),
+    ] {
+        let method = if path.contains("/messages") {
+            Method::POST
+        } else {
+            Method::PATCH
+        };
+        let res = app
+            .client
+            .request(method, format!("{}{}", app.command_url, s.path(&path)))
+            .header("api_access_token", &s.admin)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{path}: {}", res.text().await.unwrap());
+    }
     assert!(rows_of_account(&app, s.account_id)
         .await
         .iter()

@@ -28,6 +28,9 @@ impl TestEnv {
         settings.nats_stream = format!("T_{tag}");
         settings.subject_prefix = format!("t{tag}.events");
         settings.token_secret = Secret::new(tag.clone());
+        settings.blob_backend = infra::settings::BlobBackend::Local(
+            std::env::temp_dir().join(format!("cs-blobs-{tag}")),
+        );
         settings.port = 0;
         settings.read_your_writes_timeout = Duration::from_secs(5);
         let pool = infra::db::connect(&settings).await.unwrap();

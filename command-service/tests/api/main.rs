@@ -9,6 +9,7 @@
 mod agent_bots;
 mod app;
 mod assignment_activity;
+mod attachments;
 mod client_compat;
 mod concurrency;
 mod conformance;

@@ -39,6 +39,7 @@ fn message(id: i64) -> Event {
         private: false,
         sender: Some(Sender::Contact(3)),
         source_id: None,
+        attachments: vec![],
     }
 }
 

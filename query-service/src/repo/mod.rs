@@ -8,6 +8,7 @@ pub mod accounts;
 // ---- agent bots and sso ----
 pub mod agent_bots;
 pub mod auth;
+pub mod blobs;
 pub mod contacts;
 pub mod conversations;
 pub mod hooks;

@@ -20,6 +20,7 @@ async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let caller = auth::account_caller(&req, &state.pool, &path.0).await?;
     let rows = repo::inboxes::visible(&state.pool, caller.account_id, caller.scope()).await?;
-    let payload: Vec<Value> = rows.iter().map(render::inbox_shape).collect();
+    let mut payload: Vec<Value> = rows.iter().map(render::inbox_shape).collect();
+    render::blobs::with_avatars(&state.pool, &state.blob_urls, &mut payload).await?;
     Ok(HttpResponse::Ok().json(json!({ "payload": payload })))
 }

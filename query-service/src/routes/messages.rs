@@ -100,7 +100,8 @@ async fn list(
         "agent_last_seen_at".into(),
         json!(conversation.agent_last_seen_at.map(render::iso_time)),
     );
-    let payload: Vec<Value> = rows.iter().map(render::message_shape).collect();
+    let mut payload: Vec<Value> = rows.iter().map(render::message_shape).collect();
+    render::blobs::with_attachments(&state.pool, &state.blob_urls, &mut payload).await?;
     Ok(HttpResponse::Ok().json(json!({"meta": meta, "payload": payload})))
 }
 

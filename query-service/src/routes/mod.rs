@@ -2,6 +2,7 @@
 //! parsing, query-string parameters, paging, and JSON answers for paths,
 //! methods and query strings that do not fit.
 
+mod blobs;
 mod contacts;
 mod conversations;
 mod inboxes;
@@ -32,6 +33,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     // ---- agent bots and sso ----
     agent_bots::configure(cfg);
     integrations::configure(cfg);
+    blobs::configure(cfg);
 }
 
 /// A path segment that does not extract becomes a JSON 404.

@@ -118,6 +118,9 @@ impl TestApp {
         admin.close().await.unwrap();
 
         let mut settings = Settings::from_env(0).unwrap();
+        settings.blob_backend = infra::settings::BlobBackend::Local(
+            std::env::temp_dir().join(format!("qs-blobs-{}", uuid::Uuid::new_v4().simple())),
+        );
         settings.database_url = Secret::new(format!("postgres://postgres@127.0.0.1:5432/{db}"));
         // The service reads as the deployment's read-only role.
         settings.query_database_url =
