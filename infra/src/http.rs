@@ -20,7 +20,14 @@ pub async fn ready(pool: web::Data<PgPool>) -> HttpResponse {
     }
 }
 
-/// The answer for a path no route serves.
+/// The header that marks [`not_found`]'s answer, so clients and the route
+/// tests can tell an unknown route from an unknown id (both are 404s).
+pub const ROUTE_HEADER: (&str, &str) = ("x-route", "unmatched");
+
+/// The answer for a path (or a method on a path) no route serves: Chatwoot's
+/// 404 body plus `X-Route: unmatched`.
 pub async fn not_found() -> HttpResponse {
-    HttpResponse::NotFound().json(serde_json::json!({"error": "Resource could not be found"}))
+    HttpResponse::NotFound()
+        .insert_header(ROUTE_HEADER)
+        .json(serde_json::json!({"error": "Resource could not be found"}))
 }

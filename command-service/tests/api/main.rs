@@ -13,6 +13,7 @@ mod export;
 mod helpers;
 mod idempotency;
 mod messages;
+mod openapi;
 mod pipeline;
 mod platform;
 mod relay;

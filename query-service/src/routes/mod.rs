@@ -4,6 +4,7 @@
 
 mod contacts;
 mod conversations;
+mod docs;
 mod inboxes;
 mod messages;
 mod platform;
@@ -25,6 +26,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     conversations::configure(cfg);
     profile::configure(cfg);
     teams::configure(cfg);
+    docs::configure(cfg);
 }
 
 /// A path segment that does not extract becomes a JSON 404.
