@@ -1,6 +1,10 @@
 //! HTTP pieces every process shares: health and readiness, and the JSON error
 //! for requests no route matches.
 
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::ServiceResponse;
+use actix_web::http::{header, StatusCode};
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{web, HttpResponse};
 use sqlx::PgPool;
 
@@ -30,4 +34,39 @@ pub async fn not_found() -> HttpResponse {
     HttpResponse::NotFound()
         .insert_header(ROUTE_HEADER)
         .json(serde_json::json!({"error": "Resource could not be found"}))
+}
+
+/// Makes every error answer JSON: an error response whose body is not JSON
+/// (actix's plain-text 413 for a body over the limit, an empty 405, ...)
+/// gets `{"error": <reason>}` instead, keeping its status and headers.
+pub fn json_errors<B: MessageBody + 'static>() -> ErrorHandlers<B> {
+    ErrorHandlers::new().default_handler(to_json_error)
+}
+
+fn to_json_error<B: MessageBody + 'static>(
+    res: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_json = res
+        .response()
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        "The request body is too large"
+    } else {
+        status.canonical_reason().unwrap_or("Error")
+    };
+    let body = serde_json::json!({ "error": message }).to_string();
+    let res = res.map_body(|head, _| {
+        head.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/json"),
+        );
+        BoxBody::new(body)
+    });
+    Ok(ErrorHandlerResponse::Response(res.map_into_right_body()))
 }

@@ -7,6 +7,7 @@
 )]
 
 mod app;
+mod bad_input;
 mod concurrency;
 mod event_store;
 mod export;
