@@ -1,10 +1,10 @@
 //! HTTP pieces every process shares: health and readiness, and the JSON error
 //! for requests no route matches.
 
-use actix_web::body::{BoxBody, MessageBody};
-use actix_web::dev::ServiceResponse;
+use actix_web::body::{BoxBody, EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{header, StatusCode};
-use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, Next};
 use actix_web::{web, HttpResponse};
 use sqlx::PgPool;
 
@@ -69,4 +69,21 @@ fn to_json_error<B: MessageBody + 'static>(
         BoxBody::new(body)
     });
     Ok(ErrorHandlerResponse::Response(res.map_into_right_body()))
+}
+
+/// Middleware: a query string with a NUL character (`%00`) is a 400 JSON
+/// error. Postgres cannot compare text with NUL in it, so such a filter
+/// would otherwise end in a 500.
+pub async fn refuse_nul_in_query(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> actix_web::Result<ServiceResponse<EitherBody<impl MessageBody>>> {
+    let query = req.query_string().as_bytes();
+    if query.windows(3).any(|w| w.eq_ignore_ascii_case(b"%00")) {
+        let res = HttpResponse::BadRequest().json(serde_json::json!({
+            "error": "The query string must not contain NUL characters"
+        }));
+        return Ok(req.into_response(res).map_into_right_body());
+    }
+    Ok(next.call(req).await?.map_into_left_body())
 }

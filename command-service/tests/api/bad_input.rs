@@ -312,3 +312,28 @@ async fn nul_characters_are_refused_and_rtl_and_emoji_round_trip() {
     assert_eq!(status, 200, "{message}");
     assert_eq!(message["content"], text);
 }
+
+#[tokio::test]
+async fn nul_characters_in_query_strings_are_not_a_500() {
+    let app = TestApp::spawn().await;
+    let f = Fixture::new(&app).await;
+    let s = &f.seeded;
+    let mut failures = Vec::new();
+    for path in [
+        s.path("/contacts/search?q=a%00b"),
+        s.path("/contacts?sort=%00name"),
+        s.path("/conversations?q=%00"),
+        s.path("/conversations?labels[]=x%00"),
+        s.path("/conversations/meta?q=%00&labels=%00"),
+        s.path(&format!(
+            "/conversations/{}/messages?before=%00",
+            f.display_id
+        )),
+    ] {
+        let (status, body) = app.json(Method::GET, &path, Some(&s.admin), None).await;
+        if status >= 500 || (status >= 400 && body.get("error").is_none()) {
+            failures.push(format!("GET {path}: {status} {body}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
