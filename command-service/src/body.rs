@@ -15,6 +15,16 @@ use crate::error::ApiError;
 #[derive(Debug, Clone, Default)]
 pub struct Body(pub Map<String, Value>);
 
+/// Whether any string or key in the value contains a NUL character.
+fn has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
 impl Body {
     /// Parses a request body; empty means `{}`.
     pub fn parse(bytes: &[u8]) -> Result<Self, ApiError> {
@@ -22,6 +32,10 @@ impl Body {
             return Ok(Body::default());
         }
         match serde_json::from_slice::<Value>(bytes) {
+            // Postgres cannot store NUL in text or jsonb: refuse it up front.
+            Ok(value @ Value::Object(_)) if has_nul(&value) => Err(ApiError::Unprocessable(
+                "Text must not contain NUL characters".into(),
+            )),
             Ok(Value::Object(map)) => Ok(Body(map)),
             Ok(_) => Err(ApiError::BadRequest(
                 "The request body must be a JSON object".into(),

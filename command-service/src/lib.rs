@@ -183,6 +183,8 @@ impl Application {
                 .wrap(from_fn(idempotency::middleware))
                 .wrap(from_fn(infra::rate_limit::middleware))
                 .wrap(TracingLogger::default())
+                // Every error answer is JSON (actix's own are plain text).
+                .wrap(infra::http::json_errors())
                 .app_data(rate_limit.clone())
                 .app_data(state.clone())
                 .app_data(pool_data.clone())

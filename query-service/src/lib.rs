@@ -93,8 +93,11 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
+                .wrap(from_fn(infra::http::refuse_nul_in_query))
                 .wrap(from_fn(infra::rate_limit::middleware))
                 .wrap(TracingLogger::default())
+                // Every error answer is JSON (actix's own are plain text).
+                .wrap(infra::http::json_errors())
                 .app_data(rate_limit.clone())
                 .app_data(state.clone())
                 .app_data(pool_data.clone())

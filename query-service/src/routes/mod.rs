@@ -5,6 +5,7 @@
 mod blobs;
 mod contacts;
 mod conversations;
+mod docs;
 mod inboxes;
 mod messages;
 mod platform;
@@ -34,6 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     agent_bots::configure(cfg);
     integrations::configure(cfg);
     blobs::configure(cfg);
+    docs::configure(cfg);
 }
 
 /// A path segment that does not extract becomes a JSON 404.
