@@ -13,7 +13,7 @@
 //! activities of one event (at most [`PER_EVENT`]). Lists order messages by
 //! `(created_at, id)`, so the two ranges interleave by time.
 //!
-//! To add an activity for a new event, add an arm to [`texts`] returning its
+//! To add an activity for a new event, add an arm to `texts` returning its
 //! lines; nothing else changes.
 //!
 //! Assignments and teams follow Chatwoot's `if team changed … elsif assignee
