@@ -199,6 +199,11 @@ impl System {
         system
     }
 
+    /// The repository's root (for its scripts and documents).
+    pub fn workspace(&self) -> &Path {
+        &self.workspace
+    }
+
     /// The front door: the one base URL a client uses.
     pub fn base_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.ports[&Process::FrontDoor])

@@ -7,6 +7,7 @@
 //! - [`harness`]: starting, killing and restarting the processes; a client.
 //! - [`first_slice`]: a client's first walk through the API.
 //! - [`crash_recovery`]: the relay and the projection worker killed mid-load.
+//! - [`fuzz`]: schemathesis against the served OpenAPI document.
 //! - [`failover`]: writes keep reaching the read models when a relay is killed.
 //! - [`faults`]: the command service, NATS and Postgres fail under load.
 
@@ -14,4 +15,5 @@ mod crash_recovery;
 mod failover;
 mod faults;
 mod first_slice;
+mod fuzz;
 mod harness;
