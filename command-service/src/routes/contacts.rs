@@ -243,6 +243,12 @@ async fn add_contact_inbox(
     let account_id = id(&path.0)?;
     let contact_id = id(&path.1)?;
     let caller = auth::account_caller(&req, &state.pool, account_id, Bots::Refused).await?;
+    // The contact first: another account's contact is a 404 whatever the body says.
+    let mut conn = state.pool.acquire().await?;
+    if !write_model::contact_in_account(&mut conn, account_id, contact_id).await? {
+        return Err(ApiError::NotFound);
+    }
+    drop(conn);
     let b = Body::parse(&body)?.unwrap_key("contact_inbox");
     let inbox_id = b
         .id("inbox_id")?

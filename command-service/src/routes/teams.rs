@@ -263,6 +263,16 @@ async fn change_members(
     let caller = admin(&state, &req, &path.0).await?;
     let account_id = caller.account_id;
     let team_id = id(&path.1)?;
+    // The team first, as Chatwoot loads it before reading the body: another
+    // account's team is a 404 whatever the body says.
+    let mut conn = state.pool.acquire().await?;
+    if wm::team_in_account(&mut conn, account_id, team_id)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::NotFound);
+    }
+    drop(conn);
     let ids = user_ids(&Body::parse(&body)?)?;
     let change = change(ids);
     if !matches!(change, MembersChange::Remove(_)) {

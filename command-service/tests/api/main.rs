@@ -19,6 +19,7 @@ mod export;
 mod helpers;
 mod idempotency;
 mod integrations;
+mod isolation;
 mod messages;
 mod openapi;
 mod pipeline;
