@@ -43,6 +43,14 @@ async fn parked_events_are_retried_after_the_fix_in_stream_order() {
     assert!(parked[0].error.contains("no_bad_names"), "{}", parked[0]);
     assert!(parked[1].error.starts_with("held"), "{}", parked[1]);
 
+    // Operators see them in the metrics too.
+    let status = projections::status::status(&env.pool).await.unwrap();
+    let metrics = projections::health::render(&status);
+    assert!(
+        metrics.contains("\nprojection_parked_events 2\n"),
+        "{metrics}"
+    );
+
     // Retrying before the fix changes nothing.
     let report = projections::parked::retry(&env.pool, None).await.unwrap();
     assert_eq!((report.retried, report.applied, report.parked), (2, 0, 2));
