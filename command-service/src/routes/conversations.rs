@@ -1,5 +1,7 @@
 //! Conversation writes: create (by `source_id`, or `contact_id` + `inbox_id`)
-//! and toggle status. Users and (connected) agent bots may call both.
+//! and toggle status. Users and (connected) agent bots may call both. A
+//! create may carry a first `message`, created in the same unit of work
+//! (`super::messages::create_in`).
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use domain::contact::{Contact, ContactCommand, NewContactInbox};
@@ -8,11 +10,12 @@ use domain::StreamId;
 use serde_json::json;
 
 use super::id;
-use crate::auth::{self, Bots};
+use crate::auth::{self, Bots, Principal};
 use crate::body::Body;
 use crate::error::{on_constraint, ApiError};
 use crate::write_model;
 use crate::AppState;
+use domain::account::Role;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -38,13 +41,15 @@ async fn create(
     let account_id = id(&path)?;
     let caller = auth::account_caller(&req, &state.pool, account_id, Bots::Allowed).await?;
     let b = Body::parse(&body)?.unwrap_key("conversation");
-    if b.has("message") {
-        return Err(ApiError::Unprocessable(
-            "Creating a first message together with the conversation is not supported yet; \
-             create the conversation, then post the message"
-                .into(),
-        ));
-    }
+    // A first message (`message: {content, ...}`), created in the same unit
+    // of work; an absent, null or empty object means none (Chatwoot's
+    // `params[:message].blank?`).
+    let message = b.nested("message")?;
+    let first_message = if message.0.is_empty() {
+        None
+    } else {
+        Some(super::messages::posted(&message)?)
+    };
     let source_id = b.string("source_id")?.filter(|s| !s.trim().is_empty());
     let inbox_id = b.id("inbox_id")?;
     let contact_id = b.id("contact_id")?;
@@ -188,6 +193,11 @@ async fn create(
             write_model::insert_conversation(uow.conn(), conversation_id, account_id, display_id)
                 .await?;
             write_model::teams::set_conversation_facts(uow.conn(), &conversation.state).await?;
+            if let Some(p) = &first_message {
+                super::messages::create_in(uow, &mut conversation, caller.principal, p, Vec::new())
+                    .await?;
+                write_model::teams::set_conversation_facts(uow.conn(), &conversation.state).await?;
+            }
             Ok(conversation.state)
         })
         .await?;
@@ -237,6 +247,19 @@ async fn toggle_status(
                 actor,
             };
             uow.decide(&mut conversation, &command).await?;
+            // Today's Chatwoot: an agent (not an administrator) who leaves a
+            // conversation open takes it (case 50).
+            if let (Principal::User(user_id), Some(Role::Agent)) = (caller.principal, caller.role) {
+                if conversation.state.status == Some(ConversationStatus::Open)
+                    && conversation.state.assignee_id != Some(user_id)
+                {
+                    let assign = ConversationCommand::Assign {
+                        assignee_id: Some(user_id),
+                        actor,
+                    };
+                    uow.decide(&mut conversation, &assign).await?;
+                }
+            }
             write_model::teams::set_conversation_facts(uow.conn(), &conversation.state).await?;
             Ok(conversation.state)
         })

@@ -25,6 +25,7 @@ use crate::auth::{self, Bots, Principal};
 use crate::blobs;
 use crate::body::Body;
 use crate::error::ApiError;
+use crate::event_store::{Loaded, UnitOfWork};
 use crate::write_model;
 use crate::AppState;
 
@@ -37,7 +38,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// The body of a create, read leniently.
-struct Posted {
+pub(super) struct Posted {
     content: Option<String>,
     message_type: MessageType,
     private: bool,
@@ -47,7 +48,8 @@ struct Posted {
     source_id: Option<String>,
 }
 
-fn posted(b: &Body) -> Result<Posted, ApiError> {
+/// Reads a message create body (also the `message` of a conversation create).
+pub(super) fn posted(b: &Body) -> Result<Posted, ApiError> {
     let message_type = match b.0.get("message_type") {
         None | Some(Value::Null) => MessageType::Outgoing,
         Some(Value::String(s)) if s.trim().is_empty() => MessageType::Outgoing,
@@ -122,42 +124,12 @@ async fn create(
                 });
             }
             blobs::keep(uow.conn(), &keys).await?;
-            let message_id = write_model::next_id(uow.conn(), "message_ids").await?;
             let mut conversation = uow
                 .load::<Conversation>(StreamId::conversation(conversation_id))
                 .await?;
-            let mut message = uow.load::<Message>(StreamId::message(message_id)).await?;
+            let message_id =
+                create_in(uow, &mut conversation, caller.principal, &p, attachments).await?;
             let inbox_id = conversation.state.inbox_id;
-            let (channel_type, _) = write_model::inbox_in_account(uow.conn(), account_id, inbox_id)
-                .await?
-                .ok_or(ApiError::NotFound)?;
-            let sender = match p.message_type {
-                MessageType::Incoming => Sender::Contact(conversation.state.contact_id),
-                _ => match caller.principal {
-                    Principal::AgentBot(id) => Sender::AgentBot(id),
-                    Principal::User(id) | Principal::PlatformApp(id) => Sender::User(id),
-                },
-            };
-            let command = MessageCommand::Create(NewMessage {
-                message_id,
-                account_id,
-                conversation_id,
-                inbox_id,
-                inbox_is_api: channel_type == "Channel::Api",
-                message_type: p.message_type,
-                content: p.content.clone(),
-                content_type: p.content_type,
-                content_attributes: p.content_attributes.clone(),
-                private: p.private,
-                sender: Some(sender),
-                source_id: p.source_id.clone(),
-                attachments,
-            });
-            uow.decide(&mut message, &command).await?;
-            if p.message_type == MessageType::Incoming {
-                uow.decide(&mut conversation, &ConversationCommand::ReopenOnIncoming)
-                    .await?;
-            }
             Ok((message_id, inbox_id))
         })
         .await;
@@ -201,6 +173,58 @@ async fn create(
     state
         .respond(&req, &committed.written, render, fallback)
         .await
+}
+
+/// Creates one message on `conversation`, loaded in the caller's unit of
+/// work, and reopens the conversation when the message is incoming. Returns
+/// the new message's id. Used by a message create and by a conversation
+/// create with a first `message`.
+pub(super) async fn create_in(
+    uow: &mut UnitOfWork,
+    conversation: &mut Loaded<Conversation>,
+    principal: Principal,
+    p: &Posted,
+    attachments: Vec<Attachment>,
+) -> Result<i64, ApiError> {
+    let (conversation_id, account_id) = conversation
+        .state
+        .ids
+        .map(|(c, a, _)| (c, a))
+        .ok_or(ApiError::NotFound)?;
+    let message_id = write_model::next_id(uow.conn(), "message_ids").await?;
+    let mut message = uow.load::<Message>(StreamId::message(message_id)).await?;
+    let inbox_id = conversation.state.inbox_id;
+    let (channel_type, _) = write_model::inbox_in_account(uow.conn(), account_id, inbox_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let sender = match p.message_type {
+        MessageType::Incoming => Sender::Contact(conversation.state.contact_id),
+        _ => match principal {
+            Principal::AgentBot(id) => Sender::AgentBot(id),
+            Principal::User(id) | Principal::PlatformApp(id) => Sender::User(id),
+        },
+    };
+    let command = MessageCommand::Create(NewMessage {
+        message_id,
+        account_id,
+        conversation_id,
+        inbox_id,
+        inbox_is_api: channel_type == "Channel::Api",
+        message_type: p.message_type,
+        content: p.content.clone(),
+        content_type: p.content_type,
+        content_attributes: p.content_attributes.clone(),
+        private: p.private,
+        sender: Some(sender),
+        source_id: p.source_id.clone(),
+        attachments,
+    });
+    uow.decide(&mut message, &command).await?;
+    if p.message_type == MessageType::Incoming {
+        uow.decide(conversation, &ConversationCommand::ReopenOnIncoming)
+            .await?;
+    }
+    Ok(message_id)
 }
 
 async fn delete(

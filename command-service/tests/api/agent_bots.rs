@@ -85,7 +85,7 @@ fn ids(list: &Value) -> Vec<i64> {
 }
 
 #[tokio::test]
-async fn cases_1_2_6_to_9_platform_agent_bots_for_the_app_that_made_them() {
+async fn cases_1_2_6_7_8_9_platform_agent_bots_for_the_app_that_made_them() {
     let app = TestApp::spawn().await;
     let p = Some(app.platform_token.as_str());
     let other = other_platform_app(&app).await;
@@ -234,7 +234,7 @@ async fn platform_bots_go_only_into_accounts_the_app_manages() {
 }
 
 #[tokio::test]
-async fn cases_20_to_24_account_agent_bots_own_and_global() {
+async fn cases_20_21_22_23_24_account_agent_bots_own_and_global() {
     let app = TestApp::spawn().await;
     let s = app.with_account().await;
     let t = app.with_account().await;

@@ -14,6 +14,7 @@ mod bad_input;
 mod client_compat;
 mod concurrency;
 mod conformance;
+mod conformance_cases;
 mod event_store;
 mod export;
 mod helpers;

@@ -113,6 +113,8 @@ pub struct Fixture {
     pub platform_agent_bot_id: i64,
     /// A webhook of the account.
     pub hook_id: i64,
+    /// The token of a bot connected to `inbox_id`.
+    pub bot_token: String,
 }
 
 impl Fixture {
@@ -204,6 +206,26 @@ impl Fixture {
             )
             .await;
         assert_eq!(s, 200, "{platform_bot}");
+        // The agent-bot caller: a bot of its own (the matrix deletes
+        // `agent_bot_id`), connected to the fixture's inbox.
+        let (s, caller_bot) = app
+            .json(
+                Method::POST,
+                &seeded.path("/agent_bots"),
+                admin,
+                Some(json!({"name": "Caller", "outgoing_url": "https://caller.example.com"})),
+            )
+            .await;
+        assert_eq!(s, 200, "{caller_bot}");
+        let (s, set) = app
+            .json(
+                Method::POST,
+                &seeded.path(&format!("/inboxes/{inbox_id}/set_agent_bot")),
+                admin,
+                Some(json!({"agent_bot": caller_bot["id"]})),
+            )
+            .await;
+        assert_eq!(s, 200, "{set}");
         let (s, hook) = app
             .json(
                 Method::POST,
@@ -221,6 +243,7 @@ impl Fixture {
             contact_id,
             display_id,
             message_id: message["id"].as_i64().unwrap(),
+            bot_token: caller_bot["access_token"].as_str().unwrap().to_owned(),
             team_id: team["id"].as_i64().unwrap(),
             user_id: user["id"].as_i64().unwrap(),
             seeded,
@@ -510,13 +533,13 @@ enum Caller {
     PlatformApp,
     /// An administrator of another account.
     OtherAccountUser,
-    // Extension point: `AgentBot` (an agent-bot token connected to an inbox
-    // of the account) once bots can be created; it is admitted exactly
-    // where the operation has `x-bots: allowed`. Add it to `CALLERS`, its
-    // token in `token_of`, and `Caller::AgentBot => op.bots` in `admitted`.
+    /// An agent bot connected to an inbox of the account: admitted exactly
+    /// where the operation has `x-bots: allowed`.
+    AgentBot,
 }
 
-const CALLERS: [Caller; 6] = [
+const CALLERS: [Caller; 7] = [
+    Caller::AgentBot,
     Caller::NoToken,
     Caller::BadToken,
     Caller::PlatformApp,
@@ -527,10 +550,10 @@ const CALLERS: [Caller; 6] = [
 
 /// Whether `x-auth` admits the caller.
 fn admitted(op: &Op, caller: Caller) -> bool {
-    let _ = op.bots; // used once bots exist (see `Caller`)
     match (op.auth.as_str(), caller) {
         ("none", _) => true,
         ("credentials", _) => false,
+        (_, Caller::AgentBot) => op.bots,
         ("platform", c) => c == Caller::PlatformApp,
         ("user", c) => matches!(
             c,
@@ -550,11 +573,12 @@ fn token_of<'a>(app: &'a TestApp, f: &'a Fixture, caller: Caller) -> Option<&'a 
         Caller::Administrator => Some(&f.seeded.admin),
         Caller::PlatformApp => Some(&app.platform_token),
         Caller::OtherAccountUser => Some(&f.other.admin),
+        Caller::AgentBot => Some(&f.bot_token),
     }
 }
 
 #[tokio::test]
-async fn each_operation_admits_exactly_the_callers_its_x_auth_names() {
+async fn case_17_each_operation_admits_exactly_the_callers_its_x_auth_names() {
     let app = TestApp::spawn().await;
     let f = Fixture::new(&app).await;
     let ops = operations(&document());
@@ -594,4 +618,22 @@ async fn each_operation_admits_exactly_the_callers_its_x_auth_names() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn bots_may_call_exactly_conversation_create_toggle_status_and_message_create() {
+    let mut bots: Vec<String> = operations(&document())
+        .into_iter()
+        .filter(|op| op.bots)
+        .map(|op| format!("{} {}", op.method, op.path))
+        .collect();
+    bots.sort();
+    assert_eq!(
+        bots,
+        [
+            "POST /api/v1/accounts/{account_id}/conversations",
+            "POST /api/v1/accounts/{account_id}/conversations/{conversation_id}/messages",
+            "POST /api/v1/accounts/{account_id}/conversations/{conversation_id}/toggle_status",
+        ]
+    );
 }
