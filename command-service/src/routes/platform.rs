@@ -277,7 +277,9 @@ async fn create_user(
             // An existing e-mail returns that user unchanged, granted to the app (Chatwoot).
             if let Some(existing) = write_model::user_by_email(uow.conn(), &email).await? {
                 grant(uow, app_id, Permissible::User(existing)).await?;
-                return Ok((existing, email.clone()));
+                // The answer shows the user as it is: wait for its stream too.
+                let seen = uow.load::<User>(StreamId::user(existing)).await?;
+                return Ok((existing, email.clone(), Some((seen.stream, seen.version))));
             }
             let user_id = write_model::next_id(uow.conn(), "user_ids").await?;
             let token_hash = tokens::hash(&tokens::derive(&secret, OwnerType::User, user_id));
@@ -294,10 +296,14 @@ async fn create_user(
                 .map_err(on_constraint)?;
             write_model::insert_token(uow.conn(), &token_hash, "user", user_id).await?;
             grant(uow, app_id, Permissible::User(user_id)).await?;
-            Ok((user_id, user.state.email))
+            Ok((user_id, user.state.email, None))
         })
         .await?;
-    let (user_id, email) = committed.value;
+    let (user_id, email, existing) = committed.value;
+    let mut written = committed.written.clone();
+    if let Some((stream, version)) = existing {
+        written.push((stream.to_string(), version));
+    }
     let fallback = json!({
         "id": user_id,
         "email": email,
@@ -305,9 +311,7 @@ async fn create_user(
     });
     let render =
         query_service::render::platform_user(&state.pool, &state.settings.token_secret, user_id);
-    state
-        .respond(&req, &committed.written, render, fallback)
-        .await
+    state.respond(&req, &written, render, fallback).await
 }
 
 async fn granted_user(state: &AppState, app_id: i64, segment: &str) -> Result<i64, ApiError> {
