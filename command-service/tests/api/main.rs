@@ -17,6 +17,8 @@ mod conformance;
 mod event_store;
 mod export;
 mod helpers;
+// ---- audit ----
+mod history;
 mod idempotency;
 mod integrations;
 mod messages;
