@@ -6,6 +6,11 @@
 //! UPDATE_EVENTS_DOC=1 cargo test -p domain --test events_doc
 //! ```
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers fail loudly; clippy's allow-unwrap-in-tests only covers #[test] fns"
+)]
+
 use std::path::{Path, PathBuf};
 
 /// One field of a variant.
