@@ -118,7 +118,10 @@ fn event_type_names(source: &str) -> Vec<String> {
     let end = start + source[start..].find("\n    }\n").unwrap();
     source[start..end]
         .lines()
-        .filter_map(|l| l.split_once("=> \"").map(|(_, r)| r.trim_end_matches("\",")))
+        .filter_map(|l| {
+            l.split_once("=> \"")
+                .map(|(_, r)| r.trim_end_matches("\","))
+        })
         .map(str::to_owned)
         .collect()
 }
