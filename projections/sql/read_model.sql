@@ -276,3 +276,29 @@ create table inbox_avatars (
     updated_at    timestamptz not null
 );
 create index inbox_avatars_account_idx on inbox_avatars (account_id);
+-- ---- audit ----
+-- Every applied event, with who did it and through which request (from the
+-- envelope's metadata), for the history and audit endpoints. One row per
+-- (stream, version), so applying twice changes nothing. `conversation_id`
+-- (global id) is set for the conversation's own stream and for events that
+-- name a conversation (its messages); `contact_id` for the contact's stream.
+create table history (
+    stream_id        text not null,
+    stream_version   bigint not null,
+    position         bigint not null,
+    account_id       bigint,
+    event_type       text not null,
+    schema_version   integer not null,
+    payload          jsonb not null,
+    actor_type       text not null,
+    actor_id         bigint,
+    correlation_id   text not null,
+    causation_id     text,
+    occurred_at      timestamptz not null,
+    conversation_id  bigint,
+    contact_id       bigint,
+    primary key (stream_id, stream_version)
+);
+create index history_conversation_idx on history (conversation_id, position) where conversation_id is not null;
+create index history_contact_idx on history (contact_id, position) where contact_id is not null;
+create index history_account_idx on history (account_id, position);

@@ -105,6 +105,9 @@ pub async fn apply(conn: &mut PgConnection, env: &Envelope) -> Result<Applied, A
         return Ok(Applied::Duplicate);
     }
     let event = env.decode()?;
+    // ---- audit ----
+    // Before the per-type change, so `AccountDeleted` also removes its own row.
+    crate::history::record(conn, env).await?;
     write(conn, &event, env.time).await?;
     crate::activity::derive(conn, &event, env).await?;
 
@@ -619,6 +622,8 @@ async fn delete_account(conn: &mut PgConnection, account_id: i64) -> Result<(), 
         "delete from attachments where account_id = $1",
         "delete from inbox_avatars where account_id = $1",
         "delete from platform_app_permissibles where target_kind = 'account' and target_id = $1",
+        // ---- audit ----
+        "delete from history where account_id = $1",
     ] {
         sqlx::query(statement)
             .bind(account_id)

@@ -36,6 +36,8 @@ pub mod rebuild;
 pub mod schema;
 pub mod status;
 pub mod worker;
+// ---- audit ----
+pub mod history;
 
 pub use checksum::checksum;
 

@@ -38,6 +38,10 @@ pub use agent_bots::{
 // ---- integrations ----
 mod integrations;
 pub use integrations::{app, app_shape, apps, hook, hook_shape};
+// ---- audit ----
+mod history;
+pub(crate) use history::conversation_as_of;
+pub(crate) use history::history_event_shape;
 
 /// `GET /platform/api/v1/accounts/{id}`: the platform account.
 pub async fn platform_account(

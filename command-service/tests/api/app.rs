@@ -91,7 +91,7 @@ impl TestApp {
             let hash = infra::tokens::hash(&platform_token);
             crate::helpers::eventually(
                 "the platform token in the read model",
-                Duration::from_secs(10),
+                Duration::from_secs(30),
                 || async {
                     sqlx::query_scalar::<_, i64>(
                         "select count(*) from read_model.access_tokens where token_hash = $1",

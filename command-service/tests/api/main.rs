@@ -18,6 +18,8 @@ mod conformance_cases;
 mod event_store;
 mod export;
 mod helpers;
+// ---- audit ----
+mod history;
 mod idempotency;
 mod integrations;
 mod isolation;

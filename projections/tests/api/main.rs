@@ -12,6 +12,8 @@ mod apply;
 mod assignment_activity;
 mod counters;
 mod helpers;
+// ---- audit ----
+mod history;
 mod messages;
 mod parked;
 mod rebuild;

@@ -15,6 +15,8 @@ pub mod hooks;
 pub mod inboxes;
 pub mod messages;
 pub mod teams;
+// ---- audit ----
+pub mod history;
 
 /// Which of an account's inboxes a caller sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

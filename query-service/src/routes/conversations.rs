@@ -146,9 +146,14 @@ async fn show(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
+    query: web::Query<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = auth::account_caller(&req, &state.pool, &path.0).await?;
     let display_id = id(&path.1)?;
+    // ---- audit ----
+    if let Some(raw) = Params::new(query).get("as_of") {
+        return super::history::conversation_as_of(&state, &caller, display_id, raw).await;
+    }
     let row = repo::conversations::by_display_id(&state.pool, caller.account_id, display_id)
         .await?
         .ok_or(ApiError::NotFound)?;

@@ -15,6 +15,8 @@ mod teams;
 mod agent_bots;
 // ---- integrations ----
 mod integrations;
+// ---- audit ----
+mod history;
 
 use actix_web::dev::Handler;
 use actix_web::{web, FromRequest, Resource, Responder};
@@ -26,6 +28,9 @@ use crate::error::ApiError;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     platform::configure(cfg);
     inboxes::configure(cfg);
+    // ---- audit ----
+    // Before `contacts` and `conversations`: their `{id}` routes come first otherwise.
+    history::configure(cfg);
     contacts::configure(cfg);
     messages::configure(cfg);
     conversations::configure(cfg);
