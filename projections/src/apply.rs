@@ -107,6 +107,8 @@ pub async fn apply(conn: &mut PgConnection, env: &Envelope) -> Result<Applied, A
     let event = env.decode()?;
     write(conn, &event, env.time).await?;
     crate::activity::derive(conn, &event, env).await?;
+    // ---- reports ----
+    crate::reports::apply(conn, &event, env).await?;
 
     // A new stream has no row to lock: if another transaction inserted it
     // meanwhile, the guarded upsert changes nothing and the event is retried
@@ -620,6 +622,13 @@ async fn delete_account(conn: &mut PgConnection, account_id: i64) -> Result<(), 
         "delete from inbox_avatars where account_id = $1",
         "delete from platform_app_permissibles where target_kind = 'account' and target_id = $1",
     ] {
+        sqlx::query(statement)
+            .bind(account_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    // ---- reports ----
+    for statement in crate::reports::DELETE_ACCOUNT {
         sqlx::query(statement)
             .bind(account_id)
             .execute(&mut *conn)

@@ -13,7 +13,7 @@ use sqlx::PgPool;
 use crate::schema::identifier;
 
 /// Each table with the columns that count and its key order.
-const TABLES: [(&str, &str, &str); 22] = [
+const TABLES: [(&str, &str, &str); 25] = [
     (
         "projection_state",
         "id, version, last_txid, last_position, applied",
@@ -56,6 +56,10 @@ const TABLES: [(&str, &str, &str); 22] = [
     // ---- attachments and avatars ----
     ("attachments", "*", "id"),
     ("inbox_avatars", "*", "inbox_id"),
+    // ---- reports ----
+    ("report_conversations", "*", "conversation_id"),
+    ("report_messages", "*", "message_id"),
+    ("report_resolutions", "*", "conversation_id, stream_version"),
 ];
 
 /// A digest of every table of the read model in schema `schema`

@@ -15,5 +15,6 @@ mod helpers;
 mod messages;
 mod parked;
 mod rebuild;
+mod reports;
 mod schema;
 mod worker;
