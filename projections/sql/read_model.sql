@@ -302,3 +302,54 @@ create table history (
 create index history_conversation_idx on history (conversation_id, position) where conversation_id is not null;
 create index history_contact_idx on history (contact_id, position) where contact_id is not null;
 create index history_account_idx on history (account_id, position);
+-- ---- reports ----
+-- Facts behind GET /api/v2/accounts/{id}/reports (docs/reports.md); the
+-- query service aggregates them per request. One row per conversation: a
+-- message may be applied before its conversation, so the row can exist with
+-- only first_response_* set (created_at null) until ConversationCreated
+-- fills the rest; first_response_at only ever moves earlier (least()).
+create table report_conversations (
+    conversation_id     bigint primary key,
+    account_id          bigint not null,
+    inbox_id            bigint not null,
+    assignee_id         bigint,
+    team_id             bigint,
+    created_at          timestamptz,
+    first_response_at   timestamptz,
+    -- The user who sent the first response (ties on time: the lower message id).
+    first_responder_id  bigint,
+    first_response_id   bigint
+);
+create index report_conversations_created_idx on report_conversations (account_id, created_at);
+create index report_conversations_response_idx on report_conversations (account_id, first_response_at);
+
+-- Incoming and outgoing messages (not activity, not templates), by the time
+-- they were posted. sender_user_id: the user who sent it, if a user did.
+create table report_messages (
+    message_id       bigint primary key,
+    account_id       bigint not null,
+    conversation_id  bigint not null,
+    inbox_id         bigint not null,
+    message_type     smallint not null,
+    private          boolean not null,
+    sender_user_id   bigint,
+    created_at       timestamptz not null
+);
+create index report_messages_account_idx on report_messages (account_id, created_at);
+
+-- One row per resolution (a conversation reopened and resolved again has
+-- two), keyed by the conversation stream's version of the status change.
+-- assignee_id and team_id are the conversation's at the resolution; seconds
+-- is the time from the conversation's creation to the resolution.
+create table report_resolutions (
+    conversation_id  bigint not null,
+    stream_version   bigint not null,
+    account_id       bigint not null,
+    inbox_id         bigint not null,
+    assignee_id      bigint,
+    team_id          bigint,
+    resolved_at      timestamptz not null,
+    seconds          double precision not null,
+    primary key (conversation_id, stream_version)
+);
+create index report_resolutions_account_idx on report_resolutions (account_id, resolved_at);

@@ -110,6 +110,8 @@ pub async fn apply(conn: &mut PgConnection, env: &Envelope) -> Result<Applied, A
     crate::history::record(conn, env).await?;
     write(conn, &event, env.time).await?;
     crate::activity::derive(conn, &event, env).await?;
+    // ---- reports ----
+    crate::reports::apply(conn, &event, env).await?;
 
     // A new stream has no row to lock: if another transaction inserted it
     // meanwhile, the guarded upsert changes nothing and the event is retried
@@ -625,6 +627,13 @@ async fn delete_account(conn: &mut PgConnection, account_id: i64) -> Result<(), 
         // ---- audit ----
         "delete from history where account_id = $1",
     ] {
+        sqlx::query(statement)
+            .bind(account_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    // ---- reports ----
+    for statement in crate::reports::DELETE_ACCOUNT {
         sqlx::query(statement)
             .bind(account_id)
             .execute(&mut *conn)

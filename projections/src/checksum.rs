@@ -13,7 +13,7 @@ use sqlx::PgPool;
 use crate::schema::identifier;
 
 /// Each table with the columns that count and its key order.
-const TABLES: [(&str, &str, &str); 23] = [
+const TABLES: [(&str, &str, &str); 26] = [
     (
         "projection_state",
         "id, version, last_txid, last_position, applied",
@@ -58,6 +58,10 @@ const TABLES: [(&str, &str, &str); 23] = [
     ("inbox_avatars", "*", "inbox_id"),
     // ---- audit ----
     ("history", "*", "stream_id, stream_version"),
+    // ---- reports ----
+    ("report_conversations", "*", "conversation_id"),
+    ("report_messages", "*", "message_id"),
+    ("report_resolutions", "*", "conversation_id, stream_version"),
 ];
 
 /// A digest of every table of the read model in schema `schema`

@@ -33,6 +33,8 @@ pub mod messages;
 pub mod parked;
 pub mod process;
 pub mod rebuild;
+// ---- reports ----
+pub mod reports;
 pub mod schema;
 pub mod status;
 pub mod worker;

@@ -859,6 +859,17 @@ async fn deleting_an_account_or_a_user_leaves_nothing_of_them_in_the_read_model(
             .unwrap();
         assert_eq!(res.status(), 200, "{path}: {}", res.text().await.unwrap());
     }
+    // ---- reports ----
+    // A resolution, so every report table has a row of the account.
+    let (status, body) = app
+        .json(
+            Method::POST,
+            &s.path(&format!("/conversations/{display_id}/toggle_status")),
+            Some(&s.admin),
+            Some(json!({"status": "resolved"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
     assert!(rows_of_account(&app, s.account_id)
         .await
         .iter()

@@ -28,6 +28,7 @@ mod openapi;
 mod pipeline;
 mod platform;
 mod relay;
+mod reports;
 mod secrets;
 mod slice;
 mod teams;

@@ -17,5 +17,6 @@ mod history;
 mod messages;
 mod parked;
 mod rebuild;
+mod reports;
 mod schema;
 mod worker;

@@ -14,6 +14,8 @@ pub mod conversations;
 pub mod hooks;
 pub mod inboxes;
 pub mod messages;
+// ---- reports ----
+pub mod reports;
 pub mod teams;
 // ---- audit ----
 pub mod history;

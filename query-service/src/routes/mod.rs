@@ -17,6 +17,8 @@ mod agent_bots;
 mod integrations;
 // ---- audit ----
 mod history;
+// ---- reports ----
+mod reports;
 
 use actix_web::dev::Handler;
 use actix_web::{web, FromRequest, Resource, Responder};
@@ -40,6 +42,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     agent_bots::configure(cfg);
     integrations::configure(cfg);
     blobs::configure(cfg);
+    // ---- reports ----
+    reports::configure(cfg);
     docs::configure(cfg);
 }
 

@@ -14,4 +14,5 @@ mod helpers;
 mod inboxes;
 mod platform;
 mod profile;
+mod reports;
 mod robustness;

@@ -1,0 +1,212 @@
+//! Report facts, the projection behind `GET /api/v2/accounts/{id}/reports`
+//! (docs/reports.md): one row per conversation (`report_conversations`), per
+//! incoming or outgoing message (`report_messages`) and per resolution
+//! (`report_resolutions`). The query service aggregates them per request.
+//!
+//! Order across streams: a message (stream `message:<id>`) may be applied
+//! before its conversation (stream `conversation:<id>`). The conversation row
+//! is therefore an upsert from both sides, each side writing only its own
+//! columns, and the first response is the least `(time, message id)` of the
+//! qualifying messages, so any order gives the same row. Status, assignee and
+//! team changes come on the conversation's own stream, after its creation,
+//! and may read the row as it stands.
+
+use chrono::{DateTime, Utc};
+use domain::conversation::ConversationStatus;
+use domain::message::{MessageType, Sender};
+use domain::Event;
+use infra::envelope::Envelope;
+use sqlx::PgConnection;
+
+use crate::apply::ApplyError;
+
+/// Statements that remove an account's report facts (`$1`: the account id).
+pub const DELETE_ACCOUNT: [&str; 3] = [
+    "delete from report_conversations where account_id = $1",
+    "delete from report_messages where account_id = $1",
+    "delete from report_resolutions where account_id = $1",
+];
+
+/// Folds the report facts of one event (the stream-version guard has
+/// already run: this is called once per event).
+pub async fn apply(
+    conn: &mut PgConnection,
+    event: &Event,
+    env: &Envelope,
+) -> Result<(), ApplyError> {
+    let at = env.time;
+    match event {
+        Event::ConversationCreated {
+            conversation_id,
+            account_id,
+            inbox_id,
+            assignee_id,
+            team_id,
+            ..
+        } => {
+            sqlx::query(
+                "insert into report_conversations \
+                   (conversation_id, account_id, inbox_id, assignee_id, team_id, created_at) \
+                 values ($1, $2, $3, $4, $5, $6) \
+                 on conflict (conversation_id) do update set \
+                   account_id = excluded.account_id, inbox_id = excluded.inbox_id, \
+                   assignee_id = excluded.assignee_id, team_id = excluded.team_id, \
+                   created_at = excluded.created_at",
+            )
+            .bind(conversation_id)
+            .bind(account_id)
+            .bind(inbox_id)
+            .bind(assignee_id)
+            .bind(team_id)
+            .bind(at)
+            .execute(conn)
+            .await?;
+        }
+        Event::ConversationStatusChanged {
+            conversation_id,
+            from,
+            to,
+            ..
+        } if *to == ConversationStatus::Resolved && *from != ConversationStatus::Resolved => {
+            resolved(conn, *conversation_id, env.streamversion, at).await?;
+        }
+        Event::ConversationAssigneeChanged {
+            conversation_id,
+            to,
+            ..
+        } => {
+            sqlx::query(
+                "update report_conversations set assignee_id = $2 where conversation_id = $1",
+            )
+            .bind(conversation_id)
+            .bind(to)
+            .execute(conn)
+            .await?;
+        }
+        Event::ConversationTeamChanged {
+            conversation_id,
+            to,
+            ..
+        } => {
+            sqlx::query("update report_conversations set team_id = $2 where conversation_id = $1")
+                .bind(conversation_id)
+                .bind(to)
+                .execute(conn)
+                .await?;
+        }
+        Event::MessageCreated {
+            message_id,
+            account_id,
+            conversation_id,
+            inbox_id,
+            message_type,
+            private,
+            sender,
+            ..
+        } => {
+            let code: i16 = match message_type {
+                MessageType::Incoming => 0,
+                MessageType::Outgoing => 1,
+                MessageType::Activity | MessageType::Template => return Ok(()),
+            };
+            let user = match sender {
+                Some(Sender::User(id)) => Some(*id),
+                _ => None,
+            };
+            sqlx::query(
+                "insert into report_messages \
+                   (message_id, account_id, conversation_id, inbox_id, message_type, private, \
+                    sender_user_id, created_at) \
+                 values ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 on conflict (message_id) do nothing",
+            )
+            .bind(message_id)
+            .bind(account_id)
+            .bind(conversation_id)
+            .bind(inbox_id)
+            .bind(code)
+            .bind(private)
+            .bind(user)
+            .bind(at)
+            .execute(&mut *conn)
+            .await?;
+            if let (MessageType::Outgoing, false, Some(user_id)) = (message_type, private, user) {
+                let reply = Reply {
+                    conversation_id: *conversation_id,
+                    account_id: *account_id,
+                    inbox_id: *inbox_id,
+                    message_id: *message_id,
+                    user_id,
+                };
+                first_response(conn, &reply, at).await?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A human reply that may be a conversation's first response.
+struct Reply {
+    conversation_id: i64,
+    account_id: i64,
+    inbox_id: i64,
+    message_id: i64,
+    user_id: i64,
+}
+
+/// Keeps the earliest `(time, message id)` reply: commutative and idempotent.
+async fn first_response(
+    conn: &mut PgConnection,
+    reply: &Reply,
+    at: DateTime<Utc>,
+) -> Result<(), ApplyError> {
+    sqlx::query(
+        "insert into report_conversations as r \
+           (conversation_id, account_id, inbox_id, first_response_at, first_responder_id, \
+            first_response_id) \
+         values ($1, $2, $3, $4, $5, $6) \
+         on conflict (conversation_id) do update set \
+           first_response_at = excluded.first_response_at, \
+           first_responder_id = excluded.first_responder_id, \
+           first_response_id = excluded.first_response_id \
+         where r.first_response_at is null \
+            or (excluded.first_response_at, excluded.first_response_id) \
+               < (r.first_response_at, r.first_response_id)",
+    )
+    .bind(reply.conversation_id)
+    .bind(reply.account_id)
+    .bind(reply.inbox_id)
+    .bind(at)
+    .bind(reply.user_id)
+    .bind(reply.message_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records a resolution with the conversation's inbox, assignee and team as
+/// they stand, and the seconds since its creation.
+async fn resolved(
+    conn: &mut PgConnection,
+    conversation_id: i64,
+    stream_version: i64,
+    at: DateTime<Utc>,
+) -> Result<(), ApplyError> {
+    sqlx::query(
+        "insert into report_resolutions \
+           (conversation_id, stream_version, account_id, inbox_id, assignee_id, team_id, \
+            resolved_at, seconds) \
+         select conversation_id, $2, account_id, inbox_id, assignee_id, team_id, $3, \
+                greatest(extract(epoch from ($3 - created_at))::double precision, 0) \
+           from report_conversations \
+          where conversation_id = $1 and created_at is not null \
+         on conflict (conversation_id, stream_version) do nothing",
+    )
+    .bind(conversation_id)
+    .bind(stream_version)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
