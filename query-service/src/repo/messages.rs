@@ -31,17 +31,34 @@ pub struct MessageRow {
     pub contact_additional_attributes: Option<Value>,
 }
 
-const SELECT: &str = "select m.id, m.account_id, m.inbox_id, c.display_id, m.message_type, \
-     m.content, m.content_type, m.content_attributes, m.private, m.sender_type, m.sender_id, \
-     m.source_id, m.created_at, m.updated_at, \
-     u.name as user_name, u.display_name as user_display_name, \
-     ct.name as contact_name, ct.email as contact_email, \
-     ct.phone_number as contact_phone_number, ct.identifier as contact_identifier, \
-     ct.additional_attributes as contact_additional_attributes \
-     from read_model.messages m \
-     join read_model.conversations c on c.id = m.conversation_id \
-     left join read_model.users u on m.sender_type = 'user' and u.id = m.sender_id \
-     left join read_model.contacts ct on m.sender_type = 'contact' and ct.id = m.sender_id";
+/// The columns of a [`MessageRow`], over `m` (the message), `c` (its
+/// conversation), `u` and `ct` (its sender).
+macro_rules! columns {
+    () => {
+        "select m.id, m.account_id, m.inbox_id, c.display_id, m.message_type, \
+         m.content, m.content_type, m.content_attributes, m.private, m.sender_type, m.sender_id, \
+         m.source_id, m.created_at, m.updated_at, \
+         u.name as user_name, u.display_name as user_display_name, \
+         ct.name as contact_name, ct.email as contact_email, \
+         ct.phone_number as contact_phone_number, ct.identifier as contact_identifier, \
+         ct.additional_attributes as contact_additional_attributes "
+    };
+}
+
+/// The sender joins.
+macro_rules! senders {
+    () => {
+        " left join read_model.users u on m.sender_type = 'user' and u.id = m.sender_id \
+          left join read_model.contacts ct on m.sender_type = 'contact' and ct.id = m.sender_id"
+    };
+}
+
+const SELECT: &str = concat!(
+    columns!(),
+    "from read_model.messages m \
+     join read_model.conversations c on c.id = m.conversation_id",
+    senders!()
+);
 
 /// One message of the account.
 pub async fn by_id(
@@ -147,11 +164,16 @@ pub async fn last_of(
     display_ids: &[i64],
     non_activity: bool,
 ) -> Result<Vec<MessageRow>, sqlx::Error> {
-    let inner = SELECT.replacen("select ", "select distinct on (m.conversation_id) ", 1);
-    sqlx::query_as(&format!(
-        "{inner} where c.account_id = $1 and c.display_id = any($2) \
-           and (not $3 or m.message_type <> 2) \
-         order by m.conversation_id, m.created_at desc, m.id desc"
+    // Per conversation, the newest message through the (conversation_id,
+    // created_at, id) index: the cost follows the page, not the messages.
+    sqlx::query_as(concat!(
+        columns!(),
+        "from read_model.conversations c \
+         cross join lateral (select * from read_model.messages m \
+                             where m.conversation_id = c.id and (not $3 or m.message_type <> 2) \
+                             order by m.created_at desc, m.id desc limit 1) m",
+        senders!(),
+        " where c.account_id = $1 and c.display_id = any($2)"
     ))
     .bind(account_id)
     .bind(display_ids)
@@ -167,11 +189,12 @@ pub async fn unread_counts(
     display_ids: &[i64],
 ) -> Result<Vec<(i64, i64)>, sqlx::Error> {
     sqlx::query_as(
-        "select c.display_id, count(*) from read_model.messages m \
-         join read_model.conversations c on c.id = m.conversation_id \
-         where c.account_id = $1 and c.display_id = any($2) and m.message_type = 0 \
-           and m.created_at > coalesce(c.agent_last_seen_at, '-infinity'::timestamptz) \
-         group by c.display_id",
+        // Per conversation through the (conversation_id, created_at) index.
+        "select c.display_id, u.n from read_model.conversations c \
+         cross join lateral (select count(*) as n from read_model.messages m \
+                             where m.conversation_id = c.id and m.message_type = 0 \
+                               and m.created_at > coalesce(c.agent_last_seen_at, '-infinity'::timestamptz)) u \
+         where c.account_id = $1 and c.display_id = any($2) and u.n > 0",
     )
     .bind(account_id)
     .bind(display_ids)
