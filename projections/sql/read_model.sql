@@ -276,3 +276,15 @@ create table inbox_avatars (
     updated_at    timestamptz not null
 );
 create index inbox_avatars_account_idx on inbox_avatars (account_id);
+-- ---- webhooks ----
+-- Account webhooks (no secret: that stays in the write model).
+create table webhooks (
+    id             bigint primary key,
+    account_id     bigint not null,
+    name           text,
+    url            text not null,
+    subscriptions  jsonb not null default '[]',
+    created_at     timestamptz not null,
+    updated_at     timestamptz not null
+);
+create index webhooks_account_idx on webhooks (account_id, id);

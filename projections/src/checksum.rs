@@ -13,7 +13,7 @@ use sqlx::PgPool;
 use crate::schema::identifier;
 
 /// Each table with the columns that count and its key order.
-const TABLES: [(&str, &str, &str); 22] = [
+const TABLES: [(&str, &str, &str); 23] = [
     (
         "projection_state",
         "id, version, last_txid, last_position, applied",
@@ -56,6 +56,8 @@ const TABLES: [(&str, &str, &str); 22] = [
     // ---- attachments and avatars ----
     ("attachments", "*", "id"),
     ("inbox_avatars", "*", "inbox_id"),
+    // ---- webhooks ----
+    ("webhooks", "*", "id"),
 ];
 
 /// A digest of every table of the read model in schema `schema`

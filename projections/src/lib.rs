@@ -36,6 +36,8 @@ pub mod rebuild;
 pub mod schema;
 pub mod status;
 pub mod worker;
+// ---- webhooks ----
+pub mod webhooks;
 
 pub use checksum::checksum;
 

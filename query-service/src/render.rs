@@ -38,6 +38,9 @@ pub use agent_bots::{
 // ---- integrations ----
 mod integrations;
 pub use integrations::{app, app_shape, apps, hook, hook_shape};
+// ---- webhooks ----
+mod webhooks;
+pub use webhooks::{delivery_shape, webhook, webhook_shape};
 
 /// `GET /platform/api/v1/accounts/{id}`: the platform account.
 pub async fn platform_account(

@@ -15,6 +15,8 @@ pub mod hooks;
 pub mod inboxes;
 pub mod messages;
 pub mod teams;
+// ---- webhooks ----
+pub mod webhooks;
 
 /// Which of an account's inboxes a caller sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

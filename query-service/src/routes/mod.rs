@@ -15,6 +15,8 @@ mod teams;
 mod agent_bots;
 // ---- integrations ----
 mod integrations;
+// ---- webhooks ----
+mod webhooks;
 
 use actix_web::dev::Handler;
 use actix_web::{web, FromRequest, Resource, Responder};
@@ -35,6 +37,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     agent_bots::configure(cfg);
     integrations::configure(cfg);
     blobs::configure(cfg);
+    // ---- webhooks ----
+    webhooks::configure(cfg);
     docs::configure(cfg);
 }
 
