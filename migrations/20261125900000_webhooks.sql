@@ -39,6 +39,8 @@ create table webhooks.deliveries (
     -- Deliveries of one webhook and one lane go out in `position` order.
     lane             text not null,
     position         bigint not null,
+    -- Several webhook events of one logged event go out in this order.
+    ordinal          smallint not null default 0,
     payload          jsonb not null,
     -- pending | delivered | failed (gave up after the last attempt)
     status           text not null default 'pending',
@@ -50,7 +52,7 @@ create table webhooks.deliveries (
     finished_at      timestamptz
 );
 create index deliveries_due_idx on webhooks.deliveries (next_attempt_at) where status = 'pending';
-create index deliveries_lane_idx on webhooks.deliveries (webhook_id, lane, position) where status = 'pending';
+create index deliveries_lane_idx on webhooks.deliveries (webhook_id, lane, position, ordinal) where status = 'pending';
 create index deliveries_webhook_idx on webhooks.deliveries (webhook_id, created_at desc);
 
 -- Every attempt: the delivery log.
