@@ -27,3 +27,4 @@ mod relay;
 mod secrets;
 mod slice;
 mod teams;
+mod webhooks;
