@@ -283,15 +283,29 @@ mod tests {
 
     #[test]
     fn given_nothing_when_url_is_not_http_then_422() {
-        for bad in ["ftp://x.test", "x.test", "http://", "https:// x.test", "", "http:///p"] {
+        for bad in [
+            "ftp://x.test",
+            "x.test",
+            "http://",
+            "https:// x.test",
+            "",
+            "http:///p",
+        ] {
             assert_eq!(
                 when::<Webhook>(&[], create(bad, None, false)),
                 Err(DomainError::invalid("url", "Url is invalid")),
                 "{bad}"
             );
         }
-        for good in ["http://127.0.0.1:8080/x", "HTTPS://x.test", "https://[::1]:9/h?q=1"] {
-            assert!(when::<Webhook>(&[], create(good, None, false)).is_ok(), "{good}");
+        for good in [
+            "http://127.0.0.1:8080/x",
+            "HTTPS://x.test",
+            "https://[::1]:9/h?q=1",
+        ] {
+            assert!(
+                when::<Webhook>(&[], create(good, None, false)).is_ok(),
+                "{good}"
+            );
         }
     }
 
@@ -311,9 +325,11 @@ mod tests {
             when::<Webhook>(&[], create("https://x.test", None, true)),
             Err(taken())
         );
-        let log =
-            when::<Webhook>(&[], create("https://x.test", Some(&["message_created"]), false))
-                .unwrap();
+        let log = when::<Webhook>(
+            &[],
+            create("https://x.test", Some(&["message_created"]), false),
+        )
+        .unwrap();
         let same = WebhookCommand::Update {
             url: Some("https://x.test".into()),
             name: None,

@@ -233,7 +233,11 @@ where
         match outcome {
             Ok(n) => break n,
             Err(e) => {
-                tracing::warn!(error = format!("{e:#}"), retry_in_ms = backoff.as_millis() as u64, "enqueueing failed and is retried");
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    retry_in_ms = backoff.as_millis() as u64,
+                    "enqueueing failed and is retried"
+                );
                 let _ = message.ack_with(AckKind::Progress).await;
                 tokio::select! {
                     biased;
@@ -261,11 +265,12 @@ async fn wait_applied(
     let deadline = tokio::time::Instant::now() + wait;
     let mut pause = Duration::from_millis(5);
     loop {
-        let applied: Option<i64> =
-            sqlx::query_scalar("select version from read_model.stream_versions where stream_id = $1")
-                .bind(stream)
-                .fetch_optional(pool)
-                .await?;
+        let applied: Option<i64> = sqlx::query_scalar(
+            "select version from read_model.stream_versions where stream_id = $1",
+        )
+        .bind(stream)
+        .fetch_optional(pool)
+        .await?;
         if applied.is_some_and(|v| v >= version) {
             return Ok(true);
         }
@@ -299,7 +304,9 @@ async fn enqueue(
     let mut account = None;
     if let Some(env) = envelope {
         match Event::from_stored(&env.eventtype, env.schemaversion, env.data.clone()) {
-            Err(e) => tracing::warn!(error = %e, event_id = %env.id, "skipping an event this code cannot read"),
+            Err(e) => {
+                tracing::warn!(error = %e, event_id = %env.id, "skipping an event this code cannot read")
+            }
             Ok(event) => {
                 let wanted = webhook_events(&event);
                 account = env.accountid.or(event.account_id());

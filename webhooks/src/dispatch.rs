@@ -221,8 +221,12 @@ async fn deliver(
     tx.commit().await?;
     match status {
         "delivered" => tracing::debug!(delivery = %d.id, attempt, "delivered"),
-        "failed" => tracing::warn!(delivery = %d.id, attempt, error = ?outcome.error, "gave up a delivery"),
-        _ => tracing::info!(delivery = %d.id, attempt, error = ?outcome.error, retry_in_ms = retry_in.as_millis() as u64, "a delivery failed; retrying later"),
+        "failed" => {
+            tracing::warn!(delivery = %d.id, attempt, error = ?outcome.error, "gave up a delivery")
+        }
+        _ => {
+            tracing::info!(delivery = %d.id, attempt, error = ?outcome.error, retry_in_ms = retry_in.as_millis() as u64, "a delivery failed; retrying later")
+        }
     }
     Ok(())
 }

@@ -120,7 +120,9 @@ impl Config {
     /// The pause after the `attempts`-th failed attempt (1-based):
     /// `first_backoff * 2^(attempts-1)`, at most `max_backoff`.
     pub fn backoff(&self, attempts: i32) -> Duration {
-        let exp = u32::try_from(attempts.saturating_sub(1)).unwrap_or(0).min(30);
+        let exp = u32::try_from(attempts.saturating_sub(1))
+            .unwrap_or(0)
+            .min(30);
         self.first_backoff
             .saturating_mul(2u32.saturating_pow(exp))
             .min(self.max_backoff)

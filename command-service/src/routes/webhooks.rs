@@ -116,9 +116,15 @@ async fn create(
                 url_taken,
             };
             uow.decide(&mut webhook, &command).await?;
-            wm::insert(uow.conn(), webhook_id, account_id, &webhook.state.url, &secret)
-                .await
-                .map_err(unique)?;
+            wm::insert(
+                uow.conn(),
+                webhook_id,
+                account_id,
+                &webhook.state.url,
+                &secret,
+            )
+            .await
+            .map_err(unique)?;
             Ok(webhook.state)
         })
         .await?;
@@ -162,7 +168,9 @@ async fn update(
         .execute(&ctx, async |uow| {
             let mut webhook = load(uow, account_id, webhook_id).await?;
             let url_taken = match &url {
-                Some(u) => wm::url_taken(uow.conn(), account_id, u.trim(), Some(webhook_id)).await?,
+                Some(u) => {
+                    wm::url_taken(uow.conn(), account_id, u.trim(), Some(webhook_id)).await?
+                }
                 None => false,
             };
             let before = webhook.state.url.clone();

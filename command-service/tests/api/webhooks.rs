@@ -16,8 +16,13 @@ use crate::app::{Seeded, TestApp};
 use crate::helpers::eventually;
 
 async fn create_webhook(app: &TestApp, s: &Seeded, body: Value) -> (u16, Value) {
-    app.json(Method::POST, &s.path("/webhooks"), Some(&s.admin), Some(body))
-        .await
+    app.json(
+        Method::POST,
+        &s.path("/webhooks"),
+        Some(&s.admin),
+        Some(body),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -35,7 +40,10 @@ async fn webhooks_are_created_listed_updated_and_deleted_by_administrators() {
     let id = w["id"].as_i64().unwrap();
     assert_eq!(w["url"], "https://example.com/in");
     assert_eq!(w["account_id"], s.account_id);
-    assert_eq!(w["subscriptions"], json!(["message_created", "contact_created"]));
+    assert_eq!(
+        w["subscriptions"],
+        json!(["message_created", "contact_created"])
+    );
     assert_eq!(w["secret"].as_str().unwrap().len(), 64, "{w}");
 
     // A flat body and no subscriptions: Chatwoot's default list.
@@ -70,7 +78,10 @@ async fn webhooks_are_created_listed_updated_and_deleted_by_administrators() {
         updated["payload"]["webhook"]["subscriptions"],
         json!(["conversation_created"])
     );
-    assert_eq!(updated["payload"]["webhook"]["url"], "https://example.com/new");
+    assert_eq!(
+        updated["payload"]["webhook"]["url"],
+        "https://example.com/new"
+    );
     assert!(updated["payload"]["webhook"].get("secret").is_none());
 
     let (status, _) = app
@@ -148,10 +159,18 @@ async fn bad_webhooks_are_422_agents_401_and_other_accounts_404_with_nothing_wri
     for (method, path) in [
         (Method::PATCH, other.path(&format!("/webhooks/{id}"))),
         (Method::DELETE, other.path(&format!("/webhooks/{id}"))),
-        (Method::GET, other.path(&format!("/webhooks/{id}/deliveries"))),
+        (
+            Method::GET,
+            other.path(&format!("/webhooks/{id}/deliveries")),
+        ),
     ] {
         let (status, body) = app
-            .json(method, &path, Some(&other.admin), Some(json!({"url": "https://x.test"})))
+            .json(
+                method,
+                &path,
+                Some(&other.admin),
+                Some(json!({"url": "https://x.test"})),
+            )
             .await;
         assert_eq!(status, 404, "{path}: {body}");
     }
@@ -359,7 +378,10 @@ async fn traffic(app: &TestApp, s: &Seeded) -> (Vec<i64>, HashMap<i64, Vec<i64>>
                 )
                 .await;
             assert_eq!(status, 200, "{m}");
-            messages.entry(*d).or_default().push(m["id"].as_i64().unwrap());
+            messages
+                .entry(*d)
+                .or_default()
+                .push(m["id"].as_i64().unwrap());
         }
     }
     let (status, body) = app
@@ -435,17 +457,23 @@ async fn every_event_arrives_signed_and_in_conversation_order_through_500s_timeo
     delivery.stop().await;
 
     let seen = flaky.seen();
-    assert!(seen.len() > 11, "some requests were retried: {}", seen.len());
-    assert!(seen.iter().all(|r| r.signature_ok), "every signature verifies");
-    let expected: BTreeSet<String> = sqlx::query_scalar(
-        "select id::text from webhooks.deliveries where webhook_id = $1",
-    )
-    .bind(webhook_id)
-    .fetch_all(&app.env.pool)
-    .await
-    .unwrap()
-    .into_iter()
-    .collect();
+    assert!(
+        seen.len() > 11,
+        "some requests were retried: {}",
+        seen.len()
+    );
+    assert!(
+        seen.iter().all(|r| r.signature_ok),
+        "every signature verifies"
+    );
+    let expected: BTreeSet<String> =
+        sqlx::query_scalar("select id::text from webhooks.deliveries where webhook_id = $1")
+            .bind(webhook_id)
+            .fetch_all(&app.env.pool)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
     let arrived: BTreeSet<String> = seen.iter().map(|r| r.delivery.clone()).collect();
     assert_eq!(arrived, expected, "every delivery arrived (dedupe by id)");
 
@@ -520,8 +548,9 @@ async fn every_event_arrives_signed_and_in_conversation_order_through_500s_timeo
     assert!(!entries.is_empty());
     assert!(entries.iter().all(|e| e["status"] == "delivered"), "{log}");
     assert!(
-        entries.iter().any(|e| e["attempts"].as_i64().unwrap() > 1
-            && e["attempt_log"][0]["error"].is_string()),
+        entries.iter().any(
+            |e| e["attempts"].as_i64().unwrap() > 1 && e["attempt_log"][0]["error"].is_string()
+        ),
         "{log}"
     );
     let (_, dead_log) = app
@@ -534,9 +563,7 @@ async fn every_event_arrives_signed_and_in_conversation_order_through_500s_timeo
         .await;
     let dead_entries = dead_log["payload"].as_array().unwrap();
     assert!(
-        dead_entries
-            .iter()
-            .any(|e| e["last_error"] == "timed out"),
+        dead_entries.iter().any(|e| e["last_error"] == "timed out"),
         "{dead_log}"
     );
     let (status, _) = app

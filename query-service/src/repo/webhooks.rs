@@ -17,8 +17,7 @@ pub struct WebhookRow {
     pub subscriptions: Json<Vec<String>>,
 }
 
-const WEBHOOK: &str =
-    "select id, account_id, name, url, subscriptions from read_model.webhooks";
+const WEBHOOK: &str = "select id, account_id, name, url, subscriptions from read_model.webhooks";
 
 /// The account's webhooks, oldest first.
 #[tracing::instrument(skip_all, fields(account_id = account_id))]
