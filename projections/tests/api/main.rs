@@ -17,3 +17,5 @@ mod parked;
 mod rebuild;
 mod schema;
 mod worker;
+// ---- webhooks ----
+mod webhooks;
