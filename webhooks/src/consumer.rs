@@ -109,7 +109,7 @@ pub async fn run(
     let mut lock_conn = tokio::select! {
         biased;
         _ = &mut shutdown => return Ok(()),
-        conn = wait_to_lead(&pool, &config.consumer) => conn,
+        conn = wait_to_lead(&pool, CONSUMER_LOCK, &config.consumer) => conn,
     };
     let mut backoff = FIRST_BACKOFF;
     loop {
@@ -149,7 +149,7 @@ pub async fn run(
                         lock_conn = tokio::select! {
                             biased;
                             _ = &mut shutdown => return Ok(()),
-                            conn = wait_to_lead(&pool, &config.consumer) => conn,
+                            conn = wait_to_lead(&pool, CONSUMER_LOCK, &config.consumer) => conn,
                         };
                         break;
                     }
@@ -173,13 +173,15 @@ pub async fn run(
     }
 }
 
-async fn wait_to_lead(pool: &PgPool, name: &str) -> PgConnection {
+/// Waits until this process holds the session advisory lock `(class,
+/// hashtext(name))`, and returns the connection that holds it.
+pub(crate) async fn wait_to_lead(pool: &PgPool, class: i32, name: &str) -> PgConnection {
     loop {
         let attempt = async {
             let mut conn = PgConnection::connect_with(&pool.connect_options()).await?;
             loop {
                 let led: bool = sqlx::query_scalar("select pg_try_advisory_lock($1, hashtext($2))")
-                    .bind(CONSUMER_LOCK)
+                    .bind(class)
                     .bind(name)
                     .fetch_one(&mut conn)
                     .await?;
@@ -192,7 +194,7 @@ async fn wait_to_lead(pool: &PgPool, name: &str) -> PgConnection {
         match attempt.await {
             Ok(conn) => return conn,
             Err(e) => {
-                tracing::error!(error = %e, "cannot take the webhook consumer lock; retrying");
+                tracing::error!(error = %e, "cannot take a webhook process lock; retrying");
                 tokio::time::sleep(STANDBY_RETRY).await;
             }
         }

@@ -10,7 +10,9 @@
 //! its own lane; after `max_attempts` it is given up (`failed`) and its lane
 //! moves on. Every attempt lands in `webhooks.delivery_attempts`. The loop
 //! runs when the consumer enqueued something, when a delivery finished, or
-//! every `poll`.
+//! every `poll`. One dispatcher per consumer name sends (an advisory lock,
+//! [`DISPATCH_LOCK`]); another process's waits, so two processes do not send
+//! the same deliveries.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -23,7 +25,12 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
+use crate::consumer::wait_to_lead;
 use crate::{sign, Config};
+
+/// Advisory-lock class of the dispatcher ("whkd"); the key is the hash of
+/// the consumer's name.
+pub const DISPATCH_LOCK: i32 = 0x7768_6b64;
 
 /// A due head, as the loop reads it.
 #[derive(Debug, sqlx::FromRow)]
@@ -62,10 +69,31 @@ pub async fn run(
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("chatwoot-webhooks/", env!("CARGO_PKG_VERSION")))
         .build()?;
+    let mut lock_conn = tokio::select! {
+        biased;
+        _ = &mut shutdown => return Ok(()),
+        conn = wait_to_lead(&pool, DISPATCH_LOCK, &config.consumer) => conn,
+    };
     let mut tasks: JoinSet<(Uuid, i64)> = JoinSet::new();
     let mut in_flight: HashSet<Uuid> = HashSet::new();
     let mut per_webhook: HashMap<i64, usize> = HashMap::new();
     loop {
+        // Still the one dispatcher? If the lock's connection broke, finish
+        // what is in flight and wait to lead again.
+        if sqlx::Executor::execute(&mut lock_conn, "select 1")
+            .await
+            .is_err()
+        {
+            tracing::warn!("lost the dispatcher lock; waiting to lead again");
+            while let Some(done) = tasks.join_next().await {
+                finished(done, &mut in_flight, &mut per_webhook);
+            }
+            lock_conn = tokio::select! {
+                biased;
+                _ = &mut shutdown => return Ok(()),
+                conn = wait_to_lead(&pool, DISPATCH_LOCK, &config.consumer) => conn,
+            };
+        }
         if in_flight.len() < config.concurrency {
             match due(&pool, 4 * config.concurrency).await {
                 Ok(list) => {

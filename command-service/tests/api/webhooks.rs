@@ -553,6 +553,13 @@ async fn every_event_arrives_signed_and_in_conversation_order_through_500s_timeo
         ),
         "{log}"
     );
+    let errors: BTreeSet<String> = entries
+        .iter()
+        .flat_map(|e| e["attempt_log"].as_array().unwrap().iter())
+        .filter_map(|a| a["error"].as_str().map(str::to_owned))
+        .collect();
+    assert!(errors.contains("timed out"), "{errors:?}");
+    assert!(errors.iter().any(|e| e.contains("500")), "{errors:?}");
     let (_, dead_log) = app
         .json(
             Method::GET,
