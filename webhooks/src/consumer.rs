@@ -312,7 +312,18 @@ async fn enqueue(
             Ok(event) => {
                 let wanted = webhook_events(&event);
                 account = env.accountid.or(event.account_id());
-                if let (Some(account_id), false) = (account, wanted.is_empty()) {
+                // No webhook in the account now (the write model is current):
+                // nothing to render, no need to wait for the read model.
+                let any: bool = match account {
+                    Some(account_id) if !wanted.is_empty() => sqlx::query_scalar(
+                        "select exists(select 1 from write_model.webhooks where account_id = $1)",
+                    )
+                    .bind(account_id)
+                    .fetch_one(pool)
+                    .await?,
+                    _ => false,
+                };
+                if let (Some(account_id), true) = (account, any) {
                     if !wait_applied(pool, &env.streamid, env.streamversion, config.render_wait)
                         .await?
                     {
