@@ -48,6 +48,7 @@ load_config() {
     : "${RELAY_PORT:=3003}"
     : "${RELAY_STANDBY_PORT:=3013}"
     : "${PROJECTIONS_PORT:=3004}"
+    : "${WEBHOOKS_PORT:=3005}"
     : "${PROFILE:=release}"
     export DATABASE_URL DATABASE_POOL_SIZE NATS_URL NATS_STREAM NATS_SUBJECT_PREFIX HOST \
         RUST_LOG LOG_FORMAT READ_YOUR_WRITES_TIMEOUT_MS MAX_BODY_BYTES PROJECTION_CONSUMER \
@@ -412,6 +413,6 @@ stop_processes() {
 
 # The processes run.sh starts itself (besides Postgres and NATS), in start order.
 # shellcheck disable=SC2034 # used by run.sh
-APP_PROCESSES=(relay-1 relay-2 projections query-service command-service)
+APP_PROCESSES=(relay-1 relay-2 projections webhooks query-service command-service)
 
 STARTED=()

@@ -49,6 +49,7 @@ port_of() {
         relay-1) echo "$RELAY_PORT" ;;
         relay-2) echo "$RELAY_STANDBY_PORT" ;;
         projections) echo "$PROJECTIONS_PORT" ;;
+        webhooks) echo "$WEBHOOKS_PORT" ;;
         query-service) echo "$QUERY_SERVICE_PORT" ;;
         command-service) echo "$COMMAND_SERVICE_PORT" ;;
         nginx) echo "$FRONT_DOOR_PORT" ;;

@@ -11,7 +11,7 @@ load_config
 
 # Front door first, so no new request arrives; then the writers, the readers,
 # the worker and the relays, which finish in-flight work on SIGTERM.
-stop_processes nginx command-service query-service projections relay-2 relay-1
+stop_processes nginx command-service query-service webhooks projections relay-2 relay-1
 stop_processes nats-server
 stop_postgres
 say "stopped"

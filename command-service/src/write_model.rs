@@ -6,6 +6,8 @@ pub mod hooks;
 pub mod teams;
 // ---- agent bots and sso ----
 pub mod agent_bots;
+// ---- webhooks ----
+pub mod webhooks;
 
 use domain::account::Role;
 use sqlx::{PgConnection, PgPool};

@@ -90,6 +90,14 @@ impl StreamId {
     pub fn hook(id: i64) -> Self {
         StreamId { kind: "hook", id }
     }
+    // ---- webhooks ----
+    /// The stream of account webhook `id`.
+    pub fn webhook(id: i64) -> Self {
+        StreamId {
+            kind: "webhook",
+            id,
+        }
+    }
 }
 
 impl std::fmt::Display for StreamId {
@@ -583,6 +591,40 @@ pub enum Event {
         /// The new avatar's bytes, if any.
         avatar: Option<BlobRef>,
     },
+    // ---- webhooks ----
+    /// An account webhook was created (its signing secret is not in the log).
+    WebhookCreated {
+        /// Webhook id.
+        webhook_id: i64,
+        /// Account id.
+        account_id: i64,
+        /// Receiving URL (http or https).
+        url: String,
+        /// Display name, if any.
+        name: Option<String>,
+        /// Subscribed event names.
+        subscriptions: Vec<String>,
+    },
+    /// A webhook changed; carries the full new values.
+    WebhookUpdated {
+        /// Webhook id.
+        webhook_id: i64,
+        /// Account id.
+        account_id: i64,
+        /// Receiving URL.
+        url: String,
+        /// Display name.
+        name: Option<String>,
+        /// Subscribed event names.
+        subscriptions: Vec<String>,
+    },
+    /// A webhook was deleted: nothing more is sent to it.
+    WebhookDeleted {
+        /// Webhook id.
+        webhook_id: i64,
+        /// Account id.
+        account_id: i64,
+    },
 }
 
 /// An event as the log stores it could not be read.
@@ -656,6 +698,10 @@ impl Event {
             Event::HookDeleted { .. } => "HookDeleted",
             // ---- attachments and avatars ----
             Event::InboxAvatarChanged { .. } => "InboxAvatarChanged",
+            // ---- webhooks ----
+            Event::WebhookCreated { .. } => "WebhookCreated",
+            Event::WebhookUpdated { .. } => "WebhookUpdated",
+            Event::WebhookDeleted { .. } => "WebhookDeleted",
         }
     }
 
@@ -706,7 +752,11 @@ impl Event {
             // ---- attachments and avatars ----
             | Event::InboxAvatarChanged { account_id, .. }
             // ---- agent bots and sso ----
-            | Event::InboxAgentBotSet { account_id, .. } => Some(*account_id),
+            | Event::InboxAgentBotSet { account_id, .. }
+            // ---- webhooks ----
+            | Event::WebhookCreated { account_id, .. }
+            | Event::WebhookUpdated { account_id, .. }
+            | Event::WebhookDeleted { account_id, .. } => Some(*account_id),
             Event::AgentBotCreated { account_id, .. }
             | Event::AgentBotUpdated { account_id, .. }
             | Event::AgentBotDeleted { account_id, .. } => *account_id,

@@ -37,6 +37,8 @@ pub mod platform_app;
 pub mod team;
 pub mod user;
 pub mod validate;
+// ---- webhooks ----
+pub mod webhook;
 
 #[cfg(test)]
 mod testing;

@@ -136,6 +136,7 @@ fn stream_kind(variant: &Variant) -> &'static str {
         Some("team_id") => "team",
         Some("inbox_id") => "inbox",
         Some("hook_id") => "hook",
+        Some("webhook_id") => "webhook",
         Some("agent_bot_id") => "agent_bot",
         Some("app_id") => "platform_app",
         Some("user_id") => "user",

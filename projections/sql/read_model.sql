@@ -353,3 +353,15 @@ create table report_resolutions (
     primary key (conversation_id, stream_version)
 );
 create index report_resolutions_account_idx on report_resolutions (account_id, resolved_at);
+-- ---- webhooks ----
+-- Account webhooks (no secret: that stays in the write model).
+create table webhooks (
+    id             bigint primary key,
+    account_id     bigint not null,
+    name           text,
+    url            text not null,
+    subscriptions  jsonb not null default '[]',
+    created_at     timestamptz not null,
+    updated_at     timestamptz not null
+);
+create index webhooks_account_idx on webhooks (account_id, id);

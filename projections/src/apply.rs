@@ -515,6 +515,10 @@ async fn write(
         } => {
             crate::blobs::set_inbox_avatar(conn, *inbox_id, *account_id, avatar.as_ref(), at).await
         }
+        // ---- webhooks ----
+        Event::WebhookCreated { .. }
+        | Event::WebhookUpdated { .. }
+        | Event::WebhookDeleted { .. } => crate::webhooks::apply(conn, event, at).await,
     }
 }
 
@@ -626,6 +630,8 @@ async fn delete_account(conn: &mut PgConnection, account_id: i64) -> Result<(), 
         "delete from platform_app_permissibles where target_kind = 'account' and target_id = $1",
         // ---- audit ----
         "delete from history where account_id = $1",
+        // ---- webhooks ----
+        "delete from webhooks where account_id = $1",
     ] {
         sqlx::query(statement)
             .bind(account_id)

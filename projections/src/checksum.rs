@@ -13,7 +13,7 @@ use sqlx::PgPool;
 use crate::schema::identifier;
 
 /// Each table with the columns that count and its key order.
-const TABLES: [(&str, &str, &str); 26] = [
+const TABLES: [(&str, &str, &str); 27] = [
     (
         "projection_state",
         "id, version, last_txid, last_position, applied",
@@ -62,6 +62,8 @@ const TABLES: [(&str, &str, &str); 26] = [
     ("report_conversations", "*", "conversation_id"),
     ("report_messages", "*", "message_id"),
     ("report_resolutions", "*", "conversation_id, stream_version"),
+    // ---- webhooks ----
+    ("webhooks", "*", "id"),
 ];
 
 /// A digest of every table of the read model in schema `schema`

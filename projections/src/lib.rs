@@ -40,6 +40,8 @@ pub mod status;
 pub mod worker;
 // ---- audit ----
 pub mod history;
+// ---- webhooks ----
+pub mod webhooks;
 
 pub use checksum::checksum;
 

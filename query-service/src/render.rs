@@ -42,6 +42,9 @@ pub use integrations::{app, app_shape, apps, hook, hook_shape};
 mod history;
 pub(crate) use history::conversation_as_of;
 pub(crate) use history::history_event_shape;
+// ---- webhooks ----
+mod webhooks;
+pub use webhooks::{delivery_shape, webhook, webhook_shape};
 
 /// `GET /platform/api/v1/accounts/{id}`: the platform account.
 pub async fn platform_account(

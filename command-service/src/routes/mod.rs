@@ -15,6 +15,8 @@ mod agent_bots;
 mod sso;
 // ---- integrations ----
 mod integrations;
+// ---- webhooks ----
+mod webhooks;
 
 use actix_web::web;
 
@@ -38,6 +40,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     teams::configure(cfg);
     inbox_members::configure(cfg);
     integrations::configure(cfg);
+    // ---- webhooks ----
+    webhooks::configure(cfg);
 }
 
 /// Path extraction errors become a JSON 404 rather than actix's plain text.

@@ -826,6 +826,16 @@ async fn deleting_an_account_or_a_user_leaves_nothing_of_them_in_the_read_model(
         )
         .await;
     assert_eq!(status, 200, "{hook}");
+    // ---- webhooks ----
+    let (status, webhook) = app
+        .json(
+            Method::POST,
+            &s.path("/webhooks"),
+            Some(&s.admin),
+            Some(json!({"url": "https://example.com/account-hook"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{webhook}");
     // A PNG, as a message attachment and as the inbox's avatar.
     const PNG: &[u8] = &[
         0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 0x0D, 0x49, 0x48, 0x44, 0x52, 0,

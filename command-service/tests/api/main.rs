@@ -32,3 +32,4 @@ mod reports;
 mod secrets;
 mod slice;
 mod teams;
+mod webhooks;

@@ -115,6 +115,8 @@ pub struct Fixture {
     pub hook_id: i64,
     /// The token of a bot connected to `inbox_id`.
     pub bot_token: String,
+    /// An account webhook (`/webhooks`) of the account.
+    pub webhook_id: i64,
 }
 
 impl Fixture {
@@ -235,7 +237,17 @@ impl Fixture {
             )
             .await;
         assert_eq!(s, 200, "{hook}");
+        let (s, webhook) = app
+            .json(
+                Method::POST,
+                &seeded.path("/webhooks"),
+                admin,
+                Some(json!({"url": "https://example.com/account-hook", "subscriptions": ["message_created"]})),
+            )
+            .await;
+        assert_eq!(s, 200, "{webhook}");
         Fixture {
+            webhook_id: webhook["payload"]["webhook"]["id"].as_i64().unwrap(),
             agent_bot_id: bot["id"].as_i64().unwrap(),
             platform_agent_bot_id: platform_bot["id"].as_i64().unwrap(),
             hook_id: hook["id"].as_i64().unwrap(),
@@ -264,6 +276,7 @@ impl Fixture {
             "agent_bot_id" => self.agent_bot_id,
             "platform_agent_bot_id" => self.platform_agent_bot_id,
             "hook_id" => self.hook_id,
+            "webhook_id" => self.webhook_id,
             "app_id" => return "webhook".to_owned(),
             // A blob URL that does not verify: the route answers 404.
             "signature" | "kind" | "blob_account" | "blob_id" | "file_name" => {

@@ -20,3 +20,5 @@ mod rebuild;
 mod reports;
 mod schema;
 mod worker;
+// ---- webhooks ----
+mod webhooks;

@@ -19,6 +19,8 @@ pub mod reports;
 pub mod teams;
 // ---- audit ----
 pub mod history;
+// ---- webhooks ----
+pub mod webhooks;
 
 /// Which of an account's inboxes a caller sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -19,6 +19,8 @@ mod integrations;
 mod history;
 // ---- reports ----
 mod reports;
+// ---- webhooks ----
+mod webhooks;
 
 use actix_web::dev::Handler;
 use actix_web::{web, FromRequest, Resource, Responder};
@@ -44,6 +46,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     blobs::configure(cfg);
     // ---- reports ----
     reports::configure(cfg);
+    // ---- webhooks ----
+    webhooks::configure(cfg);
     docs::configure(cfg);
 }
 

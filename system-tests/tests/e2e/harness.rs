@@ -35,10 +35,11 @@ const STARTUP_DEADLINE: Duration = Duration::from_secs(60);
 /// How long [`System::restart`] waits after SIGTERM before SIGKILL.
 const STOP_DEADLINE: Duration = Duration::from_secs(15);
 /// The binaries the workspace builds that a system needs.
-const BINARIES: [&str; 5] = [
+const BINARIES: [&str; 6] = [
     "command-service",
     "relay",
     "projections",
+    "webhooks",
     "query-service",
     "chatwoot-admin",
 ];
@@ -52,6 +53,8 @@ pub enum Process {
     StandbyRelay,
     /// The projection worker.
     Projections,
+    /// The webhook delivery process.
+    Webhooks,
     /// The HTTP read API.
     QueryService,
     /// The HTTP write API.
@@ -63,10 +66,11 @@ pub enum Process {
 impl Process {
     /// Every process, in start order: the worker creates the read model the
     /// query service reads; nginx goes last.
-    pub const ALL: [Process; 6] = [
+    pub const ALL: [Process; 7] = [
         Process::Relay,
         Process::StandbyRelay,
         Process::Projections,
+        Process::Webhooks,
         Process::QueryService,
         Process::CommandService,
         Process::FrontDoor,
@@ -78,6 +82,7 @@ impl Process {
             Process::Relay => "relay-1",
             Process::StandbyRelay => "relay-2",
             Process::Projections => "projections",
+            Process::Webhooks => "webhooks",
             Process::QueryService => "query-service",
             Process::CommandService => "command-service",
             Process::FrontDoor => "nginx",
@@ -88,6 +93,7 @@ impl Process {
         match self {
             Process::Relay | Process::StandbyRelay => "relay",
             Process::Projections => "projections",
+            Process::Webhooks => "webhooks",
             Process::QueryService => "query-service",
             Process::CommandService => "command-service",
             Process::FrontDoor => "nginx",
@@ -866,6 +872,7 @@ fn warn_if_stale(workspace: &Path, bin_dir: &Path) {
         "command-service",
         "projections",
         "query-service",
+        "webhooks",
         "migrations",
     ]
     .iter()

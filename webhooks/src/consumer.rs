@@ -1,0 +1,397 @@
+//! The durable JetStream consumer that turns the event feed into pending
+//! deliveries.
+//!
+//! Like the projection worker (`projections::worker`), it resumes from its
+//! own checkpoint (`webhooks.consumer_state`): on every (re)subscription the
+//! durable consumer is recreated to deliver from the next stream sequence,
+//! and only one process per consumer name works (an advisory lock; the
+//! others stand by). Messages are handled one at a time, in feed order: the
+//! deliveries of a message and the checkpoint commit together, then the
+//! message is double-acked. A crash between commit and ack means a
+//! redelivery, which inserts nothing new (deliveries have deterministic ids).
+//! A transient failure (Postgres down) retries the same message after a
+//! backoff without moving on; a message that is not a readable event is
+//! logged and skipped.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy, PullConsumer};
+use async_nats::jetstream::{self, AckKind};
+use domain::Event;
+use futures::{FutureExt, StreamExt};
+use infra::envelope::Envelope;
+use infra::Settings;
+use query_service::render::BlobUrls;
+use sqlx::types::Json;
+use sqlx::{Connection, Executor, PgConnection, PgPool};
+use tokio::sync::Notify;
+
+use crate::events::webhook_events;
+use crate::{delivery_id, render, Config};
+
+/// Advisory-lock class of the consumer ("whks"); the key is the hash of the
+/// consumer's name.
+pub const CONSUMER_LOCK: i32 = 0x7768_6b73;
+const STANDBY_RETRY: Duration = Duration::from_millis(500);
+const ACK_WAIT: Duration = Duration::from_secs(60);
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// The stream sequence of the last message turned into deliveries.
+pub async fn checkpoint(pool: &PgPool) -> anyhow::Result<u64> {
+    let sequence: i64 =
+        sqlx::query_scalar("select stream_sequence from webhooks.consumer_state where id = 1")
+            .fetch_one(pool)
+            .await
+            .context("reading the webhook consumer's checkpoint")?;
+    Ok(u64::try_from(sequence).unwrap_or(0))
+}
+
+async fn consumer(
+    js: &jetstream::Context,
+    settings: &Settings,
+    name: &str,
+    after: u64,
+) -> anyhow::Result<PullConsumer> {
+    let mut stream = infra::nats::ensure_stream(js, settings).await?;
+    let last = stream
+        .info()
+        .await
+        .context("reading the stream's state")?
+        .state
+        .last_sequence;
+    // A stream younger than the checkpoint was recreated: start over (what
+    // was enqueued already is skipped by its delivery id).
+    let after = if after > last { 0 } else { after };
+    if stream.consumer_info(name).await.is_ok() {
+        stream
+            .delete_consumer(name)
+            .await
+            .map_err(|e| anyhow::anyhow!("deleting consumer {name}: {e}"))?;
+    }
+    stream
+        .create_consumer(pull::Config {
+            durable_name: Some(name.to_owned()),
+            description: Some("turns the event feed into webhook deliveries".into()),
+            ack_policy: AckPolicy::Explicit,
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: after + 1,
+            },
+            ack_wait: ACK_WAIT,
+            filter_subject: format!("{}.>", settings.subject_prefix),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("creating consumer {name}: {e}"))
+}
+
+/// Consumes the feed into `webhooks.deliveries` until `shutdown` resolves;
+/// lost connections are retried, never fatal. `wake` is notified after each
+/// message that enqueued something.
+pub async fn run(
+    settings: Settings,
+    pool: PgPool,
+    config: Config,
+    wake: Arc<Notify>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let shutdown = shutdown.fuse();
+    let mut shutdown = std::pin::pin!(shutdown);
+    let urls = BlobUrls::from_settings(&settings);
+    let js = tokio::select! {
+        biased;
+        _ = &mut shutdown => return Ok(()),
+        js = infra::nats::connect(&settings) => js?,
+    };
+    let mut lock_conn = tokio::select! {
+        biased;
+        _ = &mut shutdown => return Ok(()),
+        conn = wait_to_lead(&pool, CONSUMER_LOCK, &config.consumer) => conn,
+    };
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        let subscribed = async {
+            let after = checkpoint(&pool).await?;
+            let consumer = consumer(&js, &settings, &config.consumer, after).await?;
+            consumer
+                .messages()
+                .await
+                .context("subscribing to the consumer")
+        };
+        let messages = tokio::select! {
+            biased;
+            _ = &mut shutdown => return Ok(()),
+            m = subscribed => m,
+        };
+        match messages {
+            Ok(mut messages) => {
+                backoff = FIRST_BACKOFF;
+                tracing::info!(consumer = %config.consumer, "webhook consumer consuming");
+                loop {
+                    let next = tokio::select! {
+                        biased;
+                        _ = &mut shutdown => return Ok(()),
+                        m = messages.next() => m,
+                    };
+                    let message = match next {
+                        Some(Ok(m)) => m,
+                        Some(Err(e)) => {
+                            tracing::warn!(error = %e, "the message stream broke; subscribing again");
+                            break;
+                        }
+                        None => break,
+                    };
+                    if lock_conn.execute("select 1").await.is_err() {
+                        tracing::warn!("lost the consumer lock; waiting to lead again");
+                        lock_conn = tokio::select! {
+                            biased;
+                            _ = &mut shutdown => return Ok(()),
+                            conn = wait_to_lead(&pool, CONSUMER_LOCK, &config.consumer) => conn,
+                        };
+                        break;
+                    }
+                    let handled = handle(&pool, &urls, &config, &message, &mut shutdown).await;
+                    let Ok(enqueued) = handled else {
+                        return Ok(());
+                    };
+                    if enqueued > 0 {
+                        wake.notify_one();
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = format!("{e:#}"), "cannot reach the event stream"),
+        }
+        tokio::select! {
+            biased;
+            _ = &mut shutdown => return Ok(()),
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Waits until this process holds the session advisory lock `(class,
+/// hashtext(name))`, and returns the connection that holds it.
+pub(crate) async fn wait_to_lead(pool: &PgPool, class: i32, name: &str) -> PgConnection {
+    loop {
+        let attempt = async {
+            let mut conn = PgConnection::connect_with(&pool.connect_options()).await?;
+            loop {
+                let led: bool = sqlx::query_scalar("select pg_try_advisory_lock($1, hashtext($2))")
+                    .bind(class)
+                    .bind(name)
+                    .fetch_one(&mut conn)
+                    .await?;
+                if led {
+                    return Ok::<_, sqlx::Error>(conn);
+                }
+                tokio::time::sleep(STANDBY_RETRY).await;
+            }
+        };
+        match attempt.await {
+            Ok(conn) => return conn,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot take a webhook process lock; retrying");
+                tokio::time::sleep(STANDBY_RETRY).await;
+            }
+        }
+    }
+}
+
+/// Shutdown came while a message was being retried.
+struct Abandoned;
+
+/// Enqueues one message until it commits, then acks it; returns how many
+/// deliveries it enqueued.
+async fn handle<S>(
+    pool: &PgPool,
+    urls: &BlobUrls,
+    config: &Config,
+    message: &jetstream::Message,
+    shutdown: &mut S,
+) -> Result<u64, Abandoned>
+where
+    S: Future<Output = ()> + Unpin + futures::future::FusedFuture,
+{
+    let sequence = message.info().map(|i| i.stream_sequence).unwrap_or(0);
+    let envelope = match serde_json::from_slice::<Envelope>(&message.payload) {
+        Ok(env) => Some(env),
+        Err(e) => {
+            tracing::error!(error = %e, subject = %message.subject, "skipping a message that is not an event envelope");
+            None
+        }
+    };
+    let mut backoff = FIRST_BACKOFF;
+    let enqueued = loop {
+        let attempt = enqueue(pool, urls, config, envelope.as_ref(), sequence);
+        let outcome = tokio::select! {
+            biased;
+            _ = &mut *shutdown => return Err(Abandoned),
+            o = attempt => o,
+        };
+        match outcome {
+            Ok(n) => break n,
+            Err(e) => {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    retry_in_ms = backoff.as_millis() as u64,
+                    "enqueueing failed and is retried"
+                );
+                let _ = message.ack_with(AckKind::Progress).await;
+                tokio::select! {
+                    biased;
+                    _ = &mut *shutdown => return Err(Abandoned),
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    };
+    if let Err(e) = message.double_ack().await {
+        tracing::warn!(error = %e, "ack failed; the message will be redelivered");
+    }
+    Ok(enqueued)
+}
+
+/// Waits until the read model has applied `version` of `stream`, for at most
+/// `wait`; returns whether it has.
+async fn wait_applied(
+    pool: &PgPool,
+    stream: &str,
+    version: i64,
+    wait: Duration,
+) -> Result<bool, sqlx::Error> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        let applied: Option<i64> = sqlx::query_scalar(
+            "select version from read_model.stream_versions where stream_id = $1",
+        )
+        .bind(stream)
+        .fetch_optional(pool)
+        .await?;
+        if applied.is_some_and(|v| v >= version) {
+            return Ok(true);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(100));
+    }
+}
+
+/// One pending delivery to insert.
+struct Pending {
+    webhook_id: i64,
+    name: &'static str,
+    lane: String,
+    ordinal: i16,
+    payload: serde_json::Value,
+}
+
+/// The deliveries of one message, inserted with the checkpoint in one
+/// transaction.
+async fn enqueue(
+    pool: &PgPool,
+    urls: &BlobUrls,
+    config: &Config,
+    envelope: Option<&Envelope>,
+    sequence: u64,
+) -> anyhow::Result<u64> {
+    let mut pending = Vec::new();
+    let mut account = None;
+    if let Some(env) = envelope {
+        match Event::from_stored(&env.eventtype, env.schemaversion, env.data.clone()) {
+            Err(e) => {
+                tracing::warn!(error = %e, event_id = %env.id, "skipping an event this code cannot read")
+            }
+            Ok(event) => {
+                let wanted = webhook_events(&event);
+                account = env.accountid.or(event.account_id());
+                // No webhook in the account now (the write model is current):
+                // nothing to render, no need to wait for the read model.
+                let any: bool = match account {
+                    Some(account_id) if !wanted.is_empty() => sqlx::query_scalar(
+                        "select exists(select 1 from write_model.webhooks where account_id = $1)",
+                    )
+                    .bind(account_id)
+                    .fetch_one(pool)
+                    .await?,
+                    _ => false,
+                };
+                if let (Some(account_id), true) = (account, any) {
+                    if !wait_applied(pool, &env.streamid, env.streamversion, config.render_wait)
+                        .await?
+                    {
+                        tracing::warn!(stream = %env.streamid, version = env.streamversion, "the read model has not applied the event in time; rendering what it shows");
+                    }
+                    let hooks: Vec<(i64, Json<Vec<String>>)> = sqlx::query_as(
+                        "select id, subscriptions from read_model.webhooks where account_id = $1 order by id",
+                    )
+                    .bind(account_id)
+                    .fetch_all(pool)
+                    .await?;
+                    for (ordinal, we) in wanted.iter().enumerate() {
+                        let subscribers: Vec<i64> = hooks
+                            .iter()
+                            .filter(|(_, subs)| subs.0.iter().any(|s| s == we.name))
+                            .map(|(id, _)| *id)
+                            .collect();
+                        if subscribers.is_empty() {
+                            continue;
+                        }
+                        let Some(payload) = render::payload(pool, urls, account_id, we).await?
+                        else {
+                            tracing::warn!(event = we.name, ?we.resource, "the resource is gone; nothing to send");
+                            continue;
+                        };
+                        for webhook_id in subscribers {
+                            pending.push(Pending {
+                                webhook_id,
+                                name: we.name,
+                                lane: we.lane.clone(),
+                                ordinal: i16::try_from(ordinal).unwrap_or(i16::MAX),
+                                payload: payload.clone(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut tx = pool.begin().await?;
+    let mut inserted = 0;
+    if let (Some(env), Some(account_id)) = (envelope, account) {
+        for p in &pending {
+            inserted += sqlx::query(
+                "insert into webhooks.deliveries \
+                   (id, webhook_id, account_id, event_id, event, lane, position, ordinal, payload) \
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9) on conflict (id) do nothing",
+            )
+            .bind(delivery_id(env.id, p.webhook_id, p.name))
+            .bind(p.webhook_id)
+            .bind(account_id)
+            .bind(env.id)
+            .bind(p.name)
+            .bind(&p.lane)
+            .bind(env.position)
+            .bind(p.ordinal)
+            .bind(&p.payload)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+    }
+    sqlx::query(
+        "update webhooks.consumer_state set stream_sequence = greatest(stream_sequence, $1) where id = 1",
+    )
+    .bind(i64::try_from(sequence).unwrap_or(i64::MAX))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(inserted)
+}

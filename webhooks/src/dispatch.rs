@@ -1,0 +1,300 @@
+//! Sends pending deliveries.
+//!
+//! A loop picks the *due heads*: pending deliveries whose time has come and
+//! that have no earlier pending delivery in their lane (same webhook, same
+//! conversation/contact/inbox). Each runs as its own task, at most
+//! `concurrency` at once overall and `per_webhook` at once per webhook, so a
+//! slow or dead endpoint (every request to it waits out the timeout) holds a
+//! few slots and never the others' lanes. A delivery that fails is retried
+//! after an exponential backoff and holds back only the later deliveries of
+//! its own lane; after `max_attempts` it is given up (`failed`) and its lane
+//! moves on. Every attempt lands in `webhooks.delivery_attempts`. The loop
+//! runs when the consumer enqueued something, when a delivery finished, or
+//! every `poll`. One dispatcher per consumer name sends (an advisory lock,
+//! [`DISPATCH_LOCK`]); another process's waits, so two processes do not send
+//! the same deliveries.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::FutureExt;
+use sqlx::PgPool;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use uuid::Uuid;
+
+use crate::consumer::wait_to_lead;
+use crate::{sign, Config};
+
+/// Advisory-lock class of the dispatcher ("whkd"); the key is the hash of
+/// the consumer's name.
+pub const DISPATCH_LOCK: i32 = 0x7768_6b64;
+
+/// A due head, as the loop reads it.
+#[derive(Debug, sqlx::FromRow)]
+struct Due {
+    id: Uuid,
+    webhook_id: i64,
+    event: String,
+    payload: serde_json::Value,
+    attempts: i32,
+}
+
+/// How one attempt ended.
+struct Outcome {
+    status_code: Option<i32>,
+    error: Option<String>,
+}
+
+impl Outcome {
+    fn ok(&self) -> bool {
+        self.error.is_none()
+    }
+}
+
+/// Sends deliveries until `shutdown` resolves, then waits for the requests
+/// in flight (each ends by its timeout at the latest).
+pub async fn run(
+    pool: PgPool,
+    config: Config,
+    wake: Arc<Notify>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let shutdown = shutdown.fuse();
+    let mut shutdown = std::pin::pin!(shutdown);
+    let client = reqwest::Client::builder()
+        .timeout(config.timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("chatwoot-webhooks/", env!("CARGO_PKG_VERSION")))
+        .build()?;
+    let mut lock_conn = tokio::select! {
+        biased;
+        _ = &mut shutdown => return Ok(()),
+        conn = wait_to_lead(&pool, DISPATCH_LOCK, &config.consumer) => conn,
+    };
+    let mut tasks: JoinSet<(Uuid, i64)> = JoinSet::new();
+    let mut in_flight: HashSet<Uuid> = HashSet::new();
+    let mut per_webhook: HashMap<i64, usize> = HashMap::new();
+    loop {
+        // Still the one dispatcher? If the lock's connection broke, finish
+        // what is in flight and wait to lead again.
+        if sqlx::Executor::execute(&mut lock_conn, "select 1")
+            .await
+            .is_err()
+        {
+            tracing::warn!("lost the dispatcher lock; waiting to lead again");
+            while let Some(done) = tasks.join_next().await {
+                finished(done, &mut in_flight, &mut per_webhook);
+            }
+            lock_conn = tokio::select! {
+                biased;
+                _ = &mut shutdown => return Ok(()),
+                conn = wait_to_lead(&pool, DISPATCH_LOCK, &config.consumer) => conn,
+            };
+        }
+        if in_flight.len() < config.concurrency {
+            match due(&pool, 4 * config.concurrency).await {
+                Ok(list) => {
+                    for d in list {
+                        if in_flight.len() >= config.concurrency {
+                            break;
+                        }
+                        let busy = per_webhook.get(&d.webhook_id).copied().unwrap_or(0);
+                        if in_flight.contains(&d.id) || busy >= config.per_webhook {
+                            continue;
+                        }
+                        in_flight.insert(d.id);
+                        *per_webhook.entry(d.webhook_id).or_default() += 1;
+                        let (pool, client, config) = (pool.clone(), client.clone(), config.clone());
+                        tasks.spawn(async move {
+                            let (id, webhook_id) = (d.id, d.webhook_id);
+                            if let Err(e) = deliver(&pool, &client, &config, d).await {
+                                tracing::warn!(error = %e, delivery = %id, "recording a delivery failed; it will be tried again");
+                            }
+                            (id, webhook_id)
+                        });
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot read due deliveries"),
+            }
+        }
+        tokio::select! {
+            biased;
+            _ = &mut shutdown => break,
+            Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                finished(done, &mut in_flight, &mut per_webhook);
+                // Whatever else finished meanwhile, before looking again.
+                while let Some(Some(done)) = tasks.join_next().now_or_never() {
+                    finished(done, &mut in_flight, &mut per_webhook);
+                }
+            }
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(config.poll) => {}
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        finished(done, &mut in_flight, &mut per_webhook);
+    }
+    Ok(())
+}
+
+fn finished(
+    done: Result<(Uuid, i64), tokio::task::JoinError>,
+    in_flight: &mut HashSet<Uuid>,
+    per_webhook: &mut HashMap<i64, usize>,
+) {
+    match done {
+        Ok((id, webhook_id)) => {
+            in_flight.remove(&id);
+            if let Some(n) = per_webhook.get_mut(&webhook_id) {
+                *n = n.saturating_sub(1);
+            }
+        }
+        Err(e) => {
+            // A task that panicked: forget every slot bookkeeping could
+            // have lost (the delivery itself stays pending in Postgres).
+            tracing::error!(error = %e, "a delivery task failed");
+            in_flight.clear();
+            per_webhook.clear();
+        }
+    }
+}
+
+/// Due heads of their lanes, oldest first.
+async fn due(pool: &PgPool, limit: usize) -> Result<Vec<Due>, sqlx::Error> {
+    sqlx::query_as(
+        "select d.id, d.webhook_id, d.event, d.payload, d.attempts \
+         from webhooks.deliveries d \
+         where d.status = 'pending' and d.next_attempt_at <= now() \
+           and not exists (select 1 from webhooks.deliveries e \
+             where e.status = 'pending' and e.webhook_id = d.webhook_id and e.lane = d.lane \
+               and (e.position, e.ordinal) < (d.position, d.ordinal)) \
+         order by d.next_attempt_at, d.position, d.ordinal \
+         limit $1",
+    )
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .fetch_all(pool)
+    .await
+}
+
+/// One attempt of one delivery, recorded.
+async fn deliver(
+    pool: &PgPool,
+    client: &reqwest::Client,
+    config: &Config,
+    d: Due,
+) -> Result<(), sqlx::Error> {
+    let target: Option<(String, String)> = sqlx::query_as(
+        "select w.url, s.secret from read_model.webhooks w \
+         join write_model.webhooks s on s.id = w.id where w.id = $1",
+    )
+    .bind(d.webhook_id)
+    .fetch_optional(pool)
+    .await?;
+    let started = Instant::now();
+    let (outcome, give_up) = match target {
+        None => (
+            Outcome {
+                status_code: None,
+                error: Some("the webhook was deleted".into()),
+            },
+            true,
+        ),
+        Some((url, secret)) => {
+            let outcome = send(client, &url, &secret, &d).await;
+            let give_up = !outcome.ok() && d.attempts + 1 >= config.max_attempts;
+            (outcome, give_up)
+        }
+    };
+    let elapsed = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
+    let attempt = d.attempts + 1;
+    let status = if outcome.ok() {
+        "delivered"
+    } else if give_up {
+        "failed"
+    } else {
+        "pending"
+    };
+    let retry_in = config.backoff(attempt);
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "insert into webhooks.delivery_attempts (delivery_id, attempt, status_code, error, duration_ms) \
+         values ($1, $2, $3, $4, $5) on conflict do nothing",
+    )
+    .bind(d.id)
+    .bind(attempt)
+    .bind(outcome.status_code)
+    .bind(&outcome.error)
+    .bind(elapsed)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "update webhooks.deliveries set status = $2, attempts = $3, last_status_code = $4, \
+           last_error = $5, \
+           next_attempt_at = case when $2 = 'pending' then now() + $6 * interval '1 millisecond' \
+                                  else next_attempt_at end, \
+           finished_at = case when $2 = 'pending' then null else now() end \
+         where id = $1",
+    )
+    .bind(d.id)
+    .bind(status)
+    .bind(attempt)
+    .bind(outcome.status_code)
+    .bind(&outcome.error)
+    .bind(i64::try_from(retry_in.as_millis()).unwrap_or(i64::MAX))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    match status {
+        "delivered" => tracing::debug!(delivery = %d.id, attempt, "delivered"),
+        "failed" => {
+            tracing::warn!(delivery = %d.id, attempt, error = ?outcome.error, "gave up a delivery")
+        }
+        _ => {
+            tracing::info!(delivery = %d.id, attempt, error = ?outcome.error, retry_in_ms = retry_in.as_millis() as u64, "a delivery failed; retrying later")
+        }
+    }
+    Ok(())
+}
+
+/// POSTs the payload with its headers; 2xx is success.
+async fn send(client: &reqwest::Client, url: &str, secret: &str, d: &Due) -> Outcome {
+    let body = match serde_json::to_vec(&d.payload) {
+        Ok(b) => b,
+        Err(e) => {
+            return Outcome {
+                status_code: None,
+                error: Some(format!("cannot serialise the payload: {e}")),
+            }
+        }
+    };
+    let timestamp = chrono::Utc::now().timestamp();
+    let request = client
+        .post(url)
+        .header("Content-Type", "application/json")
+        .header("X-Chatwoot-Delivery", d.id.to_string())
+        .header("X-Chatwoot-Event", d.event.as_str())
+        .header("X-Chatwoot-Timestamp", timestamp.to_string())
+        .header("X-Chatwoot-Signature", sign(secret, timestamp, &body))
+        .body(body);
+    match request.send().await {
+        Ok(response) if response.status().is_success() => Outcome {
+            status_code: Some(i32::from(response.status().as_u16())),
+            error: None,
+        },
+        Ok(response) => Outcome {
+            status_code: Some(i32::from(response.status().as_u16())),
+            error: Some(format!("HTTP {}", response.status())),
+        },
+        Err(e) if e.is_timeout() => Outcome {
+            status_code: None,
+            error: Some("timed out".into()),
+        },
+        Err(e) => Outcome {
+            status_code: None,
+            error: Some(format!("request failed: {e}")),
+        },
+    }
+}

@@ -1,0 +1,212 @@
+//! Which Chatwoot webhook events a logged event is (pure).
+//!
+//! One logged event may be several webhook events (a status change is both
+//! `conversation_status_changed` and `conversation_updated`, as in today's
+//! Chatwoot). Each names the resource its payload renders and the *lane* its
+//! deliveries are ordered in: every conversation and message event of one
+//! conversation shares the lane `conversation:<id>`, so a webhook receives a
+//! conversation's events in log order.
+
+use domain::message::MessageType;
+use domain::Event;
+use serde_json::{json, Value};
+
+/// What a payload is rendered from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    /// A conversation, by global id.
+    Conversation(i64),
+    /// A message, by global id.
+    Message(i64),
+    /// A contact.
+    Contact(i64),
+    /// An inbox.
+    Inbox(i64),
+}
+
+/// One webhook event of a logged event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookEvent {
+    /// Chatwoot's event name (`message_created`, ...).
+    pub name: &'static str,
+    /// What the payload shows.
+    pub resource: Resource,
+    /// The ordering lane (`conversation:<id>`, `contact:<id>`, `inbox:<id>`).
+    pub lane: String,
+    /// `changed_attributes` of conversation updates, if any.
+    pub changed: Option<Value>,
+}
+
+fn change(attr: &str, from: Value, to: Value) -> Option<Value> {
+    Some(json!([{ attr: {"previous_value": from, "current_value": to} }]))
+}
+
+/// The webhook events of a logged event, in the order they are sent.
+pub fn webhook_events(event: &Event) -> Vec<WebhookEvent> {
+    let conversation = |name, id: i64, changed| WebhookEvent {
+        name,
+        resource: Resource::Conversation(id),
+        lane: format!("conversation:{id}"),
+        changed,
+    };
+    match event {
+        Event::ConversationCreated {
+            conversation_id, ..
+        } => vec![conversation("conversation_created", *conversation_id, None)],
+        Event::ConversationStatusChanged {
+            conversation_id,
+            from,
+            to,
+            ..
+        } => {
+            let changed = change("status", json!(from), json!(to));
+            vec![
+                conversation(
+                    "conversation_status_changed",
+                    *conversation_id,
+                    changed.clone(),
+                ),
+                conversation("conversation_updated", *conversation_id, changed),
+            ]
+        }
+        Event::ConversationAssigneeChanged {
+            conversation_id,
+            from,
+            to,
+            ..
+        } => vec![conversation(
+            "conversation_updated",
+            *conversation_id,
+            change("assignee_id", json!(from), json!(to)),
+        )],
+        Event::ConversationTeamChanged {
+            conversation_id,
+            from,
+            to,
+            ..
+        } => vec![conversation(
+            "conversation_updated",
+            *conversation_id,
+            change("team_id", json!(from), json!(to)),
+        )],
+        Event::ConversationLabelsChanged {
+            conversation_id,
+            labels,
+            added,
+            removed,
+            ..
+        } => {
+            let before: Vec<&String> = labels
+                .iter()
+                .filter(|l| !added.contains(l))
+                .chain(removed.iter())
+                .collect();
+            vec![conversation(
+                "conversation_updated",
+                *conversation_id,
+                change("label_list", json!(before), json!(labels)),
+            )]
+        }
+        // Chatwoot sends message events for incoming and outgoing messages only.
+        Event::MessageCreated {
+            message_id,
+            conversation_id,
+            message_type: MessageType::Incoming | MessageType::Outgoing,
+            ..
+        } => vec![WebhookEvent {
+            name: "message_created",
+            resource: Resource::Message(*message_id),
+            lane: format!("conversation:{conversation_id}"),
+            changed: None,
+        }],
+        Event::MessageDeleted {
+            message_id,
+            conversation_id,
+            ..
+        } => vec![WebhookEvent {
+            name: "message_updated",
+            resource: Resource::Message(*message_id),
+            lane: format!("conversation:{conversation_id}"),
+            changed: None,
+        }],
+        Event::ContactCreated { contact_id, .. } | Event::ContactUpdated { contact_id, .. } => {
+            let name = if matches!(event, Event::ContactCreated { .. }) {
+                "contact_created"
+            } else {
+                "contact_updated"
+            };
+            vec![WebhookEvent {
+                name,
+                resource: Resource::Contact(*contact_id),
+                lane: format!("contact:{contact_id}"),
+                changed: None,
+            }]
+        }
+        Event::InboxCreated { inbox_id, .. } | Event::InboxUpdated { inbox_id, .. } => {
+            let name = if matches!(event, Event::InboxCreated { .. }) {
+                "inbox_created"
+            } else {
+                "inbox_updated"
+            };
+            vec![WebhookEvent {
+                name,
+                resource: Resource::Inbox(*inbox_id),
+                lane: format!("inbox:{inbox_id}"),
+                changed: None,
+            }]
+        }
+        _ => vec![],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::conversation::ConversationStatus;
+    use domain::message::ContentType;
+    use domain::Actor;
+
+    #[test]
+    fn a_status_change_is_status_changed_then_updated_with_changed_attributes() {
+        let e = Event::ConversationStatusChanged {
+            conversation_id: 7,
+            account_id: 1,
+            from: ConversationStatus::Open,
+            to: ConversationStatus::Resolved,
+            snoozed_until: None,
+            actor: Actor::system(),
+        };
+        let out = webhook_events(&e);
+        assert_eq!(
+            out.iter().map(|w| w.name).collect::<Vec<_>>(),
+            ["conversation_status_changed", "conversation_updated"]
+        );
+        assert_eq!(out[0].lane, "conversation:7");
+        assert_eq!(
+            out[0].changed,
+            Some(json!([{"status": {"previous_value": "open", "current_value": "resolved"}}]))
+        );
+    }
+
+    #[test]
+    fn activity_messages_send_nothing_and_messages_share_their_conversations_lane() {
+        let message = |message_type| Event::MessageCreated {
+            message_id: 3,
+            account_id: 1,
+            conversation_id: 7,
+            inbox_id: 2,
+            message_type,
+            content: Some("x".into()),
+            content_type: ContentType::Text,
+            content_attributes: Default::default(),
+            private: false,
+            sender: None,
+            source_id: None,
+            attachments: vec![],
+        };
+        assert!(webhook_events(&message(MessageType::Activity)).is_empty());
+        let out = webhook_events(&message(MessageType::Incoming));
+        assert_eq!(out[0].name, "message_created");
+        assert_eq!(out[0].lane, "conversation:7");
+    }
+}
