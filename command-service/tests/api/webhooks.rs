@@ -791,3 +791,101 @@ async fn an_agent_bot_gets_its_inboxes_conversation_events_signed_with_its_token
     assert!(seen[2].body.get("changed_attributes").is_none());
     assert_eq!(seen[3].body["account"]["id"], s.account_id);
 }
+
+#[tokio::test]
+async fn a_webhook_and_a_bot_each_get_their_own_delivery_and_the_webhook_log_shows_only_its_own() {
+    let app = TestApp::spawn().await;
+    let s = app.with_account().await;
+    let admin = Some(s.admin.as_str());
+    let hook_receiver = Receiver::spawn(Arc::new(|_| Answer::Ok));
+    let bot_receiver = Receiver::spawn(Arc::new(|_| Answer::Ok));
+    let (status, created) = create_webhook(
+        &app,
+        &s,
+        json!({"url": hook_receiver.url, "subscriptions": ["message_created"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{created}");
+    let webhook_id = created["payload"]["webhook"]["id"].as_i64().unwrap();
+    let (status, bot) = app
+        .json(
+            Method::POST,
+            &s.path("/agent_bots"),
+            admin,
+            Some(json!({"name": "Listener", "outgoing_url": bot_receiver.url})),
+        )
+        .await;
+    assert_eq!(status, 200, "{bot}");
+    let (_, inbox) = app
+        .json(
+            Method::POST,
+            &s.path("/inboxes"),
+            admin,
+            Some(json!({"name": "Bot inbox", "channel": {"type": "api"}})),
+        )
+        .await;
+    let inbox_id = inbox["id"].as_i64().unwrap();
+    let (status, _) = app
+        .json(
+            Method::POST,
+            &s.path(&format!("/inboxes/{inbox_id}/set_agent_bot")),
+            admin,
+            Some(json!({ "agent_bot": bot["id"] })),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, contact) = app
+        .json(
+            Method::POST,
+            &s.path("/contacts"),
+            admin,
+            Some(json!({"name": "Cleo", "inbox_id": inbox_id})),
+        )
+        .await;
+    let contact_id = contact["payload"]["contact"]["id"].as_i64().unwrap();
+    let (_, c) = app
+        .json(
+            Method::POST,
+            &s.path("/conversations"),
+            admin,
+            Some(json!({"inbox_id": inbox_id, "contact_id": contact_id})),
+        )
+        .await;
+    let display = c["id"].as_i64().unwrap();
+    let (status, m) = app
+        .json(
+            Method::POST,
+            &s.path(&format!("/conversations/{display}/messages")),
+            admin,
+            Some(json!({"content": "to both"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{m}");
+    let delivery = Delivery::start(&app, "webhooks-both");
+    eventually("both delivered", Duration::from_secs(30), || {
+        let (a, b) = (hook_receiver.seen().len(), bot_receiver.seen().len());
+        async move { a == 1 && b == 1 }
+    })
+    .await;
+    delivery.stop().await;
+    let (hook, bot_seen) = (&hook_receiver.seen()[0], &bot_receiver.seen()[0]);
+    assert_eq!(
+        (hook.event.as_str(), bot_seen.event.as_str()),
+        ("message_created", "message_created")
+    );
+    assert_eq!(hook.body["id"], m["id"]);
+    assert_eq!(bot_seen.body, hook.body);
+    assert_ne!(hook.delivery, bot_seen.delivery);
+    let (status, log) = app
+        .json(
+            Method::GET,
+            &s.path(&format!("/webhooks/{webhook_id}/deliveries")),
+            admin,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{log}");
+    let entries = log["payload"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{log}");
+    assert_eq!(entries[0]["id"].as_str(), Some(hook.delivery.as_str()));
+}
