@@ -29,8 +29,8 @@ use sqlx::types::Json;
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 use tokio::sync::Notify;
 
-use crate::events::webhook_events;
-use crate::{delivery_id, render, Config};
+use crate::events::{bot_events, webhook_events, WebhookEvent};
+use crate::{render, Config, Subscriber};
 
 /// Advisory-lock class of the consumer ("whks"); the key is the hash of the
 /// consumer's name.
@@ -284,9 +284,57 @@ async fn wait_applied(
     }
 }
 
+/// The agent bot with an `outgoing_url` connected to the inbox of a
+/// conversation, as the read model shows it now.
+async fn connected_bot(
+    pool: &PgPool,
+    account_id: i64,
+    conversation_id: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "select b.id from read_model.conversations c \
+         join read_model.agent_bot_inboxes i on i.inbox_id = c.inbox_id and i.account_id = c.account_id \
+         join read_model.agent_bots b on b.id = i.agent_bot_id \
+         where c.id = $1 and c.account_id = $2 and coalesce(b.outgoing_url, '') <> ''",
+    )
+    .bind(conversation_id)
+    .bind(account_id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Renders `we` once and queues it for each subscriber.
+async fn push(
+    pool: &PgPool,
+    urls: &BlobUrls,
+    account_id: i64,
+    we: &WebhookEvent,
+    ordinal: usize,
+    subscribers: Vec<Subscriber>,
+    pending: &mut Vec<Pending>,
+) -> Result<(), sqlx::Error> {
+    if subscribers.is_empty() {
+        return Ok(());
+    }
+    let Some(payload) = render::payload(pool, urls, account_id, we).await? else {
+        tracing::warn!(event = we.name, ?we.resource, "the resource is gone; nothing to send");
+        return Ok(());
+    };
+    for subscriber in subscribers {
+        pending.push(Pending {
+            subscriber,
+            name: we.name,
+            lane: we.lane.clone(),
+            ordinal: i16::try_from(ordinal).unwrap_or(i16::MAX),
+            payload: payload.clone(),
+        });
+    }
+    Ok(())
+}
+
 /// One pending delivery to insert.
 struct Pending {
-    webhook_id: i64,
+    subscriber: Subscriber,
     name: &'static str,
     lane: String,
     ordinal: i16,
@@ -311,52 +359,72 @@ async fn enqueue(
             }
             Ok(event) => {
                 let wanted = webhook_events(&event);
+                let for_bots = bot_events(&event);
                 account = env.accountid.or(event.account_id());
-                // No webhook in the account now (the write model is current):
-                // nothing to render, no need to wait for the read model.
-                let any: bool = match account {
-                    Some(account_id) if !wanted.is_empty() => sqlx::query_scalar(
-                        "select exists(select 1 from write_model.webhooks where account_id = $1)",
-                    )
-                    .bind(account_id)
-                    .fetch_one(pool)
-                    .await?,
-                    _ => false,
+                // No webhook and no bot-connected inbox in the account now
+                // (the write model is current): nothing to render, no need
+                // to wait for the read model.
+                let (any_hooks, any_bots): (bool, bool) = match account {
+                    Some(account_id) if !wanted.is_empty() || !for_bots.is_empty() => {
+                        sqlx::query_as(
+                            "select exists(select 1 from write_model.webhooks where account_id = $1),                                     exists(select 1 from write_model.inboxes                                            where account_id = $1 and agent_bot_id is not null)",
+                        )
+                        .bind(account_id)
+                        .fetch_one(pool)
+                        .await?
+                    }
+                    _ => (false, false),
                 };
-                if let (Some(account_id), true) = (account, any) {
+                let any_hooks = any_hooks && !wanted.is_empty();
+                let any_bots = any_bots && !for_bots.is_empty();
+                if let (Some(account_id), true) = (account, any_hooks || any_bots) {
                     if !wait_applied(pool, &env.streamid, env.streamversion, config.render_wait)
                         .await?
                     {
                         tracing::warn!(stream = %env.streamid, version = env.streamversion, "the read model has not applied the event in time; rendering what it shows");
                     }
-                    let hooks: Vec<(i64, Json<Vec<String>>)> = sqlx::query_as(
-                        "select id, subscriptions from read_model.webhooks where account_id = $1 order by id",
-                    )
-                    .bind(account_id)
-                    .fetch_all(pool)
-                    .await?;
+                    let hooks: Vec<(i64, Json<Vec<String>>)> = if any_hooks {
+                        sqlx::query_as(
+                            "select id, subscriptions from read_model.webhooks where account_id = $1 order by id",
+                        )
+                        .bind(account_id)
+                        .fetch_all(pool)
+                        .await?
+                    } else {
+                        vec![]
+                    };
                     for (ordinal, we) in wanted.iter().enumerate() {
-                        let subscribers: Vec<i64> = hooks
+                        let subscribers: Vec<Subscriber> = hooks
                             .iter()
                             .filter(|(_, subs)| subs.0.iter().any(|s| s == we.name))
-                            .map(|(id, _)| *id)
+                            .map(|(id, _)| Subscriber::Webhook(*id))
                             .collect();
-                        if subscribers.is_empty() {
-                            continue;
-                        }
-                        let Some(payload) = render::payload(pool, urls, account_id, we).await?
-                        else {
-                            tracing::warn!(event = we.name, ?we.resource, "the resource is gone; nothing to send");
-                            continue;
-                        };
-                        for webhook_id in subscribers {
-                            pending.push(Pending {
-                                webhook_id,
-                                name: we.name,
-                                lane: we.lane.clone(),
-                                ordinal: i16::try_from(ordinal).unwrap_or(i16::MAX),
-                                payload: payload.clone(),
-                            });
+                        push(
+                            pool,
+                            urls,
+                            account_id,
+                            we,
+                            ordinal,
+                            subscribers,
+                            &mut pending,
+                        )
+                        .await?;
+                    }
+                    if any_bots {
+                        for (ordinal, (we, conversation_id)) in for_bots.iter().enumerate() {
+                            let bot = connected_bot(pool, account_id, *conversation_id).await?;
+                            let subscribers: Vec<Subscriber> =
+                                bot.into_iter().map(Subscriber::AgentBot).collect();
+                            push(
+                                pool,
+                                urls,
+                                account_id,
+                                we,
+                                ordinal,
+                                subscribers,
+                                &mut pending,
+                            )
+                            .await?;
                         }
                     }
                 }
@@ -369,11 +437,19 @@ async fn enqueue(
         for p in &pending {
             inserted += sqlx::query(
                 "insert into webhooks.deliveries \
-                   (id, webhook_id, account_id, event_id, event, lane, position, ordinal, payload) \
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9) on conflict (id) do nothing",
+                   (id, webhook_id, agent_bot_id, account_id, event_id, event, lane, position, \
+                    ordinal, payload) \
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) on conflict (id) do nothing",
             )
-            .bind(delivery_id(env.id, p.webhook_id, p.name))
-            .bind(p.webhook_id)
+            .bind(p.subscriber.delivery_id(env.id, p.name))
+            .bind(match p.subscriber {
+                Subscriber::Webhook(id) => Some(id),
+                Subscriber::AgentBot(_) => None,
+            })
+            .bind(match p.subscriber {
+                Subscriber::AgentBot(id) => Some(id),
+                Subscriber::Webhook(_) => None,
+            })
             .bind(account_id)
             .bind(env.id)
             .bind(p.name)

@@ -26,7 +26,7 @@ use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use crate::consumer::wait_to_lead;
-use crate::{sign, Config};
+use crate::{sign, Config, Subscriber};
 
 /// Advisory-lock class of the dispatcher ("whkd"); the key is the hash of
 /// the consumer's name.
@@ -36,7 +36,8 @@ pub const DISPATCH_LOCK: i32 = 0x7768_6b64;
 #[derive(Debug, sqlx::FromRow)]
 struct Due {
     id: Uuid,
-    webhook_id: i64,
+    webhook_id: Option<i64>,
+    agent_bot_id: Option<i64>,
     event: String,
     payload: serde_json::Value,
     attempts: i32,
@@ -46,6 +47,17 @@ struct Due {
 struct Outcome {
     status_code: Option<i32>,
     error: Option<String>,
+}
+
+impl Due {
+    fn subscriber(&self) -> Subscriber {
+        match (self.webhook_id, self.agent_bot_id) {
+            (Some(id), _) => Subscriber::Webhook(id),
+            (None, Some(id)) => Subscriber::AgentBot(id),
+            // The table's check forbids it; a webhook id that matches none.
+            (None, None) => Subscriber::Webhook(0),
+        }
+    }
 }
 
 impl Outcome {
@@ -74,9 +86,9 @@ pub async fn run(
         _ = &mut shutdown => return Ok(()),
         conn = wait_to_lead(&pool, DISPATCH_LOCK, &config.consumer) => conn,
     };
-    let mut tasks: JoinSet<(Uuid, i64)> = JoinSet::new();
+    let mut tasks: JoinSet<(Uuid, Subscriber)> = JoinSet::new();
     let mut in_flight: HashSet<Uuid> = HashSet::new();
-    let mut per_webhook: HashMap<i64, usize> = HashMap::new();
+    let mut per_webhook: HashMap<Subscriber, usize> = HashMap::new();
     loop {
         // Still the one dispatcher? If the lock's connection broke, finish
         // what is in flight and wait to lead again.
@@ -101,19 +113,20 @@ pub async fn run(
                         if in_flight.len() >= config.concurrency {
                             break;
                         }
-                        let busy = per_webhook.get(&d.webhook_id).copied().unwrap_or(0);
+                        let subscriber = d.subscriber();
+                        let busy = per_webhook.get(&subscriber).copied().unwrap_or(0);
                         if in_flight.contains(&d.id) || busy >= config.per_webhook {
                             continue;
                         }
                         in_flight.insert(d.id);
-                        *per_webhook.entry(d.webhook_id).or_default() += 1;
+                        *per_webhook.entry(subscriber).or_default() += 1;
                         let (pool, client, config) = (pool.clone(), client.clone(), config.clone());
                         tasks.spawn(async move {
-                            let (id, webhook_id) = (d.id, d.webhook_id);
+                            let id = d.id;
                             if let Err(e) = deliver(&pool, &client, &config, d).await {
                                 tracing::warn!(error = %e, delivery = %id, "recording a delivery failed; it will be tried again");
                             }
-                            (id, webhook_id)
+                            (id, subscriber)
                         });
                     }
                 }
@@ -141,9 +154,9 @@ pub async fn run(
 }
 
 fn finished(
-    done: Result<(Uuid, i64), tokio::task::JoinError>,
+    done: Result<(Uuid, Subscriber), tokio::task::JoinError>,
     in_flight: &mut HashSet<Uuid>,
-    per_webhook: &mut HashMap<i64, usize>,
+    per_webhook: &mut HashMap<Subscriber, usize>,
 ) {
     match done {
         Ok((id, webhook_id)) => {
@@ -165,11 +178,12 @@ fn finished(
 /// Due heads of their lanes, oldest first.
 async fn due(pool: &PgPool, limit: usize) -> Result<Vec<Due>, sqlx::Error> {
     sqlx::query_as(
-        "select d.id, d.webhook_id, d.event, d.payload, d.attempts \
+        "select d.id, d.webhook_id, d.agent_bot_id, d.event, d.payload, d.attempts \
          from webhooks.deliveries d \
          where d.status = 'pending' and d.next_attempt_at <= now() \
            and not exists (select 1 from webhooks.deliveries e \
-             where e.status = 'pending' and e.webhook_id = d.webhook_id and e.lane = d.lane \
+             where e.status = 'pending' and e.lane = d.lane \
+               and (e.webhook_id = d.webhook_id or e.agent_bot_id = d.agent_bot_id) \
                and (e.position, e.ordinal) < (d.position, d.ordinal)) \
          order by d.next_attempt_at, d.position, d.ordinal \
          limit $1",
@@ -186,24 +200,46 @@ async fn deliver(
     config: &Config,
     d: Due,
 ) -> Result<(), sqlx::Error> {
-    let target: Option<(String, String)> = sqlx::query_as(
-        "select w.url, s.secret from read_model.webhooks w \
-         join write_model.webhooks s on s.id = w.id where w.id = $1",
-    )
-    .bind(d.webhook_id)
-    .fetch_optional(pool)
-    .await?;
+    let target: Option<(String, Option<String>)> = match d.subscriber() {
+        Subscriber::Webhook(id) => {
+            sqlx::query_as(
+                "select w.url, s.secret from read_model.webhooks w \
+                 join write_model.webhooks s on s.id = w.id where w.id = $1",
+            )
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+        }
+        // A bot's deliveries are signed with its access token's SHA-256 (hex),
+        // the form write_model.access_tokens keeps.
+        Subscriber::AgentBot(id) => {
+            sqlx::query_as(
+                "select b.outgoing_url, t.token_hash from read_model.agent_bots b \
+                 left join write_model.access_tokens t \
+                   on t.owner_type = 'agent_bot' and t.owner_id = b.id \
+                 where b.id = $1 and coalesce(b.outgoing_url, '') <> ''",
+            )
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+        }
+    };
     let started = Instant::now();
     let (outcome, give_up) = match target {
         None => (
             Outcome {
                 status_code: None,
-                error: Some("the webhook was deleted".into()),
+                error: Some(match d.subscriber() {
+                    Subscriber::Webhook(_) => "the webhook was deleted".into(),
+                    Subscriber::AgentBot(_) => {
+                        "the agent bot was deleted or has no outgoing_url".into()
+                    }
+                }),
             },
             true,
         ),
         Some((url, secret)) => {
-            let outcome = send(client, &url, &secret, &d).await;
+            let outcome = send(client, &url, secret.as_deref(), &d).await;
             let give_up = !outcome.ok() && d.attempts + 1 >= config.max_attempts;
             (outcome, give_up)
         }
@@ -260,7 +296,7 @@ async fn deliver(
 }
 
 /// POSTs the payload with its headers; 2xx is success.
-async fn send(client: &reqwest::Client, url: &str, secret: &str, d: &Due) -> Outcome {
+async fn send(client: &reqwest::Client, url: &str, secret: Option<&str>, d: &Due) -> Outcome {
     let body = match serde_json::to_vec(&d.payload) {
         Ok(b) => b,
         Err(e) => {
@@ -271,14 +307,17 @@ async fn send(client: &reqwest::Client, url: &str, secret: &str, d: &Due) -> Out
         }
     };
     let timestamp = chrono::Utc::now().timestamp();
-    let request = client
+    let mut request = client
         .post(url)
         .header("Content-Type", "application/json")
         .header("X-Chatwoot-Delivery", d.id.to_string())
-        .header("X-Chatwoot-Event", d.event.as_str())
-        .header("X-Chatwoot-Timestamp", timestamp.to_string())
-        .header("X-Chatwoot-Signature", sign(secret, timestamp, &body))
-        .body(body);
+        .header("X-Chatwoot-Event", d.event.as_str());
+    if let Some(secret) = secret {
+        request = request
+            .header("X-Chatwoot-Timestamp", timestamp.to_string())
+            .header("X-Chatwoot-Signature", sign(secret, timestamp, &body));
+    }
+    let request = request.body(body);
     match request.send().await {
         Ok(response) if response.status().is_success() => Outcome {
             status_code: Some(i32::from(response.status().as_u16())),

@@ -159,6 +159,48 @@ pub fn webhook_events(event: &Event) -> Vec<WebhookEvent> {
     }
 }
 
+/// The agent-bot events of a logged event with the conversation whose inbox
+/// decides the bot, in the order they are sent. Chatwoot's
+/// `AgentBotListener` sends a bot `conversation_opened`,
+/// `conversation_resolved`, `message_created`, `message_updated` and
+/// `webwidget_triggered` (never: nothing records it) with the webhook
+/// payloads; opened/resolved carry no `changed_attributes`.
+pub fn bot_events(event: &Event) -> Vec<(WebhookEvent, i64)> {
+    use domain::conversation::ConversationStatus;
+    match event {
+        Event::ConversationStatusChanged {
+            conversation_id,
+            to,
+            ..
+        } => {
+            let name = match to {
+                ConversationStatus::Open => "conversation_opened",
+                ConversationStatus::Resolved => "conversation_resolved",
+                _ => return vec![],
+            };
+            vec![(
+                WebhookEvent {
+                    name,
+                    resource: Resource::Conversation(*conversation_id),
+                    lane: format!("conversation:{conversation_id}"),
+                    changed: None,
+                },
+                *conversation_id,
+            )]
+        }
+        Event::MessageCreated {
+            conversation_id, ..
+        }
+        | Event::MessageDeleted {
+            conversation_id, ..
+        } => webhook_events(event)
+            .into_iter()
+            .map(|w| (w, *conversation_id))
+            .collect(),
+        _ => vec![],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,5 +250,37 @@ mod tests {
         let out = webhook_events(&message(MessageType::Incoming));
         assert_eq!(out[0].name, "message_created");
         assert_eq!(out[0].lane, "conversation:7");
+    }
+
+    #[test]
+    fn a_bot_gets_opened_and_resolved_and_public_message_events_only() {
+        let status = |to| Event::ConversationStatusChanged {
+            conversation_id: 7,
+            account_id: 1,
+            from: ConversationStatus::Pending,
+            to,
+            snoozed_until: None,
+            actor: Actor::system(),
+        };
+        let names = |e: &Event| {
+            bot_events(e)
+                .iter()
+                .map(|(w, _)| w.name)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(&status(ConversationStatus::Open)),
+            ["conversation_opened"]
+        );
+        assert_eq!(
+            names(&status(ConversationStatus::Resolved)),
+            ["conversation_resolved"]
+        );
+        assert!(names(&status(ConversationStatus::Snoozed)).is_empty());
+        let (w, conversation) = &bot_events(&status(ConversationStatus::Open))[0];
+        assert_eq!(
+            (w.lane.as_str(), *conversation, &w.changed),
+            ("conversation:7", 7, &None)
+        );
     }
 }

@@ -12,7 +12,9 @@
 //! deliveries: concurrently with a global and a per-webhook cap, each
 //! conversation's deliveries to a webhook in log order, with a per-request
 //! timeout, an HMAC-SHA256 signature ([`sign`]) and retries with exponential
-//! backoff; every attempt is logged.
+//! backoff; every attempt is logged. Agent bots with an `outgoing_url` are
+//! the other kind of subscriber ([`Subscriber`]): the bot connected to a
+//! conversation's inbox gets its [`events::bot_events`] the same way.
 
 pub mod consumer;
 pub mod dispatch;
@@ -143,6 +145,38 @@ pub fn delivery_id(event_id: Uuid, webhook_id: i64, event: &str) -> Uuid {
     uuid::Builder::from_custom_bytes(bytes).into_uuid()
 }
 
+/// Who receives a delivery: an account webhook or an agent bot's
+/// `outgoing_url`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Subscriber {
+    /// `webhooks.deliveries.webhook_id`.
+    Webhook(i64),
+    /// `webhooks.deliveries.agent_bot_id`.
+    AgentBot(i64),
+}
+
+impl Subscriber {
+    /// The delivery id of `event` for this subscriber: [`delivery_id`] for a
+    /// webhook; for a bot the same hash with an `agent_bot:` prefix, so a bot
+    /// and a webhook with the same id never share a delivery id.
+    pub fn delivery_id(self, event_id: Uuid, event: &str) -> Uuid {
+        match self {
+            Subscriber::Webhook(id) => delivery_id(event_id, id, event),
+            Subscriber::AgentBot(id) => {
+                let mut h = Sha256::new();
+                h.update(b"agent_bot:");
+                h.update(event_id.as_bytes());
+                h.update(id.to_be_bytes());
+                h.update(event.as_bytes());
+                let digest = h.finalize();
+                let mut bytes = [0u8; 16];
+                bytes.copy_from_slice(&digest[..16]);
+                uuid::Builder::from_custom_bytes(bytes).into_uuid()
+            }
+        }
+    }
+}
+
 /// `X-Chatwoot-Signature`: `sha256=` and the hex HMAC-SHA256, keyed with the
 /// webhook's secret, of `<timestamp>.<body>`.
 pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
@@ -210,6 +244,19 @@ mod tests {
         assert_eq!(delivery_id(e, 1, "a"), delivery_id(e, 1, "a"));
         assert_ne!(delivery_id(e, 1, "a"), delivery_id(e, 2, "a"));
         assert_ne!(delivery_id(e, 1, "a"), delivery_id(e, 1, "b"));
+    }
+
+    #[test]
+    fn bot_and_webhook_deliveries_of_the_same_id_differ() {
+        let e = Uuid::new_v4();
+        assert_eq!(
+            Subscriber::Webhook(5).delivery_id(e, "a"),
+            delivery_id(e, 5, "a")
+        );
+        assert_ne!(
+            Subscriber::AgentBot(5).delivery_id(e, "a"),
+            Subscriber::Webhook(5).delivery_id(e, "a")
+        );
     }
 
     #[test]

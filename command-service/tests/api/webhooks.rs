@@ -649,3 +649,243 @@ async fn pending_deliveries_survive_a_restart_of_the_delivery_process() {
     let all: BTreeSet<i64> = messages.values().flatten().copied().collect();
     assert_eq!(ok, all);
 }
+
+// ---- agent bots -----------------------------------------------------------
+
+#[tokio::test]
+async fn an_agent_bot_gets_its_inboxes_conversation_events_signed_with_its_token_hash() {
+    use sha2::Digest;
+    let app = TestApp::spawn().await;
+    let s = app.with_account().await;
+    let admin = Some(s.admin.as_str());
+    // The first attempt fails: the retry goes through and the order holds.
+    let receiver = Receiver::spawn(Arc::new(|n| if n == 0 { Answer::Fail } else { Answer::Ok }));
+    let mut bots = Vec::new();
+    for body in [
+        json!({"name": "Listener", "outgoing_url": receiver.url}),
+        json!({"name": "Mute"}),
+    ] {
+        let (status, bot) = app
+            .json(Method::POST, &s.path("/agent_bots"), admin, Some(body))
+            .await;
+        assert_eq!(status, 200, "{bot}");
+        bots.push((
+            bot["id"].as_i64().unwrap(),
+            bot["access_token"].as_str().unwrap().to_owned(),
+        ));
+    }
+    *receiver.secret.lock().unwrap() = hex::encode(sha2::Sha256::digest(bots[0].1.as_bytes()));
+    let mut conversations = Vec::new();
+    for (bot_id, _) in &bots {
+        let (_, inbox) = app
+            .json(
+                Method::POST,
+                &s.path("/inboxes"),
+                admin,
+                Some(json!({"name": "Bot inbox", "channel": {"type": "api"}})),
+            )
+            .await;
+        let inbox_id = inbox["id"].as_i64().unwrap();
+        let (status, body) = app
+            .json(
+                Method::POST,
+                &s.path(&format!("/inboxes/{inbox_id}/set_agent_bot")),
+                admin,
+                Some(json!({ "agent_bot": bot_id })),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let (_, contact) = app
+            .json(
+                Method::POST,
+                &s.path("/contacts"),
+                admin,
+                Some(json!({"name": "Cleo", "inbox_id": inbox_id})),
+            )
+            .await;
+        let contact_id = contact["payload"]["contact"]["id"].as_i64().unwrap();
+        let (status, c) = app
+            .json(
+                Method::POST,
+                &s.path("/conversations"),
+                admin,
+                Some(json!({"inbox_id": inbox_id, "contact_id": contact_id})),
+            )
+            .await;
+        assert_eq!(status, 200, "{c}");
+        let display = c["id"].as_i64().unwrap();
+        conversations.push(display);
+        let (status, m) = app
+            .json(
+                Method::POST,
+                &s.path(&format!("/conversations/{display}/messages")),
+                admin,
+                Some(json!({"content": "hello bot"})),
+            )
+            .await;
+        assert_eq!(status, 200, "{m}");
+        for to in ["open", "resolved"] {
+            let (status, body) = app
+                .json(
+                    Method::POST,
+                    &s.path(&format!("/conversations/{display}/toggle_status")),
+                    admin,
+                    Some(json!({"status": to})),
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+        }
+    }
+    let delivery = Delivery::start(&app, "webhooks-bots");
+    let pool = app.env.pool.clone();
+    eventually(
+        "the bot's deliveries delivered",
+        Duration::from_secs(60),
+        || {
+            let pool = pool.clone();
+            async move {
+                let (total, open): (i64, i64) = sqlx::query_as(
+                    "select count(*), count(*) filter (where status <> 'delivered') \
+                 from webhooks.deliveries",
+                )
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+                total == 3 && open == 0
+            }
+        },
+    )
+    .await;
+    delivery.stop().await;
+    // Every delivery of the log names the bot with the URL, none the mute bot.
+    let logged: Vec<(Option<i64>, Option<i64>, String)> = sqlx::query_as(
+        "select webhook_id, agent_bot_id, event from webhooks.deliveries order by position, ordinal",
+    )
+    .fetch_all(&app.env.pool)
+    .await
+    .unwrap();
+    assert!(
+        logged
+            .iter()
+            .all(|(w, b, _)| w.is_none() && *b == Some(bots[0].0)),
+        "{logged:?}"
+    );
+    let seen = receiver.seen();
+    // The failed first attempt and its retry, then the rest, in log order.
+    let events: Vec<&str> = seen.iter().map(|r| r.event.as_str()).collect();
+    assert_eq!(
+        events,
+        [
+            "message_created",
+            "message_created",
+            "conversation_opened",
+            "conversation_resolved"
+        ]
+    );
+    assert_eq!(seen[0].delivery, seen[1].delivery);
+    assert!(seen.iter().all(|r| r.signature_ok), "{seen:?}");
+    assert_eq!(seen[1].body["content"], "hello bot");
+    assert_eq!(seen[1].body["conversation"]["id"], conversations[0]);
+    assert_eq!(seen[2].body["event"], "conversation_opened");
+    assert_eq!(seen[2].body["id"], conversations[0]);
+    assert!(seen[2].body.get("changed_attributes").is_none());
+    assert_eq!(seen[3].body["account"]["id"], s.account_id);
+}
+
+#[tokio::test]
+async fn a_webhook_and_a_bot_each_get_their_own_delivery_and_the_webhook_log_shows_only_its_own() {
+    let app = TestApp::spawn().await;
+    let s = app.with_account().await;
+    let admin = Some(s.admin.as_str());
+    let hook_receiver = Receiver::spawn(Arc::new(|_| Answer::Ok));
+    let bot_receiver = Receiver::spawn(Arc::new(|_| Answer::Ok));
+    let (status, created) = create_webhook(
+        &app,
+        &s,
+        json!({"url": hook_receiver.url, "subscriptions": ["message_created"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{created}");
+    let webhook_id = created["payload"]["webhook"]["id"].as_i64().unwrap();
+    let (status, bot) = app
+        .json(
+            Method::POST,
+            &s.path("/agent_bots"),
+            admin,
+            Some(json!({"name": "Listener", "outgoing_url": bot_receiver.url})),
+        )
+        .await;
+    assert_eq!(status, 200, "{bot}");
+    let (_, inbox) = app
+        .json(
+            Method::POST,
+            &s.path("/inboxes"),
+            admin,
+            Some(json!({"name": "Bot inbox", "channel": {"type": "api"}})),
+        )
+        .await;
+    let inbox_id = inbox["id"].as_i64().unwrap();
+    let (status, _) = app
+        .json(
+            Method::POST,
+            &s.path(&format!("/inboxes/{inbox_id}/set_agent_bot")),
+            admin,
+            Some(json!({ "agent_bot": bot["id"] })),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, contact) = app
+        .json(
+            Method::POST,
+            &s.path("/contacts"),
+            admin,
+            Some(json!({"name": "Cleo", "inbox_id": inbox_id})),
+        )
+        .await;
+    let contact_id = contact["payload"]["contact"]["id"].as_i64().unwrap();
+    let (_, c) = app
+        .json(
+            Method::POST,
+            &s.path("/conversations"),
+            admin,
+            Some(json!({"inbox_id": inbox_id, "contact_id": contact_id})),
+        )
+        .await;
+    let display = c["id"].as_i64().unwrap();
+    let (status, m) = app
+        .json(
+            Method::POST,
+            &s.path(&format!("/conversations/{display}/messages")),
+            admin,
+            Some(json!({"content": "to both"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{m}");
+    let delivery = Delivery::start(&app, "webhooks-both");
+    eventually("both delivered", Duration::from_secs(30), || {
+        let (a, b) = (hook_receiver.seen().len(), bot_receiver.seen().len());
+        async move { a == 1 && b == 1 }
+    })
+    .await;
+    delivery.stop().await;
+    let (hook, bot_seen) = (&hook_receiver.seen()[0], &bot_receiver.seen()[0]);
+    assert_eq!(
+        (hook.event.as_str(), bot_seen.event.as_str()),
+        ("message_created", "message_created")
+    );
+    assert_eq!(hook.body["id"], m["id"]);
+    assert_eq!(bot_seen.body, hook.body);
+    assert_ne!(hook.delivery, bot_seen.delivery);
+    let (status, log) = app
+        .json(
+            Method::GET,
+            &s.path(&format!("/webhooks/{webhook_id}/deliveries")),
+            admin,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{log}");
+    let entries = log["payload"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{log}");
+    assert_eq!(entries[0]["id"].as_str(), Some(hook.delivery.as_str()));
+}
