@@ -518,7 +518,10 @@ pub(crate) fn inbox_shape(i: &InboxRow) -> Value {
             "pre_chat_form_enabled": false,
             "pre_chat_form_options": {},
         }),
-        Channel::Api { webhook_url, .. } => json!({ "webhook_url": webhook_url }),
+        Channel::Api {
+            webhook_url,
+            hmac_token,
+        } => json!({ "webhook_url": webhook_url, "hmac_token": hmac_token }),
     };
     if let (Value::Object(base), Value::Object(extra)) = (&mut body, extra) {
         base.extend(extra);

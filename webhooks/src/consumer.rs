@@ -29,7 +29,7 @@ use sqlx::types::Json;
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 use tokio::sync::Notify;
 
-use crate::events::{bot_events, webhook_events, WebhookEvent};
+use crate::events::{bot_events, inbox_events, webhook_events, WebhookEvent};
 use crate::{render, Config, Subscriber};
 
 /// Advisory-lock class of the consumer ("whks"); the key is the hash of the
@@ -303,6 +303,125 @@ async fn connected_bot(
     .await
 }
 
+/// The deliveries one event makes: for each of its webhook events, the
+/// account webhooks subscribed to it, the agent bot connected to the
+/// conversation's inbox (for [`bot_events`]) and the conversation's API
+/// inbox with a `webhook_url` (for [`inbox_events`]), each rendered once.
+async fn subscribers_of(
+    pool: &PgPool,
+    urls: &BlobUrls,
+    config: &Config,
+    env: &Envelope,
+    event: &Event,
+    account_id: i64,
+) -> Result<Vec<Pending>, sqlx::Error> {
+    let wanted = webhook_events(event);
+    let for_bots = bot_events(event);
+    let for_inboxes = inbox_events(event);
+    let mut pending = Vec::new();
+    if wanted.is_empty() && for_bots.is_empty() {
+        return Ok(pending);
+    }
+    // No webhook, no bot-connected inbox and no API inbox with a URL in the
+    // account now: nothing to render, no need to wait for the read model.
+    let (any_hooks, any_bots, any_inboxes): (bool, bool, bool) = sqlx::query_as(
+        "select exists(select 1 from write_model.webhooks where account_id = $1), \
+                exists(select 1 from write_model.inboxes \
+                       where account_id = $1 and agent_bot_id is not null), \
+                exists(select 1 from read_model.inboxes \
+                       where account_id = $1 and channel_type = 'Channel::Api' \
+                         and coalesce(channel->>'webhook_url', '') <> '')",
+    )
+    .bind(account_id)
+    .fetch_one(pool)
+    .await?;
+    let any_hooks = any_hooks && !wanted.is_empty();
+    let any_bots = any_bots && !for_bots.is_empty();
+    let any_inboxes = any_inboxes && !for_inboxes.is_empty();
+    if !(any_hooks || any_bots || any_inboxes) {
+        return Ok(pending);
+    }
+    if !wait_applied(pool, &env.streamid, env.streamversion, config.render_wait).await? {
+        tracing::warn!(stream = %env.streamid, version = env.streamversion, "the read model has not applied the event in time; rendering what it shows");
+    }
+    if any_hooks {
+        let hooks: Vec<(i64, Json<Vec<String>>)> = sqlx::query_as(
+            "select id, subscriptions from read_model.webhooks where account_id = $1 order by id",
+        )
+        .bind(account_id)
+        .fetch_all(pool)
+        .await?;
+        for (ordinal, we) in wanted.iter().enumerate() {
+            let subscribers: Vec<Subscriber> = hooks
+                .iter()
+                .filter(|(_, subs)| subs.0.iter().any(|s| s == we.name))
+                .map(|(id, _)| Subscriber::Webhook(*id))
+                .collect();
+            push(
+                pool,
+                urls,
+                account_id,
+                we,
+                ordinal,
+                subscribers,
+                &mut pending,
+            )
+            .await?;
+        }
+    }
+    if any_bots {
+        for (ordinal, (we, conversation_id)) in for_bots.iter().enumerate() {
+            let bot = connected_bot(pool, account_id, *conversation_id).await?;
+            let subscribers = bot.into_iter().map(Subscriber::AgentBot).collect();
+            push(
+                pool,
+                urls,
+                account_id,
+                we,
+                ordinal,
+                subscribers,
+                &mut pending,
+            )
+            .await?;
+        }
+    }
+    if any_inboxes {
+        for (ordinal, (we, conversation_id)) in for_inboxes.iter().enumerate() {
+            let inbox = api_inbox(pool, account_id, *conversation_id).await?;
+            let subscribers = inbox.into_iter().map(Subscriber::ApiInbox).collect();
+            push(
+                pool,
+                urls,
+                account_id,
+                we,
+                ordinal,
+                subscribers,
+                &mut pending,
+            )
+            .await?;
+        }
+    }
+    Ok(pending)
+}
+
+/// The conversation's inbox, when it is an API inbox with a `webhook_url`.
+async fn api_inbox(
+    pool: &PgPool,
+    account_id: i64,
+    conversation_id: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "select i.id from read_model.conversations c \
+         join read_model.inboxes i on i.id = c.inbox_id and i.account_id = c.account_id \
+         where c.id = $1 and c.account_id = $2 and i.channel_type = 'Channel::Api' \
+           and coalesce(i.channel->>'webhook_url', '') <> ''",
+    )
+    .bind(conversation_id)
+    .bind(account_id)
+    .fetch_optional(pool)
+    .await
+}
+
 /// Renders `we` once and queues it for each subscriber.
 async fn push(
     pool: &PgPool,
@@ -358,75 +477,9 @@ async fn enqueue(
                 tracing::warn!(error = %e, event_id = %env.id, "skipping an event this code cannot read")
             }
             Ok(event) => {
-                let wanted = webhook_events(&event);
-                let for_bots = bot_events(&event);
                 account = env.accountid.or(event.account_id());
-                // No webhook and no bot-connected inbox in the account now
-                // (the write model is current): nothing to render, no need
-                // to wait for the read model.
-                let (any_hooks, any_bots): (bool, bool) = match account {
-                    Some(account_id) if !wanted.is_empty() || !for_bots.is_empty() => {
-                        sqlx::query_as(
-                            "select exists(select 1 from write_model.webhooks where account_id = $1),                                     exists(select 1 from write_model.inboxes                                            where account_id = $1 and agent_bot_id is not null)",
-                        )
-                        .bind(account_id)
-                        .fetch_one(pool)
-                        .await?
-                    }
-                    _ => (false, false),
-                };
-                let any_hooks = any_hooks && !wanted.is_empty();
-                let any_bots = any_bots && !for_bots.is_empty();
-                if let (Some(account_id), true) = (account, any_hooks || any_bots) {
-                    if !wait_applied(pool, &env.streamid, env.streamversion, config.render_wait)
-                        .await?
-                    {
-                        tracing::warn!(stream = %env.streamid, version = env.streamversion, "the read model has not applied the event in time; rendering what it shows");
-                    }
-                    let hooks: Vec<(i64, Json<Vec<String>>)> = if any_hooks {
-                        sqlx::query_as(
-                            "select id, subscriptions from read_model.webhooks where account_id = $1 order by id",
-                        )
-                        .bind(account_id)
-                        .fetch_all(pool)
-                        .await?
-                    } else {
-                        vec![]
-                    };
-                    for (ordinal, we) in wanted.iter().enumerate() {
-                        let subscribers: Vec<Subscriber> = hooks
-                            .iter()
-                            .filter(|(_, subs)| subs.0.iter().any(|s| s == we.name))
-                            .map(|(id, _)| Subscriber::Webhook(*id))
-                            .collect();
-                        push(
-                            pool,
-                            urls,
-                            account_id,
-                            we,
-                            ordinal,
-                            subscribers,
-                            &mut pending,
-                        )
-                        .await?;
-                    }
-                    if any_bots {
-                        for (ordinal, (we, conversation_id)) in for_bots.iter().enumerate() {
-                            let bot = connected_bot(pool, account_id, *conversation_id).await?;
-                            let subscribers: Vec<Subscriber> =
-                                bot.into_iter().map(Subscriber::AgentBot).collect();
-                            push(
-                                pool,
-                                urls,
-                                account_id,
-                                we,
-                                ordinal,
-                                subscribers,
-                                &mut pending,
-                            )
-                            .await?;
-                        }
-                    }
+                if let Some(account_id) = account {
+                    pending = subscribers_of(pool, urls, config, env, &event, account_id).await?;
                 }
             }
         }
@@ -435,21 +488,17 @@ async fn enqueue(
     let mut inserted = 0;
     if let (Some(env), Some(account_id)) = (envelope, account) {
         for p in &pending {
+            let (webhook_id, agent_bot_id, api_inbox_id) = p.subscriber.columns();
             inserted += sqlx::query(
                 "insert into webhooks.deliveries \
-                   (id, webhook_id, agent_bot_id, account_id, event_id, event, lane, position, \
-                    ordinal, payload) \
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) on conflict (id) do nothing",
+                   (id, webhook_id, agent_bot_id, api_inbox_id, account_id, event_id, event, lane, \
+                    position, ordinal, payload) \
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) on conflict (id) do nothing",
             )
             .bind(p.subscriber.delivery_id(env.id, p.name))
-            .bind(match p.subscriber {
-                Subscriber::Webhook(id) => Some(id),
-                Subscriber::AgentBot(_) => None,
-            })
-            .bind(match p.subscriber {
-                Subscriber::AgentBot(id) => Some(id),
-                Subscriber::Webhook(_) => None,
-            })
+            .bind(webhook_id)
+            .bind(agent_bot_id)
+            .bind(api_inbox_id)
             .bind(account_id)
             .bind(env.id)
             .bind(p.name)

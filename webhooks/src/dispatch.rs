@@ -38,6 +38,7 @@ struct Due {
     id: Uuid,
     webhook_id: Option<i64>,
     agent_bot_id: Option<i64>,
+    api_inbox_id: Option<i64>,
     event: String,
     payload: serde_json::Value,
     attempts: i32,
@@ -51,11 +52,12 @@ struct Outcome {
 
 impl Due {
     fn subscriber(&self) -> Subscriber {
-        match (self.webhook_id, self.agent_bot_id) {
-            (Some(id), _) => Subscriber::Webhook(id),
-            (None, Some(id)) => Subscriber::AgentBot(id),
+        match (self.webhook_id, self.agent_bot_id, self.api_inbox_id) {
+            (Some(id), _, _) => Subscriber::Webhook(id),
+            (None, Some(id), _) => Subscriber::AgentBot(id),
+            (None, None, Some(id)) => Subscriber::ApiInbox(id),
             // The table's check forbids it; a webhook id that matches none.
-            (None, None) => Subscriber::Webhook(0),
+            (None, None, None) => Subscriber::Webhook(0),
         }
     }
 }
@@ -178,12 +180,13 @@ fn finished(
 /// Due heads of their lanes, oldest first.
 async fn due(pool: &PgPool, limit: usize) -> Result<Vec<Due>, sqlx::Error> {
     sqlx::query_as(
-        "select d.id, d.webhook_id, d.agent_bot_id, d.event, d.payload, d.attempts \
+        "select d.id, d.webhook_id, d.agent_bot_id, d.api_inbox_id, d.event, d.payload, d.attempts \
          from webhooks.deliveries d \
          where d.status = 'pending' and d.next_attempt_at <= now() \
            and not exists (select 1 from webhooks.deliveries e \
              where e.status = 'pending' and e.lane = d.lane \
-               and (e.webhook_id = d.webhook_id or e.agent_bot_id = d.agent_bot_id) \
+               and (e.webhook_id = d.webhook_id or e.agent_bot_id = d.agent_bot_id \
+                    or e.api_inbox_id = d.api_inbox_id) \
                and (e.position, e.ordinal) < (d.position, d.ordinal)) \
          order by d.next_attempt_at, d.position, d.ordinal \
          limit $1",
@@ -200,30 +203,41 @@ async fn deliver(
     config: &Config,
     d: Due,
 ) -> Result<(), sqlx::Error> {
-    let target: Option<(String, Option<String>)> = match d.subscriber() {
-        Subscriber::Webhook(id) => {
-            sqlx::query_as(
-                "select w.url, s.secret from read_model.webhooks w \
+    let target: Option<(String, Option<String>)> =
+        match d.subscriber() {
+            Subscriber::Webhook(id) => {
+                sqlx::query_as(
+                    "select w.url, s.secret from read_model.webhooks w \
                  join write_model.webhooks s on s.id = w.id where w.id = $1",
-            )
-            .bind(id)
-            .fetch_optional(pool)
-            .await?
-        }
-        // A bot's deliveries are signed with its access token's SHA-256 (hex),
-        // the form write_model.access_tokens keeps.
-        Subscriber::AgentBot(id) => {
-            sqlx::query_as(
-                "select b.outgoing_url, t.token_hash from read_model.agent_bots b \
+                )
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+            }
+            // A bot's deliveries are signed with its access token's SHA-256 (hex),
+            // the form write_model.access_tokens keeps.
+            Subscriber::AgentBot(id) => {
+                sqlx::query_as(
+                    "select b.outgoing_url, t.token_hash from read_model.agent_bots b \
                  left join write_model.access_tokens t \
                    on t.owner_type = 'agent_bot' and t.owner_id = b.id \
                  where b.id = $1 and coalesce(b.outgoing_url, '') <> ''",
+                )
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+            }
+            // An API inbox's deliveries are signed with the channel's
+            // `hmac_token`, which administrators read from the inbox.
+            Subscriber::ApiInbox(id) => sqlx::query_as(
+                "select channel->>'webhook_url', channel->>'hmac_token' from read_model.inboxes \
+                 where id = $1 and channel_type = 'Channel::Api' \
+                   and coalesce(channel->>'webhook_url', '') <> ''",
             )
             .bind(id)
             .fetch_optional(pool)
-            .await?
-        }
-    };
+            .await?,
+        };
     let started = Instant::now();
     let (outcome, give_up) = match target {
         None => (
@@ -234,6 +248,7 @@ async fn deliver(
                     Subscriber::AgentBot(_) => {
                         "the agent bot was deleted or has no outgoing_url".into()
                     }
+                    Subscriber::ApiInbox(_) => "the inbox was deleted or has no webhook_url".into(),
                 }),
             },
             true,

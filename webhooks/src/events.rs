@@ -201,6 +201,22 @@ pub fn bot_events(event: &Event) -> Vec<(WebhookEvent, i64)> {
     }
 }
 
+/// The events an API inbox's `webhook_url` gets, with the conversation
+/// whose inbox decides the receiver: every conversation and message event
+/// of [`webhook_events`] (Chatwoot's `WebhookListener` sends an inbox's
+/// events to its account webhooks and to the API channel's URL alike, with
+/// no subscription list for the latter). Contact and inbox events have no
+/// conversation and go to account webhooks only.
+pub fn inbox_events(event: &Event) -> Vec<(WebhookEvent, i64)> {
+    webhook_events(event)
+        .into_iter()
+        .filter_map(|w| {
+            let conversation_id = w.lane.strip_prefix("conversation:")?.parse().ok()?;
+            Some((w, conversation_id))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,6 +266,36 @@ mod tests {
         let out = webhook_events(&message(MessageType::Incoming));
         assert_eq!(out[0].name, "message_created");
         assert_eq!(out[0].lane, "conversation:7");
+    }
+
+    #[test]
+    fn an_api_inbox_gets_conversation_and_message_events_but_not_contact_ones() {
+        let status = Event::ConversationStatusChanged {
+            conversation_id: 7,
+            account_id: 1,
+            from: ConversationStatus::Open,
+            to: ConversationStatus::Resolved,
+            snoozed_until: None,
+            actor: Actor::system(),
+        };
+        let got: Vec<(&str, i64)> = inbox_events(&status)
+            .iter()
+            .map(|(w, c)| (w.name, *c))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("conversation_status_changed", 7),
+                ("conversation_updated", 7)
+            ]
+        );
+        let contact = Event::ContactCreated {
+            contact_id: 4,
+            account_id: 1,
+            fields: Default::default(),
+        };
+        assert_eq!(webhook_events(&contact).len(), 1);
+        assert!(inbox_events(&contact).is_empty());
     }
 
     #[test]

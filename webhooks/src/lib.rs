@@ -12,9 +12,11 @@
 //! deliveries: concurrently with a global and a per-webhook cap, each
 //! conversation's deliveries to a webhook in log order, with a per-request
 //! timeout, an HMAC-SHA256 signature ([`sign`]) and retries with exponential
-//! backoff; every attempt is logged. Agent bots with an `outgoing_url` are
-//! the other kind of subscriber ([`Subscriber`]): the bot connected to a
-//! conversation's inbox gets its [`events::bot_events`] the same way.
+//! backoff; every attempt is logged. Agent bots with an `outgoing_url` and
+//! API inboxes with a `webhook_url` are the other kinds of subscriber
+//! ([`Subscriber`]): the bot connected to a conversation's inbox gets its
+//! [`events::bot_events`], and an API inbox every conversation and message
+//! event of its conversations ([`events::inbox_events`]), the same way.
 
 pub mod consumer;
 pub mod dispatch;
@@ -145,34 +147,46 @@ pub fn delivery_id(event_id: Uuid, webhook_id: i64, event: &str) -> Uuid {
     uuid::Builder::from_custom_bytes(bytes).into_uuid()
 }
 
-/// Who receives a delivery: an account webhook or an agent bot's
-/// `outgoing_url`.
+/// Who receives a delivery: an account webhook, an agent bot's
+/// `outgoing_url` or an API inbox's `webhook_url`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Subscriber {
     /// `webhooks.deliveries.webhook_id`.
     Webhook(i64),
     /// `webhooks.deliveries.agent_bot_id`.
     AgentBot(i64),
+    /// `webhooks.deliveries.api_inbox_id`.
+    ApiInbox(i64),
 }
 
 impl Subscriber {
     /// The delivery id of `event` for this subscriber: [`delivery_id`] for a
-    /// webhook; for a bot the same hash with an `agent_bot:` prefix, so a bot
-    /// and a webhook with the same id never share a delivery id.
+    /// webhook; for a bot or an API inbox the same hash with an
+    /// `agent_bot:` or `api_inbox:` prefix, so subscribers of different
+    /// kinds with the same id never share a delivery id.
     pub fn delivery_id(self, event_id: Uuid, event: &str) -> Uuid {
+        let (prefix, id): (&[u8], i64) = match self {
+            Subscriber::Webhook(id) => return delivery_id(event_id, id, event),
+            Subscriber::AgentBot(id) => (b"agent_bot:", id),
+            Subscriber::ApiInbox(id) => (b"api_inbox:", id),
+        };
+        let mut h = Sha256::new();
+        h.update(prefix);
+        h.update(event_id.as_bytes());
+        h.update(id.to_be_bytes());
+        h.update(event.as_bytes());
+        let digest = h.finalize();
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        uuid::Builder::from_custom_bytes(bytes).into_uuid()
+    }
+
+    /// The `(webhook_id, agent_bot_id, api_inbox_id)` columns of a delivery.
+    pub fn columns(self) -> (Option<i64>, Option<i64>, Option<i64>) {
         match self {
-            Subscriber::Webhook(id) => delivery_id(event_id, id, event),
-            Subscriber::AgentBot(id) => {
-                let mut h = Sha256::new();
-                h.update(b"agent_bot:");
-                h.update(event_id.as_bytes());
-                h.update(id.to_be_bytes());
-                h.update(event.as_bytes());
-                let digest = h.finalize();
-                let mut bytes = [0u8; 16];
-                bytes.copy_from_slice(&digest[..16]);
-                uuid::Builder::from_custom_bytes(bytes).into_uuid()
-            }
+            Subscriber::Webhook(id) => (Some(id), None, None),
+            Subscriber::AgentBot(id) => (None, Some(id), None),
+            Subscriber::ApiInbox(id) => (None, None, Some(id)),
         }
     }
 }
@@ -256,6 +270,10 @@ mod tests {
         assert_ne!(
             Subscriber::AgentBot(5).delivery_id(e, "a"),
             Subscriber::Webhook(5).delivery_id(e, "a")
+        );
+        assert_ne!(
+            Subscriber::ApiInbox(5).delivery_id(e, "a"),
+            Subscriber::AgentBot(5).delivery_id(e, "a")
         );
     }
 

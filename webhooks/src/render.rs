@@ -3,7 +3,8 @@
 //! Chatwoot's webhook differences, plus `event` and `account: {id, name}`.
 //!
 //! - conversation events: the conversation (push) JSON, top-level `channel`,
-//!   and `changed_attributes` for updates and status changes;
+//!   the raw `contact_inbox` record, `meta.hmac_verified`, and
+//!   `changed_attributes` for updates and status changes;
 //! - message events: the message with `message_type` as a name and
 //!   `created_at` as ISO-8601, `conversation` (the conversation payload),
 //!   `inbox: {id, name}`;
@@ -79,15 +80,53 @@ async fn conversation(
     let Some(display_id) = display_id else {
         return Ok(None);
     };
-    Ok(render::conversation(pool, account_id, display_id)
-        .await?
-        .map(|mut c| {
-            let channel = c["meta"]["channel"].clone();
-            if let Value::Object(map) = &mut c {
-                map.insert("channel".into(), channel);
-            }
-            c
-        }))
+    let Some(mut c) = render::conversation(pool, account_id, display_id).await? else {
+        return Ok(None);
+    };
+    let contact_inbox = contact_inbox(pool, conversation_id).await?;
+    if let Value::Object(map) = &mut c {
+        let channel = map
+            .get("meta")
+            .and_then(|m| m.get("channel"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        map.insert("channel".into(), channel);
+        map.insert("contact_inbox".into(), contact_inbox);
+        if let Some(Value::Object(meta)) = map.get_mut("meta") {
+            // No identity verification here: never verified.
+            meta.insert("hmac_verified".into(), json!(false));
+        }
+    }
+    Ok(Some(c))
+}
+
+/// The conversation's contact inbox as Chatwoot's webhooks show it: the raw
+/// record, times as ISO-8601 (one of the few places the global ids leak).
+async fn contact_inbox(pool: &PgPool, conversation_id: i64) -> Result<Value, sqlx::Error> {
+    let row: Option<(i64, i64, i64, String, DateTime<chrono::Utc>)> = sqlx::query_as(
+        "select ci.id, ci.contact_id, ci.inbox_id, ci.source_id, ci.created_at \
+         from read_model.conversations c \
+         join read_model.contact_inboxes ci on ci.id = c.contact_inbox_id \
+         where c.id = $1",
+    )
+    .bind(conversation_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(match row {
+        Some((id, contact_id, inbox_id, source_id, created_at)) => {
+            let at = created_at.to_rfc3339_opts(SecondsFormat::Millis, true);
+            json!({
+                "id": id,
+                "contact_id": contact_id,
+                "inbox_id": inbox_id,
+                "source_id": source_id,
+                "created_at": at,
+                "updated_at": at,
+                "hmac_verified": false,
+            })
+        }
+        None => Value::Null,
+    })
 }
 
 async fn message(

@@ -790,6 +790,19 @@ async fn an_agent_bot_gets_its_inboxes_conversation_events_signed_with_its_token
     assert_eq!(seen[2].body["id"], conversations[0]);
     assert!(seen[2].body.get("changed_attributes").is_none());
     assert_eq!(seen[3].body["account"]["id"], s.account_id);
+    // The bot's delivery log shows its three deliveries; the mute bot's none.
+    for ((bot_id, _), want) in bots.iter().zip([3, 0]) {
+        let (status, log) = app
+            .json(
+                Method::GET,
+                &s.path(&format!("/agent_bots/{bot_id}/deliveries")),
+                admin,
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{log}");
+        assert_eq!(log["payload"].as_array().unwrap().len(), want, "{log}");
+    }
 }
 
 #[tokio::test]
@@ -888,4 +901,180 @@ async fn a_webhook_and_a_bot_each_get_their_own_delivery_and_the_webhook_log_sho
     let entries = log["payload"].as_array().unwrap();
     assert_eq!(entries.len(), 1, "{log}");
     assert_eq!(entries[0]["id"].as_str(), Some(hook.delivery.as_str()));
+}
+
+// ---- API inboxes ------------------------------------------------------------
+
+#[tokio::test]
+async fn an_api_inbox_webhook_url_gets_its_conversations_events_signed_with_its_hmac_token() {
+    let app = TestApp::spawn().await;
+    let s = app.with_account().await;
+    let admin = Some(s.admin.as_str());
+    let receiver = Receiver::spawn(Arc::new(|n| if n == 1 { Answer::Fail } else { Answer::Ok }));
+    let (status, api_inbox) = app
+        .json(
+            Method::POST,
+            &s.path("/inboxes"),
+            admin,
+            Some(json!({"name": "Api", "channel": {"type": "api", "webhook_url": receiver.url}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{api_inbox}");
+    let hmac_token = api_inbox["hmac_token"].as_str().unwrap().to_owned();
+    assert!(!hmac_token.is_empty());
+    *receiver.secret.lock().unwrap() = hmac_token;
+    let (_, quiet_inbox) = app
+        .json(
+            Method::POST,
+            &s.path("/inboxes"),
+            admin,
+            Some(json!({"name": "Api without URL", "channel": {"type": "api"}})),
+        )
+        .await;
+    let mut conversations = Vec::new();
+    for inbox in [&api_inbox, &quiet_inbox] {
+        let inbox_id = inbox["id"].as_i64().unwrap();
+        let (_, contact) = app
+            .json(
+                Method::POST,
+                &s.path("/contacts"),
+                admin,
+                Some(json!({"name": "Cleo", "inbox_id": inbox_id})),
+            )
+            .await;
+        let contact_id = contact["payload"]["contact"]["id"].as_i64().unwrap();
+        let (status, c) = app
+            .json(
+                Method::POST,
+                &s.path("/conversations"),
+                admin,
+                Some(json!({"inbox_id": inbox_id, "contact_id": contact_id})),
+            )
+            .await;
+        assert_eq!(status, 200, "{c}");
+        let display = c["id"].as_i64().unwrap();
+        conversations.push(display);
+        let (status, m) = app
+            .json(
+                Method::POST,
+                &s.path(&format!("/conversations/{display}/messages")),
+                admin,
+                Some(json!({"content": "hello api"})),
+            )
+            .await;
+        assert_eq!(status, 200, "{m}");
+        let (status, body) = app
+            .json(
+                Method::POST,
+                &s.path(&format!("/conversations/{display}/toggle_status")),
+                admin,
+                Some(json!({"status": "resolved"})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let delivery = Delivery::start(&app, "webhooks-api-inbox");
+    let pool = app.env.pool.clone();
+    eventually(
+        "the inbox's deliveries delivered",
+        Duration::from_secs(60),
+        || {
+            let pool = pool.clone();
+            async move {
+                let (total, open): (i64, i64) = sqlx::query_as(
+                    "select count(*), count(*) filter (where status <> 'delivered') \
+                 from webhooks.deliveries",
+                )
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+                total == 4 && open == 0
+            }
+        },
+    )
+    .await;
+    delivery.stop().await;
+    let logged: Vec<(Option<i64>, Option<i64>, Option<i64>)> =
+        sqlx::query_as("select webhook_id, agent_bot_id, api_inbox_id from webhooks.deliveries")
+            .fetch_all(&app.env.pool)
+            .await
+            .unwrap();
+    assert!(
+        logged
+            .iter()
+            .all(|r| *r == (None, None, api_inbox["id"].as_i64())),
+        "{logged:?}"
+    );
+    let seen = receiver.seen();
+    // The second request failed and was retried: five requests, four events,
+    // in the conversation's order; none from the inbox without a URL.
+    let events: Vec<&str> = seen.iter().map(|r| r.event.as_str()).collect();
+    assert_eq!(
+        events,
+        [
+            "conversation_created",
+            "message_created",
+            "message_created",
+            "conversation_status_changed",
+            "conversation_updated"
+        ]
+    );
+    assert_eq!(seen[1].delivery, seen[2].delivery);
+    assert!(seen.iter().all(|r| r.signature_ok), "{seen:?}");
+    let created = &seen[0].body;
+    assert_eq!(created["id"], conversations[0]);
+    assert_eq!(created["channel"], "Channel::Api");
+    assert_eq!(created["contact_inbox"]["inbox_id"], api_inbox["id"]);
+    assert!(
+        created["contact_inbox"]["source_id"].is_string(),
+        "{created}"
+    );
+    assert_eq!(created["meta"]["hmac_verified"], false);
+    assert_eq!(seen[2].body["content"], "hello api");
+    assert_eq!(
+        seen[3].body["changed_attributes"],
+        json!([{"status": {"previous_value": "open", "current_value": "resolved"}}])
+    );
+    // The inbox's delivery log: its four deliveries, the retried one with
+    // two attempts; the other inbox's log is empty.
+    let inbox_log = |inbox: &Value| s.path(&format!("/inboxes/{}/deliveries", inbox["id"]));
+    let (status, log) = app
+        .json(Method::GET, &inbox_log(&api_inbox), admin, None)
+        .await;
+    assert_eq!(status, 200, "{log}");
+    let entries = log["payload"].as_array().unwrap();
+    assert_eq!(entries.len(), 4, "{log}");
+    assert!(entries.iter().all(|e| e["status"] == "delivered"), "{log}");
+    assert_eq!(
+        entries
+            .iter()
+            .map(|e| e["attempts"].as_i64().unwrap())
+            .sum::<i64>(),
+        5
+    );
+    let (status, log) = app
+        .json(Method::GET, &inbox_log(&quiet_inbox), admin, None)
+        .await;
+    assert_eq!(
+        (status, log["payload"].as_array().map(Vec::len)),
+        (200, Some(0))
+    );
+    let (status, _) = app
+        .json(
+            Method::GET,
+            &inbox_log(&api_inbox),
+            Some(s.agent.as_str()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 401);
+    let (status, _) = app
+        .json(
+            Method::GET,
+            &s.path("/inboxes/999999/deliveries"),
+            admin,
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
 }

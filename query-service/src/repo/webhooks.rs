@@ -58,17 +58,41 @@ pub struct DeliveryRow {
     pub attempt_log: Json<serde_json::Value>,
 }
 
-/// A page of the webhook's deliveries, newest first, optionally of one status.
-#[tracing::instrument(skip_all, fields(account_id = account_id, webhook_id = webhook_id))]
+/// Whose delivery log: an account webhook's, an agent bot's or an API
+/// inbox's (`webhooks.deliveries` has one column per kind).
+#[derive(Debug, Clone, Copy)]
+pub enum Receiver {
+    /// `webhook_id`.
+    Webhook(i64),
+    /// `agent_bot_id`.
+    AgentBot(i64),
+    /// `api_inbox_id`.
+    ApiInbox(i64),
+}
+
+impl Receiver {
+    fn column_and_id(self) -> (&'static str, i64) {
+        match self {
+            Receiver::Webhook(id) => ("webhook_id", id),
+            Receiver::AgentBot(id) => ("agent_bot_id", id),
+            Receiver::ApiInbox(id) => ("api_inbox_id", id),
+        }
+    }
+}
+
+/// A page of a receiver's deliveries in the account, newest first,
+/// optionally of one status.
+#[tracing::instrument(skip_all, fields(account_id = account_id, receiver = ?receiver))]
 pub async fn deliveries(
     pool: &PgPool,
     account_id: i64,
-    webhook_id: i64,
+    receiver: Receiver,
     status: Option<&str>,
     limit: i64,
     offset: i64,
 ) -> Result<Vec<DeliveryRow>, sqlx::Error> {
-    sqlx::query_as(
+    let (column, receiver_id) = receiver.column_and_id();
+    sqlx::query_as(&format!(
         "select d.id, d.event, d.event_id, d.status, d.attempts, d.next_attempt_at, \
            d.last_status_code, d.last_error, d.created_at, d.finished_at, \
            coalesce((select json_agg(json_build_object( \
@@ -77,12 +101,12 @@ pub async fn deliveries(
               from webhooks.delivery_attempts a where a.delivery_id = d.id), '[]'::json) \
              as attempt_log \
          from webhooks.deliveries d \
-         where d.account_id = $1 and d.webhook_id = $2 and ($3::text is null or d.status = $3) \
+         where d.account_id = $1 and d.{column} = $2 and ($3::text is null or d.status = $3) \
          order by d.created_at desc, d.position desc, d.id \
-         limit $4 offset $5",
-    )
+         limit $4 offset $5"
+    ))
     .bind(account_id)
-    .bind(webhook_id)
+    .bind(receiver_id)
     .bind(status)
     .bind(limit)
     .bind(offset)

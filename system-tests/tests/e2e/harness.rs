@@ -30,6 +30,15 @@ use tokio::time::Instant;
 
 /// The shared Postgres server, where each test creates (and drops) its database.
 const SHARED_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
+/// How many systems may use the shared Postgres at once. One system holds
+/// about 26 connections at its peak (measured: seven processes with pools of
+/// 4, the relays' listeners and the workers' locks) plus the test's own; the
+/// shared server allows 100, so four at once (the test threads) ran out, and
+/// the last pool to connect (the query service's, lazily) timed out.
+const SHARED_POSTGRES_SYSTEMS: usize = 2;
+static SHARED_POSTGRES_SLOTS: tokio::sync::Semaphore =
+    tokio::sync::Semaphore::const_new(SHARED_POSTGRES_SYSTEMS);
+
 /// How long a process may take to answer `/health`.
 const STARTUP_DEADLINE: Duration = Duration::from_secs(60);
 /// How long [`System::restart`] waits after SIGTERM before SIGKILL.
@@ -117,6 +126,9 @@ pub struct System {
     ports: HashMap<Process, u16>,
     children: HashMap<Process, Child>,
     platform_token: String,
+    /// A slot of the shared Postgres, if the system runs on it; released
+    /// after `Drop` has stopped the processes and dropped the database.
+    _slot: Option<tokio::sync::SemaphorePermit<'static>>,
 }
 
 impl System {
@@ -143,6 +155,16 @@ impl System {
 
         let database = format!("st_{tag}");
         let postgres = options.postgres.trim_end_matches('/').to_owned();
+        let slot = if postgres == SHARED_POSTGRES {
+            Some(
+                SHARED_POSTGRES_SLOTS
+                    .acquire()
+                    .await
+                    .expect("the semaphore is never closed"),
+            )
+        } else {
+            None
+        };
         let admin_url = format!("{postgres}/postgres");
         let mut admin = PgConnection::connect(&admin_url)
             .await
@@ -192,6 +214,7 @@ impl System {
             ports,
             children: HashMap::new(),
             platform_token: String::new(),
+            _slot: slot,
         };
         // All start together (their migrations are serialised by sqlx's lock);
         // then each must answer /health.
