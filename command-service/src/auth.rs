@@ -134,6 +134,10 @@ pub enum Bots {
 }
 
 /// Admits a caller to an account, or refuses with Chatwoot's status and message.
+///
+/// One round trip: the token's owner together with what the checks need
+/// (the account's existence, a user's role, whether a bot is connected to
+/// one of the account's inboxes); every write pays this, so it is one query.
 pub async fn account_caller(
     req: &HttpRequest,
     pool: &PgPool,
@@ -143,8 +147,25 @@ pub async fn account_caller(
     let Some(token) = token(req) else {
         return Err(ApiError::NotSignedIn);
     };
-    let principal = match resolve(pool, &token).await? {
-        Some(p @ (Principal::User(_) | Principal::AgentBot(_))) => p,
+    let found: Option<(String, i64, bool, Option<String>, bool)> = sqlx::query_as(
+        "select t.owner_type, t.owner_id, \
+           exists(select 1 from write_model.accounts a where a.id = $2 and not a.deleted), \
+           (select m.role from write_model.account_users m \
+             where t.owner_type = 'user' and m.account_id = $2 and m.user_id = t.owner_id), \
+           t.owner_type = 'agent_bot' and exists(select 1 from write_model.inboxes i \
+             where i.account_id = $2 and i.agent_bot_id = t.owner_id) \
+         from write_model.access_tokens t where t.token_hash = $1",
+    )
+    .bind(tokens::hash(&token))
+    .bind(account_id)
+    .fetch_optional(pool)
+    .await?;
+    let Some((owner_type, owner_id, account_exists, role, bot_connected)) = found else {
+        return Err(ApiError::Unauthorized("Invalid Access Token"));
+    };
+    let principal = match OwnerType::parse(&owner_type) {
+        Some(OwnerType::User) => Principal::User(owner_id),
+        Some(OwnerType::AgentBot) => Principal::AgentBot(owner_id),
         _ => return Err(ApiError::Unauthorized("Invalid Access Token")),
     };
     if matches!(principal, Principal::AgentBot(_)) && bots == Bots::Refused {
@@ -152,34 +173,28 @@ pub async fn account_caller(
             "Access to this endpoint is not authorized for bots",
         ));
     }
-    if !write_model::account_exists(pool, account_id).await? {
+    if !account_exists {
         return Err(ApiError::NotFound);
     }
     match principal {
-        Principal::User(user_id) => {
-            match write_model::member_role(pool, account_id, user_id).await? {
-                Some(role) => Ok(AccountCaller {
-                    principal,
-                    account_id,
-                    role: Some(role),
-                }),
-                None => Err(ApiError::Unauthorized(
-                    "You are not authorized to access this account",
-                )),
-            }
-        }
+        Principal::User(_) => match role.and_then(|r| Role::parse(&r).ok()) {
+            Some(role) => Ok(AccountCaller {
+                principal,
+                account_id,
+                role: Some(role),
+            }),
+            None => Err(ApiError::Unauthorized(
+                "You are not authorized to access this account",
+            )),
+        },
         // ---- agent bots and sso ----
         // An agent bot acts in an account only while it is connected to one
         // of the account's inboxes (set_agent_bot).
-        Principal::AgentBot(bot_id)
-            if write_model::agent_bots::bot_connected(pool, account_id, bot_id).await? =>
-        {
-            Ok(AccountCaller {
-                principal,
-                account_id,
-                role: None,
-            })
-        }
+        Principal::AgentBot(_) if bot_connected => Ok(AccountCaller {
+            principal,
+            account_id,
+            role: None,
+        }),
         _ => Err(ApiError::Unauthorized(
             "Bot is not authorized to access this account",
         )),

@@ -19,7 +19,9 @@
 //! `events_stream_version_key` and is retried from scratch (reload, decide
 //! again) up to [`MAX_ATTEMPTS`] times, then answers 409.
 
-use std::collections::BTreeMap;
+use std::any::{Any, TypeId};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use domain::{Aggregate, Event, StreamId};
@@ -32,7 +34,8 @@ use crate::error::ApiError;
 /// How often a command is tried when it loses an optimistic-lock race.
 pub const MAX_ATTEMPTS: usize = 8;
 
-/// The Postgres channel the relay listens on; notified by every commit that appended.
+/// The Postgres channel the relay listens on; notified at the commit of every
+/// transaction that appended (trigger `events_notify_appended`).
 pub const APPENDED_CHANNEL: &str = "events_appended";
 
 /// The request-level facts stored with every event of a command.
@@ -58,12 +61,103 @@ pub struct Loaded<A> {
     pub version: i64,
 }
 
+/// How many folded streams the command service keeps ([`AggregateCache`]).
+pub const CACHED_STREAMS: usize = 10_000;
+
+/// A cache key: the aggregate type (one stream may be folded into several,
+/// e.g. `Inbox`, `InboxMembers`, `InboxAgentBot`) and the stream id.
+type CacheKey = (TypeId, String);
+
+/// A stream folded up to a version.
+struct CachedState {
+    version: i64,
+    state: Arc<dyn Any + Send + Sync>,
+}
+
+/// Folded streams, as they were after commands this process committed.
+///
+/// Events are immutable and a stream's versions have no gaps, so a state
+/// folded up to version *v* plus the events after *v* is the state now:
+/// [`UnitOfWork::load`] reads only those (under the stream's lock, as
+/// always), instead of the whole stream. A hot conversation costs the events
+/// since this process last touched it, not its whole history. Only committed
+/// states go in. Bounded by two generations: when the newer one holds half
+/// the capacity it becomes the older one and the older one is dropped; a hit
+/// in the older generation moves the entry to the newer.
+#[derive(Clone)]
+pub struct AggregateCache {
+    inner: Arc<Mutex<Generations>>,
+    half: usize,
+}
+
+#[derive(Default)]
+struct Generations {
+    young: HashMap<CacheKey, CachedState>,
+    old: HashMap<CacheKey, CachedState>,
+}
+
+impl AggregateCache {
+    /// A cache of at most `capacity` streams (0 turns it off).
+    pub fn new(capacity: usize) -> Self {
+        AggregateCache {
+            inner: Arc::default(),
+            half: capacity / 2,
+        }
+    }
+
+    fn get(&self, key: &CacheKey) -> Option<(i64, Arc<dyn Any + Send + Sync>)> {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = g.young.get(key) {
+            return Some((c.version, c.state.clone()));
+        }
+        let c = g.old.remove(key)?;
+        let found = (c.version, c.state.clone());
+        self.insert(&mut g, key.clone(), c);
+        Some(found)
+    }
+
+    fn insert(&self, g: &mut Generations, key: CacheKey, value: CachedState) {
+        if self.half == 0 {
+            return;
+        }
+        if g.young.len() >= self.half && !g.young.contains_key(&key) {
+            g.old = std::mem::take(&mut g.young);
+        }
+        g.young.insert(key, value);
+    }
+
+    fn put_all(&self, states: Vec<(CacheKey, CachedState)>) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        for (key, value) in states {
+            // An older fold never replaces a newer one.
+            let newer = g
+                .young
+                .get(&key)
+                .or_else(|| g.old.get(&key))
+                .is_some_and(|c| c.version > value.version);
+            if !newer {
+                g.old.remove(&key);
+                self.insert(&mut g, key, value);
+            }
+        }
+    }
+}
+
+impl Default for AggregateCache {
+    fn default() -> Self {
+        AggregateCache::new(CACHED_STREAMS)
+    }
+}
+
 /// One command's transaction.
 pub struct UnitOfWork {
     tx: Transaction<'static, Postgres>,
     ctx: CommandContext,
     appended: BTreeMap<String, i64>,
     events: Vec<(String, i64, Event)>,
+    cache: AggregateCache,
+    /// States this command loaded or decided, cached once it commits.
+    folded: Vec<(CacheKey, CachedState)>,
 }
 
 impl UnitOfWork {
@@ -89,25 +183,42 @@ impl UnitOfWork {
     /// command is retried like a version conflict. The append's unique
     /// (stream, version) key stays the guarantee; the lock only avoids
     /// wasted work.
-    pub async fn load<A: Aggregate>(&mut self, stream: StreamId) -> Result<Loaded<A>, ApiError> {
+    pub async fn load<A: Aggregate + Clone + Send + Sync + 'static>(
+        &mut self,
+        stream: StreamId,
+    ) -> Result<Loaded<A>, ApiError> {
         sqlx::query("select pg_advisory_xact_lock(hashtextextended($1, 0))")
             .bind(stream.to_string())
             .execute(&mut *self.tx)
             .await?;
-        let rows: Vec<(String, i32, serde_json::Value)> = sqlx::query_as(
-            "select event_type, schema_version, payload from event_store.events \
-             where stream_id = $1 order by stream_version",
+        let key: CacheKey = (TypeId::of::<A>(), stream.to_string());
+        let (mut version, mut state) = match self.cache.get(&key) {
+            Some((version, state)) => match state.downcast_ref::<A>() {
+                Some(state) => (version, state.clone()),
+                None => (0, A::default()),
+            },
+            None => (0, A::default()),
+        };
+        let rows: Vec<(i64, String, i32, serde_json::Value)> = sqlx::query_as(
+            "select stream_version, event_type, schema_version, payload from event_store.events \
+             where stream_id = $1 and stream_version > $2 order by stream_version",
         )
-        .bind(stream.to_string())
+        .bind(&key.1)
+        .bind(version)
         .fetch_all(&mut *self.tx)
         .await?;
-        let version = rows.len() as i64;
-        let mut state = A::default();
-        for (event_type, schema_version, payload) in rows {
+        for (stream_version, event_type, schema_version, payload) in rows {
+            if stream_version != version + 1 {
+                return Err(ApiError::Internal(anyhow::anyhow!(
+                    "stream {stream}: version {stream_version} follows {version}"
+                )));
+            }
             let event = Event::from_stored(&event_type, schema_version, payload)
                 .map_err(|e| ApiError::Internal(anyhow::anyhow!("stream {stream}: {e}")))?;
             state = state.evolve(&event);
+            version = stream_version;
         }
+        self.remember(&key.1, version, &state);
         Ok(Loaded {
             stream,
             state,
@@ -115,19 +226,51 @@ impl UnitOfWork {
         })
     }
 
+    /// Notes a folded state, for the cache once the command commits.
+    fn remember<A: Clone + Send + Sync + 'static>(
+        &mut self,
+        stream: &str,
+        version: i64,
+        state: &A,
+    ) {
+        self.folded.push((
+            (TypeId::of::<A>(), stream.to_owned()),
+            CachedState {
+                version,
+                state: Arc::new(state.clone()),
+            },
+        ));
+    }
+
+    /// A stream that cannot have events yet: its id was drawn from its
+    /// sequence in this command (`write_model::next_id`), so nobody else has
+    /// written to it. Saves [`UnitOfWork::load`]'s lock and read; the
+    /// append's unique `(stream, version)` key still stands guard.
+    pub fn new_stream<A: Aggregate>(&self, stream: StreamId) -> Loaded<A> {
+        Loaded {
+            stream,
+            state: A::default(),
+            version: 0,
+        }
+    }
+
     /// Decides a command on a loaded aggregate and appends the outcome.
     /// Returns the events (empty when the command changed nothing).
-    pub async fn decide<A: Aggregate>(
+    pub async fn decide<A: Aggregate + Clone + Send + Sync + 'static>(
         &mut self,
         loaded: &mut Loaded<A>,
         command: &A::Command,
     ) -> Result<Vec<Event>, ApiError> {
         let events = loaded.state.decide(command)?;
+        if events.is_empty() {
+            return Ok(events);
+        }
         self.append(&loaded.stream, loaded.version, &events).await?;
         for e in &events {
             loaded.state = std::mem::take(&mut loaded.state).evolve(e);
         }
         loaded.version += events.len() as i64;
+        self.remember(&loaded.stream.to_string(), loaded.version, &loaded.state);
         Ok(events)
     }
 
@@ -189,12 +332,17 @@ pub struct Committed<T> {
 #[derive(Clone)]
 pub struct EventStore {
     pool: PgPool,
+    cache: AggregateCache,
 }
 
 impl EventStore {
-    /// An event store on a pool.
+    /// An event store on a pool, with an [`AggregateCache`] of
+    /// [`CACHED_STREAMS`] streams.
     pub fn new(pool: PgPool) -> Self {
-        EventStore { pool }
+        EventStore {
+            pool,
+            cache: AggregateCache::default(),
+        }
     }
 
     /// The pool.
@@ -220,25 +368,26 @@ impl EventStore {
                 ctx: ctx.clone(),
                 appended: BTreeMap::new(),
                 events: Vec::new(),
+                cache: self.cache.clone(),
+                folded: Vec::new(),
             };
             match command(&mut uow).await {
                 Ok(value) => {
+                    // The relay is woken at commit by the log's trigger
+                    // (`events_notify_appended`), not by a statement here.
                     if !uow.appended.is_empty() {
                         if let Some(claim) = &ctx.idempotency {
                             claim.mark_committed(&mut uow.tx).await?;
                         }
-                        sqlx::query("select pg_notify($1, '')")
-                            .bind(APPENDED_CHANNEL)
-                            .execute(&mut *uow.tx)
-                            .await?;
                     }
                     match uow.tx.commit().await {
                         Ok(()) => {
+                            uow.cache.put_all(uow.folded);
                             return Ok(Committed {
                                 value,
                                 written: uow.appended.into_iter().collect(),
                                 events: uow.events,
-                            })
+                            });
                         }
                         Err(e) if is_version_conflict(&e) => continue,
                         Err(e) => return Err(e.into()),
@@ -264,5 +413,63 @@ fn is_version_conflict(e: &sqlx::Error) -> bool {
                 || matches!(db.code().as_deref(), Some("40001") | Some("40P01"))
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(stream: &str, version: i64) -> (CacheKey, CachedState) {
+        (
+            (TypeId::of::<i64>(), stream.to_owned()),
+            CachedState {
+                version,
+                state: Arc::new(version),
+            },
+        )
+    }
+
+    fn version(cache: &AggregateCache, stream: &str) -> Option<i64> {
+        cache
+            .get(&(TypeId::of::<i64>(), stream.to_owned()))
+            .map(|(v, _)| v)
+    }
+
+    #[test]
+    fn an_older_fold_never_replaces_a_newer_one() {
+        let cache = AggregateCache::new(10);
+        cache.put_all(vec![entry("s", 5)]);
+        cache.put_all(vec![entry("s", 3)]);
+        assert_eq!(version(&cache, "s"), Some(5));
+        cache.put_all(vec![entry("s", 7)]);
+        assert_eq!(version(&cache, "s"), Some(7));
+    }
+
+    #[test]
+    fn it_holds_at_most_its_capacity_and_keeps_what_was_used_lately() {
+        let cache = AggregateCache::new(4);
+        for i in 0..4 {
+            cache.put_all(vec![entry(&format!("s{i}"), 1)]);
+        }
+        // s0 and s1 went to the older generation; using s0 keeps it.
+        assert_eq!(version(&cache, "s0"), Some(1));
+        for i in 4..6 {
+            cache.put_all(vec![entry(&format!("s{i}"), 1)]);
+        }
+        let held: Vec<&str> = ["s0", "s1", "s2", "s3", "s4", "s5"]
+            .into_iter()
+            .filter(|s| version(&cache, s).is_some())
+            .collect();
+        assert!(held.len() <= 4, "{held:?}");
+        assert!(held.contains(&"s5"), "{held:?}");
+        assert!(!held.contains(&"s1"), "{held:?}");
+    }
+
+    #[test]
+    fn a_zero_capacity_cache_holds_nothing() {
+        let cache = AggregateCache::new(0);
+        cache.put_all(vec![entry("s", 1)]);
+        assert_eq!(version(&cache, "s"), None);
     }
 }

@@ -88,13 +88,21 @@ pub async fn next_batch(
     .await
 }
 
-/// Whether committed events wait behind a transaction that is still open.
+/// The query of [`blocked`] (public for the test that checks its plan).
+pub const BLOCKED_SQL: &str =
+    "select coalesce(max(txid) >= pg_snapshot_xmin(pg_current_snapshot()), false) \
+     from event_store.events";
+
+/// Whether committed events wait behind a transaction that is still open:
+/// whether the newest visible event's txid is at or past the horizon.
+///
+/// Asked as `max(txid)`, which is one step of a backward scan of
+/// `events_txid_position_idx`. The equivalent `exists(... where txid >=
+/// horizon)` cannot be estimated (the horizon is only known at run time),
+/// so Postgres scanned the whole log for it: 58 ms at 47k events, measured
+/// with `explain analyze`, and the relay asks after every batch.
 async fn blocked(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "select exists(select 1 from event_store.events where txid >= pg_snapshot_xmin(pg_current_snapshot()))",
-    )
-    .fetch_one(conn)
-    .await
+    sqlx::query_scalar(BLOCKED_SQL).fetch_one(conn).await
 }
 
 /// Publishes one batch and advances the checkpoint; returns how many were published.

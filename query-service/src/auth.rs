@@ -121,12 +121,29 @@ pub async fn account_caller(
     pool: &PgPool,
     account_segment: &str,
 ) -> Result<Caller, ApiError> {
-    let user_id = user(req, pool).await?;
-    let account_id = crate::routes::id(account_segment)?;
-    if !repo::auth::account_exists(pool, account_id).await? {
+    let Some(token) = token(req) else {
+        return Err(ApiError::NotSignedIn);
+    };
+    // One round trip for every GET: the token's owner with the account's
+    // existence and the owner's role in it. A segment that is no id asks
+    // for no account; it is refused below, after the token.
+    let parsed = crate::routes::id(account_segment);
+    let found =
+        repo::auth::admission(pool, &tokens::hash(&token), parsed.as_ref().ok().copied()).await?;
+    let Some(found) = found else {
+        return Err(ApiError::INVALID_TOKEN);
+    };
+    match OwnerType::parse(&found.owner_type) {
+        Some(OwnerType::User) => {}
+        Some(OwnerType::AgentBot) => return Err(ApiError::BOTS_REFUSED),
+        Some(OwnerType::PlatformApp) | None => return Err(ApiError::INVALID_TOKEN),
+    }
+    let account_id = parsed?;
+    if !found.account_exists {
         return Err(ApiError::NotFound);
     }
-    let Some(role) = repo::auth::member_role(pool, account_id, user_id).await? else {
+    let user_id = found.owner_id;
+    let Some(role) = found.role else {
         return Err(ApiError::NOT_A_MEMBER);
     };
     // An unreadable role grants the least: agent.

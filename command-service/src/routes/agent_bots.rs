@@ -87,7 +87,7 @@ async fn create(
         .execute(&ctx, async |uow| {
             let bot_id = write_model::next_id(uow.conn(), "agent_bot_ids").await?;
             let token_hash = tokens::hash(&tokens::derive(&secret, OwnerType::AgentBot, bot_id));
-            let mut bot = uow.load::<AgentBot>(StreamId::agent_bot(bot_id)).await?;
+            let mut bot = uow.new_stream::<AgentBot>(StreamId::agent_bot(bot_id));
             let command = AgentBotCommand::Create {
                 agent_bot_id: bot_id,
                 account_id,

@@ -123,7 +123,7 @@ async fn create(
         .store
         .execute(&ctx, async |uow| {
             let contact_id = write_model::next_id(uow.conn(), "contact_ids").await?;
-            let mut contact = uow.load::<Contact>(StreamId::contact(contact_id)).await?;
+            let mut contact = uow.new_stream::<Contact>(StreamId::contact(contact_id));
             let taken = write_model::contact_taken(
                 uow.conn(),
                 account_id,

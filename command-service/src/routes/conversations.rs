@@ -80,9 +80,8 @@ async fn create(
         .store
         .execute(&ctx, async |uow| {
             let conversation_id = write_model::next_id(uow.conn(), "conversation_ids").await?;
-            let mut conversation = uow
-                .load::<Conversation>(StreamId::conversation(conversation_id))
-                .await?;
+            let mut conversation =
+                uow.new_stream::<Conversation>(StreamId::conversation(conversation_id));
             // Which contact inbox the conversation runs on.
             let (contact_inbox_id, contact_id, inbox_id) = match (contact_id, inbox_id) {
                 (Some(contact_id), Some(inbox_id)) => {

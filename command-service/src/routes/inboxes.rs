@@ -105,7 +105,7 @@ async fn create(
         .execute(&ctx, async |uow| {
             let inbox_id = write_model::next_id(uow.conn(), "inbox_ids").await?;
             let channel_id = write_model::next_id(uow.conn(), sequence).await?;
-            let mut inbox = uow.load::<Inbox>(StreamId::inbox(inbox_id)).await?;
+            let mut inbox = uow.new_stream::<Inbox>(StreamId::inbox(inbox_id));
             let command = InboxCommand::Create {
                 inbox_id,
                 account_id,

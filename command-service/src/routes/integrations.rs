@@ -101,7 +101,7 @@ async fn create(
                 }
             }
             let hook_id = write_model::next_id(uow.conn(), "hook_ids").await?;
-            let mut hook = uow.load::<Hook>(StreamId::hook(hook_id)).await?;
+            let mut hook = uow.new_stream::<Hook>(StreamId::hook(hook_id));
             let app_has_hook = wm::app_has_hook(uow.conn(), account_id, &app_id).await?;
             let command = HookCommand::Create {
                 hook_id,

@@ -192,7 +192,7 @@ pub(super) async fn create_in(
         .map(|(c, a, _)| (c, a))
         .ok_or(ApiError::NotFound)?;
     let message_id = write_model::next_id(uow.conn(), "message_ids").await?;
-    let mut message = uow.load::<Message>(StreamId::message(message_id)).await?;
+    let mut message = uow.new_stream::<Message>(StreamId::message(message_id));
     let inbox_id = conversation.state.inbox_id;
     let (channel_type, _) = write_model::inbox_in_account(uow.conn(), account_id, inbox_id)
         .await?

@@ -90,7 +90,7 @@ async fn create_account(
         .store
         .execute(&ctx, async |uow| {
             let account_id = write_model::next_id(uow.conn(), "account_ids").await?;
-            let mut account = uow.load::<Account>(StreamId::account(account_id)).await?;
+            let mut account = uow.new_stream::<Account>(StreamId::account(account_id));
             uow.decide(
                 &mut account,
                 &AccountCommand::Create {
@@ -283,7 +283,7 @@ async fn create_user(
             }
             let user_id = write_model::next_id(uow.conn(), "user_ids").await?;
             let token_hash = tokens::hash(&tokens::derive(&secret, OwnerType::User, user_id));
-            let mut user = uow.load::<User>(StreamId::user(user_id)).await?;
+            let mut user = uow.new_stream::<User>(StreamId::user(user_id));
             let command = UserCommand::Create {
                 user_id,
                 changes: changes.clone(),

@@ -123,7 +123,7 @@ async fn create(
         .store
         .execute(&ctx, async |uow| {
             let team_id = crate::write_model::next_id(uow.conn(), "team_ids").await?;
-            let mut team = uow.load::<Team>(StreamId::team(team_id)).await?;
+            let mut team = uow.new_stream::<Team>(StreamId::team(team_id));
             let name_taken = wm::team_name_taken(uow.conn(), account_id, &name, None).await?;
             let command = TeamCommand::Create {
                 team_id,

@@ -105,7 +105,7 @@ async fn create(
         .store
         .execute(&ctx, async |uow| {
             let webhook_id = write_model::next_id(uow.conn(), "webhook_ids").await?;
-            let mut webhook = uow.load::<Webhook>(StreamId::webhook(webhook_id)).await?;
+            let mut webhook = uow.new_stream::<Webhook>(StreamId::webhook(webhook_id));
             let url_taken = wm::url_taken(uow.conn(), account_id, url.trim(), None).await?;
             let command = WebhookCommand::Create {
                 webhook_id,

@@ -72,21 +72,6 @@ pub async fn set_inbox_bot(
     .map(|_| ())
 }
 
-/// Whether a bot is connected to an inbox of the account (its admission to it).
-pub async fn bot_connected(
-    pool: &PgPool,
-    account_id: i64,
-    agent_bot_id: i64,
-) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "select exists(select 1 from write_model.inboxes where account_id = $1 and agent_bot_id = $2)",
-    )
-    .bind(account_id)
-    .bind(agent_bot_id)
-    .fetch_one(pool)
-    .await
-}
-
 /// An account's bots go with it: deleted, their tokens and grants forgotten,
 /// and every bot disconnected from its inboxes.
 pub async fn delete_account_bots(

@@ -10,6 +10,38 @@ pub const ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 pub struct TestEnv {
     pub settings: Settings,
     pub pool: PgPool,
+    db: String,
+}
+
+/// The database and the stream go with the test, on a thread of their own:
+/// `Drop` runs inside the test's runtime, which is blocked meanwhile, so
+/// nothing here may wait for the test's tasks (closing the pool would wait
+/// for the connections they hold; `drop database ... with (force)` ends
+/// them instead).
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        let db = self.db.clone();
+        let settings = self.settings.clone();
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async move {
+                let connect = infra::nats::connect(&settings);
+                if let Ok(Ok(js)) = tokio::time::timeout(Duration::from_secs(5), connect).await {
+                    let _ = js.delete_stream(&settings.nats_stream).await;
+                }
+                let mut admin = PgConnection::connect(ADMIN_URL).await.ok()?;
+                admin
+                    .execute(format!(r#"drop database if exists "{db}" with (force)"#).as_str())
+                    .await
+                    .ok()?;
+                admin.close().await.ok()
+            })
+        });
+        let _ = dropped.join();
+    }
 }
 
 impl TestEnv {
@@ -35,7 +67,7 @@ impl TestEnv {
         settings.read_your_writes_timeout = Duration::from_secs(5);
         let pool = infra::db::connect(&settings).await.unwrap();
         infra::db::migrate(&pool).await.unwrap();
-        TestEnv { settings, pool }
+        TestEnv { settings, pool, db }
     }
 }
 

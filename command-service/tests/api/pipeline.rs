@@ -109,10 +109,6 @@ async fn every_committed_event_reaches_the_read_model_once_and_in_stream_order()
                 if roll_back {
                     tx.rollback().await.unwrap();
                 } else {
-                    sqlx::query("select pg_notify('events_appended', '')")
-                        .execute(&mut *tx)
-                        .await
-                        .unwrap();
                     tx.commit().await.unwrap();
                     versions[lane] += 1;
                     committed += 1;

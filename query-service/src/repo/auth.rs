@@ -17,6 +17,40 @@ pub async fn token_owner(
     .await
 }
 
+/// What admitting a token to an account takes.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Admission {
+    /// The token's owner type (`user`, `agent_bot`, `platform_app`).
+    pub owner_type: String,
+    /// The owner's id.
+    pub owner_id: i64,
+    /// Whether the account exists.
+    pub account_exists: bool,
+    /// The owner's role in the account (users who are members only).
+    pub role: Option<String>,
+}
+
+/// Everything admitting a token to an account takes, in one query. `None`
+/// for an unknown token.
+#[tracing::instrument(skip_all, fields(account_id = account_id))]
+pub async fn admission(
+    pool: &PgPool,
+    token_hash: &str,
+    account_id: Option<i64>,
+) -> Result<Option<Admission>, sqlx::Error> {
+    sqlx::query_as(
+        "select t.owner_type, t.owner_id, \
+           exists(select 1 from read_model.accounts a where a.id = $2) as account_exists, \
+           (select m.role from read_model.account_users m \
+             where t.owner_type = 'user' and m.account_id = $2 and m.user_id = t.owner_id) as role \
+         from read_model.access_tokens t where t.token_hash = $1",
+    )
+    .bind(token_hash)
+    .bind(account_id)
+    .fetch_optional(pool)
+    .await
+}
+
 /// Whether the account exists.
 #[tracing::instrument(skip_all, fields(account_id = account_id))]
 pub async fn account_exists(pool: &PgPool, account_id: i64) -> Result<bool, sqlx::Error> {
@@ -33,22 +67,6 @@ pub async fn user_exists(pool: &PgPool, user_id: i64) -> Result<bool, sqlx::Erro
         .bind(user_id)
         .fetch_one(pool)
         .await
-}
-
-/// The user's role in the account, if they are a member.
-#[tracing::instrument(skip_all, fields(account_id = account_id, user_id = user_id))]
-pub async fn member_role(
-    pool: &PgPool,
-    account_id: i64,
-    user_id: i64,
-) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "select role from read_model.account_users where account_id = $1 and user_id = $2",
-    )
-    .bind(account_id)
-    .bind(user_id)
-    .fetch_optional(pool)
-    .await
 }
 
 /// Whether a platform app was granted an object (`kind`: account, user, agent_bot).

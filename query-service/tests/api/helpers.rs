@@ -21,6 +21,32 @@ pub struct TestApp {
     pub secret: Secret,
     pub client: reqwest::Client,
     next_id: AtomicI64,
+    db: String,
+}
+
+/// The database goes with the test, on a thread of its own: `Drop` runs
+/// inside the test's runtime, which is blocked meanwhile, so nothing here
+/// may wait for the test's tasks (closing the pool would wait for the
+/// connections they hold; `drop database ... with (force)` ends them).
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let db = self.db.clone();
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async move {
+                let mut admin = PgConnection::connect(ADMIN_URL).await.ok()?;
+                admin
+                    .execute(format!(r#"drop database if exists "{db}" with (force)"#).as_str())
+                    .await
+                    .ok()?;
+                admin.close().await.ok()
+            })
+        });
+        let _ = dropped.join();
+    }
 }
 
 /// An account with an administrator and an agent.
@@ -152,6 +178,7 @@ impl TestApp {
             secret,
             client: reqwest::Client::new(),
             next_id: AtomicI64::new(1),
+            db,
         }
     }
 
