@@ -19,7 +19,6 @@ mod repo;
 mod routes;
 
 use std::net::TcpListener;
-use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, NormalizePath, TrailingSlash};
@@ -28,7 +27,7 @@ use anyhow::Context;
 use infra::rate_limit::RateLimit;
 use infra::settings::Secret;
 use infra::Settings;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgConnectOptions;
 use sqlx::PgPool;
 use tracing_actix_web::TracingLogger;
 
@@ -62,9 +61,7 @@ async fn connect_read_only(settings: &Settings) -> anyhow::Result<PgPool> {
     // Lazily: the service starts (and answers /health) even while the
     // migrations that create its role, or Postgres itself, are not there
     // yet; /ready says when it can read.
-    Ok(PgPoolOptions::new()
-        .max_connections(settings.database_pool_size)
-        .acquire_timeout(Duration::from_secs(10))
+    Ok(infra::db::pool_options(settings)
         .connect_lazy_with(options.options([("default_transaction_read_only", "on")])))
 }
 
