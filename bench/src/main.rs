@@ -198,6 +198,10 @@ async fn main() -> anyhow::Result<()> {
     for write in Write::ALL {
         for wait in [false, true] {
             for clients in [1, 8, 32] {
+                // Each run starts from a caught-up read model: otherwise a
+                // read-your-writes run would measure the backlog the run
+                // before it left (writes can outpace the projection).
+                caught_up(&pool).await?;
                 let (api2, a, convs) = (api.clone(), writes.clone(), pool_convs.clone());
                 let sample_memory = matches!(write, Write::Message) && clients == 32 && !wait;
                 let sampler = sample_memory.then(|| {
@@ -230,6 +234,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     eprintln!("== steady {} messages/s", args.steady_rate);
+    caught_up(&pool).await?;
     r.steady_on = Some(
         steady(
             &api,
@@ -253,6 +258,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     r.visible = Some(visible_from(rate, stats));
+    caught_up(&pool).await?;
 
     eprintln!("== hot spot: 32 clients on 10 conversations");
     let (api2, a, convs) = (api.clone(), writes.clone(), pool_convs.clone());
@@ -334,6 +340,35 @@ async fn main() -> anyhow::Result<()> {
 
 /// Opens conversations with messages on the big account, 32 at a time,
 /// without waiting for the read side; returns their display ids.
+/// Waits until the projection has applied every event of the log (its
+/// `(txid, position)` checkpoint has reached the log's newest), up to five
+/// minutes; reports how long the backlog took.
+async fn caught_up(pool: &PgPool) -> anyhow::Result<()> {
+    let started = Instant::now();
+    loop {
+        let done: bool = sqlx::query_scalar(
+            "select coalesce((p.last_txid, p.last_position) >= \
+                 (select e.txid, e.position from event_store.events e \
+                  order by e.txid desc, e.position desc limit 1), true) \
+             from read_model.projection_state p where p.id = 1",
+        )
+        .fetch_one(pool)
+        .await
+        .context("reading the projection's checkpoint")?;
+        if done {
+            let waited = started.elapsed();
+            if waited > Duration::from_millis(500) {
+                eprintln!("   (the projection caught up in {:.1} s)", waited.as_secs_f64());
+            }
+            return Ok(());
+        }
+        if started.elapsed() > Duration::from_secs(300) {
+            anyhow::bail!("the projection did not catch up within 5 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn seed(
     api: &Api,
     a: &Account,
