@@ -358,7 +358,10 @@ async fn caught_up(pool: &PgPool) -> anyhow::Result<()> {
         if done {
             let waited = started.elapsed();
             if waited > Duration::from_millis(500) {
-                eprintln!("   (the projection caught up in {:.1} s)", waited.as_secs_f64());
+                eprintln!(
+                    "   (the projection caught up in {:.1} s)",
+                    waited.as_secs_f64()
+                );
             }
             return Ok(());
         }

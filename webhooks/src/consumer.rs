@@ -284,6 +284,33 @@ async fn wait_applied(
     }
 }
 
+/// A receiver of a conversation's events that its inbox decides.
+#[derive(Debug, Clone, Copy)]
+enum ByInbox {
+    /// The agent bot connected to the inbox.
+    AgentBot,
+    /// The inbox itself, when it is an API inbox with a `webhook_url`.
+    ApiInbox,
+}
+
+impl ByInbox {
+    async fn find(
+        self,
+        pool: &PgPool,
+        account_id: i64,
+        conversation_id: i64,
+    ) -> Result<Option<Subscriber>, sqlx::Error> {
+        Ok(match self {
+            ByInbox::AgentBot => connected_bot(pool, account_id, conversation_id)
+                .await?
+                .map(Subscriber::AgentBot),
+            ByInbox::ApiInbox => api_inbox(pool, account_id, conversation_id)
+                .await?
+                .map(Subscriber::ApiInbox),
+        })
+    }
+}
+
 /// The agent bot with an `outgoing_url` connected to the inbox of a
 /// conversation, as the read model shows it now.
 async fn connected_bot(
@@ -369,26 +396,19 @@ async fn subscribers_of(
             .await?;
         }
     }
-    if any_bots {
-        for (ordinal, (we, conversation_id)) in for_bots.iter().enumerate() {
-            let bot = connected_bot(pool, account_id, *conversation_id).await?;
-            let subscribers = bot.into_iter().map(Subscriber::AgentBot).collect();
-            push(
-                pool,
-                urls,
-                account_id,
-                we,
-                ordinal,
-                subscribers,
-                &mut pending,
-            )
-            .await?;
+    for (wanted, events, receiver) in [
+        (any_bots, &for_bots, ByInbox::AgentBot),
+        (any_inboxes, &for_inboxes, ByInbox::ApiInbox),
+    ] {
+        if !wanted {
+            continue;
         }
-    }
-    if any_inboxes {
-        for (ordinal, (we, conversation_id)) in for_inboxes.iter().enumerate() {
-            let inbox = api_inbox(pool, account_id, *conversation_id).await?;
-            let subscribers = inbox.into_iter().map(Subscriber::ApiInbox).collect();
+        for (ordinal, (we, conversation_id)) in events.iter().enumerate() {
+            let subscribers = receiver
+                .find(pool, account_id, *conversation_id)
+                .await?
+                .into_iter()
+                .collect();
             push(
                 pool,
                 urls,

@@ -650,6 +650,58 @@ async fn pending_deliveries_survive_a_restart_of_the_delivery_process() {
     assert_eq!(ok, all);
 }
 
+/// In `inbox_id`: a contact, a conversation, one outgoing message with
+/// `content`, then each status of `statuses` in turn. Returns the display id.
+async fn conversation_with(
+    app: &TestApp,
+    s: &Seeded,
+    inbox_id: i64,
+    content: &str,
+    statuses: &[&str],
+) -> i64 {
+    let admin = Some(s.admin.as_str());
+    let (_, contact) = app
+        .json(
+            Method::POST,
+            &s.path("/contacts"),
+            admin,
+            Some(json!({"name": "Cleo", "inbox_id": inbox_id})),
+        )
+        .await;
+    let contact_id = contact["payload"]["contact"]["id"].as_i64().unwrap();
+    let (status, c) = app
+        .json(
+            Method::POST,
+            &s.path("/conversations"),
+            admin,
+            Some(json!({"inbox_id": inbox_id, "contact_id": contact_id})),
+        )
+        .await;
+    assert_eq!(status, 200, "{c}");
+    let display = c["id"].as_i64().unwrap();
+    let (status, m) = app
+        .json(
+            Method::POST,
+            &s.path(&format!("/conversations/{display}/messages")),
+            admin,
+            Some(json!({ "content": content })),
+        )
+        .await;
+    assert_eq!(status, 200, "{m}");
+    for to in statuses {
+        let (status, body) = app
+            .json(
+                Method::POST,
+                &s.path(&format!("/conversations/{display}/toggle_status")),
+                admin,
+                Some(json!({ "status": to })),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    display
+}
+
 // ---- agent bots -----------------------------------------------------------
 
 #[tokio::test]
@@ -695,46 +747,8 @@ async fn an_agent_bot_gets_its_inboxes_conversation_events_signed_with_its_token
             )
             .await;
         assert_eq!(status, 200, "{body}");
-        let (_, contact) = app
-            .json(
-                Method::POST,
-                &s.path("/contacts"),
-                admin,
-                Some(json!({"name": "Cleo", "inbox_id": inbox_id})),
-            )
-            .await;
-        let contact_id = contact["payload"]["contact"]["id"].as_i64().unwrap();
-        let (status, c) = app
-            .json(
-                Method::POST,
-                &s.path("/conversations"),
-                admin,
-                Some(json!({"inbox_id": inbox_id, "contact_id": contact_id})),
-            )
-            .await;
-        assert_eq!(status, 200, "{c}");
-        let display = c["id"].as_i64().unwrap();
-        conversations.push(display);
-        let (status, m) = app
-            .json(
-                Method::POST,
-                &s.path(&format!("/conversations/{display}/messages")),
-                admin,
-                Some(json!({"content": "hello bot"})),
-            )
-            .await;
-        assert_eq!(status, 200, "{m}");
-        for to in ["open", "resolved"] {
-            let (status, body) = app
-                .json(
-                    Method::POST,
-                    &s.path(&format!("/conversations/{display}/toggle_status")),
-                    admin,
-                    Some(json!({"status": to})),
-                )
-                .await;
-            assert_eq!(status, 200, "{body}");
-        }
+        conversations
+            .push(conversation_with(&app, &s, inbox_id, "hello bot", &["open", "resolved"]).await);
     }
     let delivery = Delivery::start(&app, "webhooks-bots");
     let pool = app.env.pool.clone();
@@ -934,44 +948,7 @@ async fn an_api_inbox_webhook_url_gets_its_conversations_events_signed_with_its_
     let mut conversations = Vec::new();
     for inbox in [&api_inbox, &quiet_inbox] {
         let inbox_id = inbox["id"].as_i64().unwrap();
-        let (_, contact) = app
-            .json(
-                Method::POST,
-                &s.path("/contacts"),
-                admin,
-                Some(json!({"name": "Cleo", "inbox_id": inbox_id})),
-            )
-            .await;
-        let contact_id = contact["payload"]["contact"]["id"].as_i64().unwrap();
-        let (status, c) = app
-            .json(
-                Method::POST,
-                &s.path("/conversations"),
-                admin,
-                Some(json!({"inbox_id": inbox_id, "contact_id": contact_id})),
-            )
-            .await;
-        assert_eq!(status, 200, "{c}");
-        let display = c["id"].as_i64().unwrap();
-        conversations.push(display);
-        let (status, m) = app
-            .json(
-                Method::POST,
-                &s.path(&format!("/conversations/{display}/messages")),
-                admin,
-                Some(json!({"content": "hello api"})),
-            )
-            .await;
-        assert_eq!(status, 200, "{m}");
-        let (status, body) = app
-            .json(
-                Method::POST,
-                &s.path(&format!("/conversations/{display}/toggle_status")),
-                admin,
-                Some(json!({"status": "resolved"})),
-            )
-            .await;
-        assert_eq!(status, 200, "{body}");
+        conversations.push(conversation_with(&app, &s, inbox_id, "hello api", &["resolved"]).await);
     }
     let delivery = Delivery::start(&app, "webhooks-api-inbox");
     let pool = app.env.pool.clone();
