@@ -34,7 +34,7 @@ use infra::envelope::Envelope;
 use infra::stored::{StoredEvent, COLUMNS};
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 
-use crate::process::{process, Outcome};
+use crate::process::{process_with, Guard, Outcome};
 use crate::schema::{self, LIVE_SCHEMA};
 
 /// The schema a rebuild fills before it is swapped in.
@@ -281,9 +281,16 @@ async fn apply_counted(
     bar: &ProgressBar,
 ) -> anyhow::Result<()> {
     let mut attempt = 1;
+    // Without savepoints first, as the live worker does; a batch holding an
+    // event that cannot be applied is redone at once with them.
+    let mut guard = Guard::Optimistic;
     let batch = loop {
-        match apply_batch(pool, events).await {
-            Ok(t) => break t,
+        match apply_batch(pool, events, guard).await {
+            Ok(Some(t)) => break t,
+            Ok(None) => {
+                tracing::info!("a rebuild batch holds an event that cannot be applied; redoing it with savepoints");
+                guard = Guard::Savepoint;
+            }
             Err(e) if attempt < ATTEMPTS => {
                 tracing::warn!(
                     error = format!("{e:#}"),
@@ -306,13 +313,24 @@ async fn apply_counted(
     Ok(())
 }
 
-async fn apply_batch(pool: &PgPool, events: &[StoredEvent]) -> anyhow::Result<Tally> {
+/// Applies the events in one transaction; `None` when, without savepoints,
+/// one of them could not be applied (nothing is committed then).
+async fn apply_batch(
+    pool: &PgPool,
+    events: &[StoredEvent],
+    guard: Guard,
+) -> anyhow::Result<Option<Tally>> {
     let mut tally = Tally::default();
     let mut tx = pool.begin().await?;
     schema::use_schema(&mut tx, NEXT_SCHEMA).await?;
     for stored in events {
         let env = Envelope::from_stored(stored);
-        match process(&mut tx, &env).await? {
+        let outcome = match process_with(&mut tx, &env, guard).await {
+            Ok(outcome) => outcome,
+            Err(e) if guard == Guard::Optimistic && !e.is_transient() => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        match outcome {
             Outcome::Applied => tally.applied += 1,
             Outcome::Parked | Outcome::Held => tally.parked += 1,
             Outcome::Duplicate => {}
@@ -320,7 +338,7 @@ async fn apply_batch(pool: &PgPool, events: &[StoredEvent]) -> anyhow::Result<Ta
         tally.events += 1;
     }
     tx.commit().await?;
-    Ok(tally)
+    Ok(Some(tally))
 }
 
 /// Renames the live schema away and the new one into its place, in one

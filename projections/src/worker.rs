@@ -41,7 +41,7 @@ use infra::Settings;
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 
 use crate::apply::ApplyError;
-use crate::process::{park, process, Parcel};
+use crate::process::{park, process_with, Guard, Parcel};
 use crate::schema::{use_schema, LIVE_SCHEMA};
 
 /// Advisory-lock class of the live worker ("proj"); the key within it is
@@ -336,10 +336,19 @@ where
         .max()
         .unwrap_or(0);
     let mut backoff = FIRST_BACKOFF;
+    // Without savepoints first; a poison event in the batch spoils that
+    // transaction, and the batch is redone at once with them (and parks it).
+    let mut guard = Guard::Optimistic;
     loop {
-        match apply_batch(pool, &items, last_sequence).await {
+        match apply_batch(pool, &items, last_sequence, guard).await {
             Ok(()) => break,
-            Err(e) => {
+            Err(BatchError::Poison) => {
+                tracing::info!(
+                    "a batch holds an event that cannot be applied; redoing it with savepoints"
+                );
+                guard = Guard::Savepoint;
+            }
+            Err(BatchError::Transient(e)) => {
                 tracing::warn!(
                     error = format!("{e:#}"),
                     retry_in_ms = backoff.as_millis() as u64,
@@ -367,9 +376,28 @@ where
     Ok(())
 }
 
+/// Why a batch did not commit.
+enum BatchError {
+    /// An event of it cannot be applied (only with [`Guard::Optimistic`]).
+    Poison,
+    /// Anything else: retried after a backoff.
+    Transient(anyhow::Error),
+}
+
+impl<E: Into<anyhow::Error>> From<E> for BatchError {
+    fn from(e: E) -> Self {
+        BatchError::Transient(e.into())
+    }
+}
+
 /// One transaction: pause lock shared, `read_model`, every item, the
 /// checkpoint, commit.
-async fn apply_batch(pool: &PgPool, items: &[Item], last_sequence: u64) -> anyhow::Result<()> {
+async fn apply_batch(
+    pool: &PgPool,
+    items: &[Item],
+    last_sequence: u64,
+    guard: Guard,
+) -> Result<(), BatchError> {
     let mut tx = pool.begin().await?;
     sqlx::query("select pg_advisory_xact_lock_shared($1)")
         .bind(crate::PAUSE_LOCK)
@@ -379,12 +407,20 @@ async fn apply_batch(pool: &PgPool, items: &[Item], last_sequence: u64) -> anyho
     for item in items {
         match item {
             Item::Envelope(env) => {
-                let outcome = process(&mut tx, env).await.map_err(transient)?;
+                let outcome = match process_with(&mut tx, env, guard).await {
+                    Ok(outcome) => outcome,
+                    Err(e) if guard == Guard::Optimistic && !e.is_transient() => {
+                        return Err(BatchError::Poison)
+                    }
+                    Err(e) => return Err(BatchError::Transient(transient(e))),
+                };
                 tracing::debug!(stream = %env.streamid, version = env.streamversion, ?outcome, "processed");
             }
             Item::Unreadable(parcel, error) => {
                 tracing::error!(subject = %parcel.event_type, %error, "parking a message that is not an envelope");
-                park(&mut tx, parcel, error).await.map_err(transient)?;
+                park(&mut tx, parcel, error)
+                    .await
+                    .map_err(|e| BatchError::Transient(transient(e)))?;
             }
         }
     }

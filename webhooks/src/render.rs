@@ -7,7 +7,8 @@
 //!   `changed_attributes` for updates and status changes;
 //! - message events: the message with `message_type` as a name and
 //!   `created_at` as ISO-8601, `conversation` (the conversation payload),
-//!   `inbox: {id, name}`;
+//!   `inbox: {id, name}`, and the sender with `email` (a user) or `avatar`
+//!   (a contact);
 //! - contact events: the contact with `avatar` and `blocked`;
 //! - inbox events: the inbox.
 
@@ -172,6 +173,24 @@ async fn message(
         }
         if let Some((id, name)) = inbox {
             map.insert("inbox".into(), json!({"id": id, "name": name}));
+        }
+        // Chatwoot's webhook sender: a user with `email`, a contact with
+        // `avatar` (push data otherwise).
+        if let Some(Value::Object(sender)) = map.get_mut("sender") {
+            match sender.get("type").and_then(Value::as_str) {
+                Some("user") => {
+                    let email: Option<String> =
+                        sqlx::query_scalar("select email from read_model.users where id = $1")
+                            .bind(sender.get("id").and_then(Value::as_i64))
+                            .fetch_optional(pool)
+                            .await?;
+                    sender.insert("email".into(), json!(email));
+                }
+                Some("contact") => {
+                    sender.insert("avatar".into(), json!(""));
+                }
+                _ => {}
+            }
         }
         map.insert("conversation".into(), conversation.unwrap_or(Value::Null));
     }

@@ -1008,6 +1008,12 @@ async fn an_api_inbox_webhook_url_gets_its_conversations_events_signed_with_its_
     );
     assert_eq!(created["meta"]["hmac_verified"], false);
     assert_eq!(seen[2].body["content"], "hello api");
+    assert_eq!(seen[2].body["sender"]["type"], "user");
+    assert!(
+        seen[2].body["sender"]["email"].is_string(),
+        "{}",
+        seen[2].body
+    );
     assert_eq!(
         seen[3].body["changed_attributes"],
         json!([{"status": {"previous_value": "open", "current_value": "resolved"}}])

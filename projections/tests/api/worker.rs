@@ -173,6 +173,71 @@ async fn a_poison_message_is_parked_and_holds_its_stream_while_other_streams_flo
     env.cleanup().await;
 }
 
+/// A batch is first applied without savepoints; an event the database
+/// refuses (here a second conversation with the same display id, SQLSTATE
+/// 23505) spoils that transaction, and the batch is redone with savepoints:
+/// the good events of the batch are applied once, the bad one is parked.
+#[tokio::test]
+async fn a_batch_with_an_event_the_database_refuses_is_redone_and_only_that_event_parked() {
+    let env = TestEnv::new().await;
+    let feed = Feed::new(&env).await;
+    let open = domain::conversation::ConversationStatus::Open;
+    // All in JetStream before the worker starts, so they come as one batch.
+    feed.emit(
+        &StreamId::conversation(1),
+        &conversation_created(1, 1, 1, 1, open, None, None),
+    )
+    .await;
+    let mut clash = conversation_created(2, 1, 1, 1, open, None, None);
+    if let domain::Event::ConversationCreated { display_id, .. } = &mut clash {
+        *display_id = 1;
+    }
+    let bad = feed.emit(&StreamId::conversation(2), &clash).await;
+    feed.emit(
+        &StreamId::conversation(3),
+        &conversation_created(3, 1, 1, 1, open, None, None),
+    )
+    .await;
+    let worker = env.spawn_worker();
+    eventually(
+        "the good events applied and the bad one parked",
+        DEADLINE,
+        || async {
+            env.scalar("select count(*) from read_model.parked_events")
+                .await
+                == 1
+                && env
+                    .scalar("select count(*) from read_model.conversations where id = 3")
+                    .await
+                    == 1
+        },
+    )
+    .await;
+    wait_until_acked(&env).await;
+    assert_eq!(
+        env.scalar("select count(*) from read_model.conversations")
+            .await,
+        2
+    );
+    let (position, stream_id, error): (i64, String, String) =
+        sqlx::query_as("select position, stream_id, error from read_model.parked_events")
+            .fetch_one(&env.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        (position, stream_id.as_str()),
+        (bad.position, "conversation:2")
+    );
+    assert!(error.contains("duplicate key"), "{error}");
+    assert_eq!(
+        env.scalar("select count(*) from read_model.history").await,
+        2,
+        "each good event recorded once"
+    );
+    worker.stop().await;
+    env.cleanup().await;
+}
+
 #[tokio::test]
 async fn a_version_delivered_before_its_predecessors_is_applied_after_them_from_the_log() {
     let env = TestEnv::new().await;
