@@ -88,7 +88,8 @@ pub async fn next_batch(
     .await
 }
 
-/// The query of [`blocked`] (public for the test that checks its plan).
+/// The query of the relay's blocked check (public for the test that checks
+/// its plan).
 pub const BLOCKED_SQL: &str =
     "select coalesce(max(txid) >= pg_snapshot_xmin(pg_current_snapshot()), false) \
      from event_store.events";
