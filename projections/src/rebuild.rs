@@ -6,7 +6,7 @@
 //! 2. The log is replayed into it in the relay's commit-safe order: events
 //!    whose writing transaction is older than every running one (the
 //!    horizon, `pg_snapshot_xmin(pg_current_snapshot())`), in batches keyed
-//!    by `(txid, position)`, through the same [`process`] as the live worker.
+//!    by `(txid, position)`, through the same [`process_with`] as the live worker.
 //!    Nothing can later appear behind that key, so nothing is skipped. Each
 //!    catch-up round stops at the horizon it started with, so it ends even
 //!    while writes keep coming.

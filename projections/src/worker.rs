@@ -6,7 +6,9 @@
 //! (up to [`BATCH`]) goes into one transaction for throughput. In that
 //! transaction the worker holds [`crate::PAUSE_LOCK`] shared (so a rebuild
 //! can pause it for its swap), sets `search_path` to `read_model`, and
-//! [`process`]es each message under a savepoint. It commits, and only then
+//! [`process_with`]es each message: first without savepoints, and, when an
+//! event of the batch cannot be applied, the batch again from the start with
+//! a savepoint per event, so that event is parked. It commits, and only then
 //! acks every message of the batch, with a double ack so it knows the server
 //! has it. A crash between commit and ack means a redelivery, which the
 //! stream-version guard turns into a no-op.
