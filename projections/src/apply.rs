@@ -130,6 +130,8 @@ pub async fn apply(conn: &mut PgConnection, env: &Envelope) -> Result<Applied, A
         return Err(ApplyError::Conflict(env.streamid.clone()));
     }
     // The checkpoint only moves forward in the relay's (txid, position) order.
+    // The notification rides on the same statement (the row always exists),
+    // one round trip for both; it is delivered at commit.
     sqlx::query(
         "update projection_state set \
            last_txid = case when (last_txid, last_position) < ($1::text::xid8, $2) \
@@ -138,17 +140,15 @@ pub async fn apply(conn: &mut PgConnection, env: &Envelope) -> Result<Applied, A
                                 then $2 else last_position end, \
            applied = applied + 1, \
            updated_at = now() \
-         where id = 1",
+         where id = 1 \
+         returning pg_notify($3, $4)",
     )
     .bind(env.txid.to_string())
     .bind(env.position)
+    .bind(APPLIED_CHANNEL)
+    .bind(format!("{} {}", env.streamid, env.streamversion))
     .execute(&mut *conn)
     .await?;
-    sqlx::query("select pg_notify($1, $2)")
-        .bind(APPLIED_CHANNEL)
-        .bind(format!("{} {}", env.streamid, env.streamversion))
-        .execute(&mut *conn)
-        .await?;
     Ok(Applied::Applied)
 }
 

@@ -65,16 +65,20 @@ pub async fn process_with(
     env: &Envelope,
     guard: Guard,
 ) -> Result<Outcome, ApplyError> {
-    let recorded: i64 =
-        sqlx::query_scalar("select version from stream_versions where stream_id = $1")
-            .bind(&env.streamid)
-            .fetch_optional(&mut *conn)
-            .await?
-            .unwrap_or(0);
+    // The stream's applied version and its first parked event, in one
+    // round trip (every event asks both).
+    let (recorded, parked): (Option<i64>, Option<i64>) = sqlx::query_as(
+        "select (select version from stream_versions where stream_id = $1), \
+                (select min(position) from parked_events where stream_id = $1)",
+    )
+    .bind(&env.streamid)
+    .fetch_one(&mut *conn)
+    .await?;
+    let recorded = recorded.unwrap_or(0);
     if env.streamversion <= recorded {
         return Ok(Outcome::Duplicate);
     }
-    if let Some(blocker) = parked_position(conn, &env.streamid).await? {
+    if let Some(blocker) = parked {
         hold(conn, env, blocker).await?;
         return Ok(Outcome::Held);
     }
@@ -149,16 +153,6 @@ async fn apply_or_park(
         }
         Err(e) => Err(e),
     }
-}
-
-async fn parked_position(
-    conn: &mut PgConnection,
-    stream_id: &str,
-) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar("select min(position) from parked_events where stream_id = $1")
-        .bind(stream_id)
-        .fetch_one(conn)
-        .await
 }
 
 async fn hold(conn: &mut PgConnection, env: &Envelope, blocker: i64) -> Result<(), ApplyError> {
