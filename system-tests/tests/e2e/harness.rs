@@ -831,11 +831,33 @@ async fn terminate(child: &mut Child, deadline: Duration) {
 }
 
 /// A port nothing listens on right now.
+/// A port nothing listens on now, for a process to bind.
+///
+/// Taken below Linux's ephemeral range (32768–60999), from a counter shared
+/// by the tests of this binary and a random start: a port the kernel hands
+/// out for `127.0.0.1:0` is also what outgoing connections (to Postgres, to
+/// NATS, between the services) take their source ports from, so one could
+/// take it between this check and the process binding it, and the process
+/// would exit during startup.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("binding 127.0.0.1:0")
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        rand::random::<u32>() % SPAN,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = u16::try_from(FIRST + n % SPAN).expect("below 65536");
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {FIRST}..{}", FIRST + SPAN)
 }
 
 fn workspace_root() -> PathBuf {
