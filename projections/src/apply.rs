@@ -1064,7 +1064,8 @@ async fn create_conversation(
         return Ok(());
     }
     sqlx::query(
-        "update contacts set conversations_count = conversations_count + 1, last_activity_at = $2 \
+        "update contacts set conversations_count = conversations_count + 1, \
+           last_activity_at = greatest(coalesce(last_activity_at, $2), $2) \
          where id = $1",
     )
     .bind(c.contact_id)

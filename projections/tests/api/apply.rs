@@ -662,3 +662,47 @@ async fn an_event_that_cannot_be_decoded_is_a_permanent_error_and_changes_nothin
     assert_eq!(env.applied().await, 0);
     env.cleanup().await;
 }
+
+/// The live worker may apply two streams' events in another order than the
+/// log (a redelivery after a NATS restart): a contact's `last_activity_at`
+/// must not depend on it, or the live read model and a rebuild differ (the
+/// NATS-restart fault test caught it). An older conversation applied after a
+/// newer one leaves the newer time.
+#[tokio::test]
+async fn a_contacts_last_activity_does_not_go_back_when_streams_apply_out_of_log_order() {
+    let env = TestEnv::new().await;
+    let open = domain::conversation::ConversationStatus::Open;
+    apply_one(
+        &env.pool,
+        &envelope("contact:1", 1, 1, &contact_created(1, 1, "Cleo")),
+    )
+    .await
+    .unwrap();
+    let newer = envelope(
+        "conversation:2",
+        1,
+        5,
+        &conversation_created(2, 1, 1, 1, open, None, None),
+    );
+    let older = envelope(
+        "conversation:1",
+        1,
+        3,
+        &conversation_created(1, 1, 1, 1, open, None, None),
+    );
+    apply_one(&env.pool, &newer).await.unwrap();
+    apply_one(&env.pool, &older).await.unwrap();
+    assert_eq!(
+        env.scalar(
+            "select extract(epoch from last_activity_at)::bigint from read_model.contacts where id = 1"
+        )
+        .await,
+        at(5).timestamp()
+    );
+    assert_eq!(
+        env.scalar("select conversations_count from read_model.contacts where id = 1")
+            .await,
+        2
+    );
+    env.cleanup().await;
+}
