@@ -345,6 +345,12 @@ async fn main() -> anyhow::Result<()> {
 /// minutes; reports how long the backlog took.
 async fn caught_up(pool: &PgPool) -> anyhow::Result<()> {
     let started = Instant::now();
+    // Every apply commits with a `read_model_applied` notification: check
+    // the checkpoint, and again after each one (the listener is in place
+    // before the first check, so none is missed).
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen("read_model_applied").await?;
+    let deadline = started + Duration::from_secs(300);
     loop {
         let done: bool = sqlx::query_scalar(
             "select coalesce((p.last_txid, p.last_position) >= \
@@ -365,10 +371,16 @@ async fn caught_up(pool: &PgPool) -> anyhow::Result<()> {
             }
             return Ok(());
         }
-        if started.elapsed() > Duration::from_secs(300) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
             anyhow::bail!("the projection did not catch up within 5 minutes");
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        match tokio::time::timeout(left, listener.recv()).await {
+            Ok(notification) => {
+                notification.context("waiting for read_model_applied")?;
+            }
+            Err(_) => anyhow::bail!("the projection did not catch up within 5 minutes"),
+        }
     }
 }
 

@@ -650,6 +650,25 @@ async fn pending_deliveries_survive_a_restart_of_the_delivery_process() {
     assert_eq!(ok, all);
 }
 
+/// Waits until the log holds `total` deliveries and every one is delivered.
+async fn all_delivered(app: &TestApp, what: &str, total: i64) {
+    let pool = app.env.pool.clone();
+    eventually(what, Duration::from_secs(60), || {
+        let pool = pool.clone();
+        async move {
+            let (all, open): (i64, i64) = sqlx::query_as(
+                "select count(*), count(*) filter (where status <> 'delivered') \
+                 from webhooks.deliveries",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            all == total && open == 0
+        }
+    })
+    .await;
+}
+
 /// In `inbox_id`: a contact, a conversation, one outgoing message with
 /// `content`, then each status of `statuses` in turn. Returns the display id.
 async fn conversation_with(
@@ -751,25 +770,7 @@ async fn an_agent_bot_gets_its_inboxes_conversation_events_signed_with_its_token
             .push(conversation_with(&app, &s, inbox_id, "hello bot", &["open", "resolved"]).await);
     }
     let delivery = Delivery::start(&app, "webhooks-bots");
-    let pool = app.env.pool.clone();
-    eventually(
-        "the bot's deliveries delivered",
-        Duration::from_secs(60),
-        || {
-            let pool = pool.clone();
-            async move {
-                let (total, open): (i64, i64) = sqlx::query_as(
-                    "select count(*), count(*) filter (where status <> 'delivered') \
-                 from webhooks.deliveries",
-                )
-                .fetch_one(&pool)
-                .await
-                .unwrap();
-                total == 3 && open == 0
-            }
-        },
-    )
-    .await;
+    all_delivered(&app, "the bot's deliveries delivered", 3).await;
     delivery.stop().await;
     // Every delivery of the log names the bot with the URL, none the mute bot.
     let logged: Vec<(Option<i64>, Option<i64>, String)> = sqlx::query_as(
@@ -951,25 +952,7 @@ async fn an_api_inbox_webhook_url_gets_its_conversations_events_signed_with_its_
         conversations.push(conversation_with(&app, &s, inbox_id, "hello api", &["resolved"]).await);
     }
     let delivery = Delivery::start(&app, "webhooks-api-inbox");
-    let pool = app.env.pool.clone();
-    eventually(
-        "the inbox's deliveries delivered",
-        Duration::from_secs(60),
-        || {
-            let pool = pool.clone();
-            async move {
-                let (total, open): (i64, i64) = sqlx::query_as(
-                    "select count(*), count(*) filter (where status <> 'delivered') \
-                 from webhooks.deliveries",
-                )
-                .fetch_one(&pool)
-                .await
-                .unwrap();
-                total == 4 && open == 0
-            }
-        },
-    )
-    .await;
+    all_delivered(&app, "the inbox's deliveries delivered", 4).await;
     delivery.stop().await;
     let logged: Vec<(Option<i64>, Option<i64>, Option<i64>)> =
         sqlx::query_as("select webhook_id, agent_bot_id, api_inbox_id from webhooks.deliveries")

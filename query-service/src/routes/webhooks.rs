@@ -53,51 +53,61 @@ async fn list(
     Ok(HttpResponse::Ok().json(json!({"payload": {"webhooks": list}})))
 }
 
-#[tracing::instrument(skip_all, fields(account = %path.0, webhook = %path.1))]
 async fn webhook_deliveries(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
     query: web::Query<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = admin(&state, &req, &path.0).await?;
-    let webhook_id = id(&path.1)?;
-    repo::webhooks::webhook(&state.pool, caller.account_id, webhook_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    log(&state, &caller, Receiver::Webhook(webhook_id), query).await
+    deliveries(state, req, path, query, Receiver::Webhook).await
 }
 
 /// A bot the account sees (its own or a global one): its deliveries for
 /// this account's conversations.
-#[tracing::instrument(skip_all, fields(account = %path.0, agent_bot = %path.1))]
 async fn agent_bot_deliveries(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
     query: web::Query<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = admin(&state, &req, &path.0).await?;
-    let bot_id = id(&path.1)?;
-    repo::agent_bots::visible_bot(&state.pool, caller.account_id, bot_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    log(&state, &caller, Receiver::AgentBot(bot_id), query).await
+    deliveries(state, req, path, query, Receiver::AgentBot).await
 }
 
-#[tracing::instrument(skip_all, fields(account = %path.0, inbox = %path.1))]
 async fn inbox_deliveries(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
     query: web::Query<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
+    deliveries(state, req, path, query, Receiver::ApiInbox).await
+}
+
+/// The log of the receiver `path.1` names (`receiver` makes it of its
+/// kind): administrators only, 404 unless the account has (or sees) it.
+#[tracing::instrument(skip_all, fields(account = %path.0, receiver = %path.1))]
+async fn deliveries(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    query: web::Query<Vec<(String, String)>>,
+    receiver: fn(i64) -> Receiver,
+) -> Result<HttpResponse, ApiError> {
     let caller = admin(&state, &req, &path.0).await?;
-    let inbox_id = id(&path.1)?;
-    repo::inboxes::inbox(&state.pool, caller.account_id, inbox_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    log(&state, &caller, Receiver::ApiInbox(inbox_id), query).await
+    let receiver = receiver(id(&path.1)?);
+    let (pool, account_id) = (&state.pool, caller.account_id);
+    let exists = match receiver {
+        Receiver::Webhook(id) => repo::webhooks::webhook(pool, account_id, id)
+            .await?
+            .is_some(),
+        Receiver::AgentBot(id) => repo::agent_bots::visible_bot(pool, account_id, id)
+            .await?
+            .is_some(),
+        Receiver::ApiInbox(id) => repo::inboxes::inbox(pool, account_id, id).await?.is_some(),
+    };
+    if !exists {
+        return Err(ApiError::NotFound);
+    }
+    log(&state, &caller, receiver, query).await
 }
 
 async fn log(
