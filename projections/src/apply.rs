@@ -1,15 +1,17 @@
-//! Folding one event into the read model.
+//! Folding events into the read model.
 //!
-//! [`apply`] runs inside a transaction the caller opened, after `SET LOCAL
+//! The code runs inside a transaction the caller opened, after `SET LOCAL
 //! search_path TO <schema>`, so the same code fills the live `read_model` and
-//! a rebuild's `read_model_next`. In that transaction it
+//! a rebuild's `read_model_next`. For each event of a [`Batch`] in that
+//! transaction:
 //!
-//! 1. locks the stream's row in `stream_versions` and skips the event if its
-//!    version is not above the recorded one (a redelivery: change nothing);
-//! 2. changes the read-model tables for the event;
-//! 3. records the stream's new version and advances `projection_state`;
-//! 4. sends `NOTIFY read_model_applied, '<stream id> <version>'`, delivered
-//!    at commit, which wakes the command service's read-your-writes waiters.
+//! 1. the event is skipped if its stream is already at or past its version
+//!    (a redelivery: change nothing);
+//! 2. [`change`] changes the read-model tables for the event;
+//! 3. at the batch's close, its history row, its stream's new version and
+//!    `projection_state` are written, and `NOTIFY read_model_applied,
+//!    '<stream id> <version>'` is sent per stream, delivered at commit, which
+//!    wakes the command service's read-your-writes waiters.
 //!
 //! Because the read model and the guard change in one transaction, an event
 //! is applied exactly once however often it is delivered. The list counters
@@ -29,6 +31,8 @@ use infra::tokens::OwnerType;
 use serde_json::Value;
 use sqlx::types::Json;
 use sqlx::PgConnection;
+
+use crate::batch::Batch;
 
 /// The channel the apply transaction notifies on (the command service listens).
 pub const APPLIED_CHANNEL: &str = "read_model_applied";
@@ -79,77 +83,31 @@ impl ApplyError {
     }
 }
 
-/// Applies one envelope to the read model of the current `search_path`.
+/// Applies one envelope to the read model of the current `search_path` in
+/// a [`Batch`] of its own: checks its stream's version, changes the read
+/// model, records history, the stream's version and `projection_state`, and
+/// notifies. Consumers with more than one event use a [`Batch`] directly.
 ///
 /// Call it in an open transaction after `SET LOCAL search_path TO <schema>`;
 /// on an error the caller rolls back (or back to a savepoint) before going on.
-#[tracing::instrument(
-    skip_all,
-    fields(
-        stream = %env.streamid,
-        version = env.streamversion,
-        position = env.position,
-        event_type = %env.eventtype,
-        correlation_id = %env.correlationid,
-    )
-)]
 pub async fn apply(conn: &mut PgConnection, env: &Envelope) -> Result<Applied, ApplyError> {
-    // The row lock serialises two workers on one stream until commit.
-    let recorded: Option<i64> =
-        sqlx::query_scalar("select version from stream_versions where stream_id = $1 for update")
-            .bind(&env.streamid)
-            .fetch_optional(&mut *conn)
-            .await?;
-    if recorded.is_some_and(|v| env.streamversion <= v) {
-        tracing::debug!("already applied");
-        return Ok(Applied::Duplicate);
-    }
-    let event = env.decode()?;
-    // ---- audit ----
-    // Before the per-type change, so `AccountDeleted` also removes its own row.
-    crate::history::record(conn, env).await?;
-    write(conn, &event, env.time).await?;
-    crate::activity::derive(conn, &event, env).await?;
-    // ---- reports ----
-    crate::reports::apply(conn, &event, env).await?;
+    let mut batch = Batch::open(conn, [env.streamid.as_str()]).await?;
+    let applied = batch.apply(conn, env).await?;
+    batch.close(conn, None).await?;
+    Ok(applied)
+}
 
-    // A new stream has no row to lock: if another transaction inserted it
-    // meanwhile, the guarded upsert changes nothing and the event is retried
-    // (then seen as a duplicate).
-    let moved = sqlx::query(
-        "insert into stream_versions as s (stream_id, version) values ($1, $2) \
-         on conflict (stream_id) do update set version = excluded.version \
-         where s.version < excluded.version",
-    )
-    .bind(&env.streamid)
-    .bind(env.streamversion)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if moved == 0 {
-        return Err(ApplyError::Conflict(env.streamid.clone()));
-    }
-    // The checkpoint only moves forward in the relay's (txid, position) order.
-    // The notification rides on the same statement (the row always exists),
-    // one round trip for both; it is delivered at commit.
-    sqlx::query(
-        "update projection_state set \
-           last_txid = case when (last_txid, last_position) < ($1::text::xid8, $2) \
-                            then $1::text::xid8 else last_txid end, \
-           last_position = case when (last_txid, last_position) < ($1::text::xid8, $2) \
-                                then $2 else last_position end, \
-           applied = applied + 1, \
-           updated_at = now() \
-         where id = 1 \
-         returning pg_notify($3, $4)",
-    )
-    .bind(env.txid.to_string())
-    .bind(env.position)
-    .bind(APPLIED_CHANNEL)
-    .bind(format!("{} {}", env.streamid, env.streamversion))
-    .execute(&mut *conn)
-    .await?;
-    Ok(Applied::Applied)
+/// What an event changes in the read-model tables (its bookkeeping is the
+/// [`Batch`]'s): the per-type change, the activity messages it derives and
+/// its report facts.
+pub(crate) async fn change(
+    conn: &mut PgConnection,
+    event: &Event,
+    env: &Envelope,
+) -> Result<(), ApplyError> {
+    write(conn, event, env.time).await?;
+    crate::activity::derive(conn, event, env).await?;
+    crate::reports::apply(conn, event, env).await
 }
 
 /// The read-model change of one event.

@@ -2,17 +2,14 @@
 //! actor and correlation id of the request that wrote it, for the audit
 //! endpoints (conversation and contact history, `as_of`, account audit).
 //!
-//! It is generic: every event is recorded the same way, before its per-type
-//! change. The row's key is `(stream_id, stream_version)` and the insert does
+//! It is generic: every event is recorded the same way, by the
+//! [`crate::batch::Batch`] that applies it (one insert per batch). The row's key is `(stream_id, stream_version)` and the insert does
 //! nothing on a conflict, so a redelivery changes nothing and rows of other
 //! streams are never touched: the table does not depend on the order in which
 //! streams are applied.
 
 use infra::envelope::Envelope;
 use serde_json::Value;
-use sqlx::PgConnection;
-
-use crate::apply::ApplyError;
 
 /// The global conversation id an event belongs to: its own stream's id for a
 /// `conversation:<id>` stream, else the payload's `conversation_id` (messages).
@@ -36,32 +33,4 @@ fn stream_id_of(stream: &str, kind: &str) -> Option<i64> {
 
 fn id_field(payload: &Value, field: &str) -> Option<i64> {
     payload.get(field).and_then(Value::as_i64)
-}
-
-/// Records one event in `history` (of the current `search_path`).
-pub async fn record(conn: &mut PgConnection, env: &Envelope) -> Result<(), ApplyError> {
-    sqlx::query(
-        "insert into history (stream_id, stream_version, position, account_id, event_type, \
-           schema_version, payload, actor_type, actor_id, correlation_id, causation_id, \
-           occurred_at, conversation_id, contact_id) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-         on conflict (stream_id, stream_version) do nothing",
-    )
-    .bind(&env.streamid)
-    .bind(env.streamversion)
-    .bind(env.position)
-    .bind(env.accountid)
-    .bind(&env.eventtype)
-    .bind(env.schemaversion)
-    .bind(sqlx::types::Json(&env.data))
-    .bind(&env.actortype)
-    .bind(env.actorid)
-    .bind(&env.correlationid)
-    .bind(&env.causationid)
-    .bind(env.time)
-    .bind(conversation_of(env))
-    .bind(contact_of(env))
-    .execute(conn)
-    .await?;
-    Ok(())
 }

@@ -12,7 +12,8 @@
 //! Modules: [`schema`] creates the read-model schema from
 //! `sql/read_model.sql` (docs/adr/0004); [`apply`] folds one event into the
 //! read-model tables, guarded by stream version so a second delivery is a
-//! no-op; [`process`] wraps it with what a consumer needs around one event
+//! no-op, with the bookkeeping of a whole transaction in a [`batch`];
+//! [`process`] wraps it with what a consumer needs around one event
 //! (skip duplicates, hold a stream behind a parked event, fill a delivery gap
 //! from the log, park poison); [`worker`] is the live NATS consumer;
 //! [`rebuild`] replays the log into a fresh schema and swaps it in while the
@@ -25,6 +26,7 @@
 pub mod activity;
 pub mod agent_bots;
 pub mod apply;
+pub mod batch;
 pub mod blobs;
 pub mod checksum;
 pub mod health;

@@ -16,6 +16,7 @@ use infra::envelope::Envelope;
 use infra::stored::{StoredEvent, COLUMNS};
 use sqlx::PgPool;
 
+use crate::batch::Batch;
 use crate::process::{process, Outcome};
 use crate::schema::{use_schema, LIVE_SCHEMA};
 
@@ -93,14 +94,18 @@ pub async fn retry(pool: &PgPool, stream: Option<&str>) -> anyhow::Result<RetryR
     .fetch_all(&mut *tx)
     .await?;
     let mut report = RetryReport::default();
+    let mut batch = Batch::open(&mut tx, events.iter().map(|e| e.stream_id.as_str()))
+        .await?
+        .eager();
     for stored in &events {
         let env = Envelope::from_stored(stored);
         report.retried += 1;
-        match process(&mut tx, &env).await? {
+        match process(&mut tx, &mut batch, &env).await? {
             Outcome::Applied | Outcome::Duplicate => report.applied += 1,
             Outcome::Parked | Outcome::Held => report.parked += 1,
         }
     }
+    batch.close(&mut tx, None).await?;
     tx.commit().await?;
     tracing::info!(?report, "retried parked events");
     Ok(report)

@@ -23,7 +23,8 @@ use infra::stored::{StoredEvent, COLUMNS};
 use serde_json::{json, Value};
 use sqlx::{Executor, PgConnection};
 
-use crate::apply::{apply, Applied, ApplyError};
+use crate::apply::{Applied, ApplyError};
+use crate::batch::Batch;
 
 /// What became of an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,34 +53,32 @@ pub enum Guard {
 }
 
 /// Processes one envelope in the caller's transaction (with `search_path`
-/// already set). Poison is parked, not returned; an error means a transient
-/// failure, and the caller rolls the whole transaction back and retries.
-pub async fn process(conn: &mut PgConnection, env: &Envelope) -> Result<Outcome, ApplyError> {
-    process_with(conn, env, Guard::Savepoint).await
+/// already set) and `batch`. Poison is parked, not returned; an error means
+/// a transient failure, and the caller rolls the whole transaction back and
+/// retries.
+pub async fn process(
+    conn: &mut PgConnection,
+    batch: &mut Batch,
+    env: &Envelope,
+) -> Result<Outcome, ApplyError> {
+    process_with(conn, batch, env, Guard::Savepoint).await
 }
 
 /// [`process`] with a choice of [`Guard`]. With [`Guard::Optimistic`] a
 /// permanent error (`!is_transient()`) comes back instead of being parked.
+/// With [`Guard::Savepoint`] the batch must be [`Batch::eager`].
 pub async fn process_with(
     conn: &mut PgConnection,
+    batch: &mut Batch,
     env: &Envelope,
     guard: Guard,
 ) -> Result<Outcome, ApplyError> {
-    // The stream's applied version and its first parked event, in one
-    // round trip (every event asks both).
-    let (recorded, parked): (Option<i64>, Option<i64>) = sqlx::query_as(
-        "select (select version from stream_versions where stream_id = $1), \
-                (select min(position) from parked_events where stream_id = $1)",
-    )
-    .bind(&env.streamid)
-    .fetch_one(&mut *conn)
-    .await?;
-    let recorded = recorded.unwrap_or(0);
+    let recorded = batch.version(conn, &env.streamid).await?;
     if env.streamversion <= recorded {
         return Ok(Outcome::Duplicate);
     }
-    if let Some(blocker) = parked {
-        hold(conn, env, blocker).await?;
+    if let Some(blocker) = batch.parked(conn, &env.streamid).await? {
+        hold(conn, batch, env, blocker).await?;
         return Ok(Outcome::Held);
     }
     if env.streamversion > recorded + 1 {
@@ -107,30 +106,31 @@ pub async fn process_with(
         }
         for stored in &missing {
             let earlier = Envelope::from_stored(stored);
-            if apply_or_park(conn, &earlier, guard).await? == Outcome::Parked {
-                hold(conn, env, earlier.position).await?;
+            if apply_or_park(conn, batch, &earlier, guard).await? == Outcome::Parked {
+                hold(conn, batch, env, earlier.position).await?;
                 return Ok(Outcome::Held);
             }
         }
     }
-    apply_or_park(conn, env, guard).await
+    apply_or_park(conn, batch, env, guard).await
 }
 
 /// Applies under a savepoint; a permanent error rolls back to it and parks.
 /// Optimistically: applies, and returns any error.
 async fn apply_or_park(
     conn: &mut PgConnection,
+    batch: &mut Batch,
     env: &Envelope,
     guard: Guard,
 ) -> Result<Outcome, ApplyError> {
     if guard == Guard::Optimistic {
-        return Ok(match apply(conn, env).await? {
+        return Ok(match batch.apply(conn, env).await? {
             Applied::Applied => Outcome::Applied,
             Applied::Duplicate => Outcome::Duplicate,
         });
     }
     conn.execute("savepoint apply_one").await?;
-    match apply(conn, env).await {
+    match batch.apply(conn, env).await {
         Ok(applied) => {
             conn.execute("release savepoint apply_one").await?;
             Ok(match applied {
@@ -148,14 +148,19 @@ async fn apply_or_park(
                 error = %e,
                 "parking an event that cannot be applied"
             );
-            park(conn, &Parcel::of(env), &e.to_string()).await?;
+            park_in(conn, batch, &Parcel::of(env), &e.to_string()).await?;
             Ok(Outcome::Parked)
         }
         Err(e) => Err(e),
     }
 }
 
-async fn hold(conn: &mut PgConnection, env: &Envelope, blocker: i64) -> Result<(), ApplyError> {
+async fn hold(
+    conn: &mut PgConnection,
+    batch: &mut Batch,
+    env: &Envelope,
+    blocker: i64,
+) -> Result<(), ApplyError> {
     tracing::warn!(
         stream = %env.streamid,
         version = env.streamversion,
@@ -166,7 +171,24 @@ async fn hold(conn: &mut PgConnection, env: &Envelope, blocker: i64) -> Result<(
         "held: the event at position {blocker} of stream {} is parked",
         env.streamid
     );
-    park(conn, &Parcel::of(env), &reason).await
+    park_in(conn, batch, &Parcel::of(env), &reason).await
+}
+
+/// [`park`], and notes it in the batch so later events of the parcel's
+/// stream are held behind it.
+pub async fn park_in(
+    conn: &mut PgConnection,
+    batch: &mut Batch,
+    parcel: &Parcel,
+    error: &str,
+) -> Result<(), ApplyError> {
+    park(conn, parcel, error).await?;
+    if !parcel.stream_id.is_empty() {
+        batch
+            .note_parked(conn, &parcel.stream_id, parcel.position)
+            .await?;
+    }
+    Ok(())
 }
 
 /// A row of `parked_events` to write.

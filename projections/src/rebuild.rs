@@ -34,6 +34,7 @@ use infra::envelope::Envelope;
 use infra::stored::{StoredEvent, COLUMNS};
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 
+use crate::batch::Batch;
 use crate::process::{process_with, Guard, Outcome};
 use crate::schema::{self, LIVE_SCHEMA};
 
@@ -323,9 +324,13 @@ async fn apply_batch(
     let mut tally = Tally::default();
     let mut tx = pool.begin().await?;
     schema::use_schema(&mut tx, NEXT_SCHEMA).await?;
+    let mut batch = Batch::open(&mut tx, events.iter().map(|e| e.stream_id.as_str())).await?;
+    if guard == Guard::Savepoint {
+        batch = batch.eager();
+    }
     for stored in events {
         let env = Envelope::from_stored(stored);
-        let outcome = match process_with(&mut tx, &env, guard).await {
+        let outcome = match process_with(&mut tx, &mut batch, &env, guard).await {
             Ok(outcome) => outcome,
             Err(e) if guard == Guard::Optimistic && !e.is_transient() => return Ok(None),
             Err(e) => return Err(e.into()),
@@ -337,6 +342,7 @@ async fn apply_batch(
         }
         tally.events += 1;
     }
+    batch.close(&mut tx, None).await?;
     tx.commit().await?;
     Ok(Some(tally))
 }

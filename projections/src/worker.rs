@@ -43,7 +43,8 @@ use infra::Settings;
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 
 use crate::apply::ApplyError;
-use crate::process::{park, process_with, Guard, Parcel};
+use crate::batch::Batch;
+use crate::process::{park_in, process_with, Guard, Parcel};
 use crate::schema::{use_schema, LIVE_SCHEMA};
 
 /// Advisory-lock class of the live worker ("proj"); the key within it is
@@ -392,8 +393,8 @@ impl<E: Into<anyhow::Error>> From<E> for BatchError {
     }
 }
 
-/// One transaction: pause lock shared, `read_model`, every item, the
-/// checkpoint, commit.
+/// One transaction: pause lock shared, `read_model`, every item in one
+/// [`Batch`], whose close also records the checkpoint; commit.
 async fn apply_batch(
     pool: &PgPool,
     items: &[Item],
@@ -406,10 +407,20 @@ async fn apply_batch(
         .execute(&mut *tx)
         .await?;
     use_schema(&mut tx, LIVE_SCHEMA).await?;
+    let streams = items.iter().filter_map(|item| match item {
+        Item::Envelope(env) => Some(env.streamid.as_str()),
+        Item::Unreadable(..) => None,
+    });
+    let mut batch = Batch::open(&mut tx, streams)
+        .await
+        .map_err(|e| BatchError::Transient(transient(e)))?;
+    if guard == Guard::Savepoint {
+        batch = batch.eager();
+    }
     for item in items {
         match item {
             Item::Envelope(env) => {
-                let outcome = match process_with(&mut tx, env, guard).await {
+                let outcome = match process_with(&mut tx, &mut batch, env, guard).await {
                     Ok(outcome) => outcome,
                     Err(e) if guard == Guard::Optimistic && !e.is_transient() => {
                         return Err(BatchError::Poison)
@@ -420,18 +431,19 @@ async fn apply_batch(
             }
             Item::Unreadable(parcel, error) => {
                 tracing::error!(subject = %parcel.event_type, %error, "parking a message that is not an envelope");
-                park(&mut tx, parcel, error)
+                park_in(&mut tx, &mut batch, parcel, error)
                     .await
                     .map_err(|e| BatchError::Transient(transient(e)))?;
             }
         }
     }
-    sqlx::query(
-        "update projection_state set stream_sequence = greatest(stream_sequence, $1) where id = 1",
-    )
-    .bind(i64::try_from(last_sequence).unwrap_or(i64::MAX))
-    .execute(&mut *tx)
-    .await?;
+    batch
+        .close(
+            &mut tx,
+            Some(i64::try_from(last_sequence).unwrap_or(i64::MAX)),
+        )
+        .await
+        .map_err(|e| BatchError::Transient(transient(e)))?;
     tx.commit().await?;
     Ok(())
 }

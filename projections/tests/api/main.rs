@@ -10,6 +10,7 @@
 mod agent_bots;
 mod apply;
 mod assignment_activity;
+mod batch;
 mod counters;
 mod helpers;
 // ---- audit ----

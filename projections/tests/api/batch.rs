@@ -1,0 +1,210 @@
+//! One transaction's bookkeeping in a [`Batch`]: written once at its close,
+//! checked against concurrent movers, and right around an account deletion.
+
+use domain::{Event, StreamId};
+use projections::apply::{Applied, ApplyError};
+use projections::batch::Batch;
+use sqlx::postgres::PgListener;
+
+use crate::helpers::*;
+
+/// A transaction on `read_model`, as the worker opens one.
+async fn transaction(env: &TestEnv) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut tx = env.pool.begin().await.unwrap();
+    projections::schema::use_schema(&mut tx, "read_model")
+        .await
+        .unwrap();
+    tx
+}
+
+#[tokio::test]
+async fn a_batch_writes_every_events_bookkeeping_at_its_close_and_notifies_each_stream_once() {
+    let env = TestEnv::new().await;
+    let mut listener = PgListener::connect_with(&env.pool).await.unwrap();
+    listener
+        .listen(projections::apply::APPLIED_CHANNEL)
+        .await
+        .unwrap();
+    let mut envelopes = Envelopes::default();
+    let mut batch_of = Vec::new();
+    for contact in 1..=3 {
+        let stream = StreamId::contact(contact);
+        batch_of.push(envelopes.next(&stream, &contact_created(contact, 1, "first")));
+        batch_of.push(envelopes.next(&stream, &contact_updated(contact, 1, "second")));
+        batch_of.push(envelopes.next(&stream, &contact_updated(contact, 1, "third")));
+    }
+
+    let mut tx = transaction(&env).await;
+    let mut batch = Batch::open(&mut tx, batch_of.iter().map(|e| e.streamid.as_str()))
+        .await
+        .unwrap();
+    for e in &batch_of {
+        assert_eq!(batch.apply(&mut tx, e).await.unwrap(), Applied::Applied);
+    }
+    // A second delivery within the same transaction changes nothing.
+    assert_eq!(
+        batch.apply(&mut tx, &batch_of[0]).await.unwrap(),
+        Applied::Duplicate
+    );
+    assert_eq!(
+        env.scalar("select count(*) from read_model.history").await,
+        0,
+        "nothing is visible before the commit"
+    );
+    batch.close(&mut tx, Some(42)).await.unwrap();
+    tx.commit().await.unwrap();
+
+    assert_eq!(
+        env.scalar("select count(*) from read_model.history").await,
+        9
+    );
+    assert_eq!(
+        env.scalar(
+            "select count(*) from read_model.stream_versions \
+             where stream_id like 'contact:%' and version = 3"
+        )
+        .await,
+        3
+    );
+    assert_eq!(env.applied().await, 9);
+    assert_eq!(
+        env.scalar("select last_position from read_model.projection_state")
+            .await,
+        9
+    );
+    assert_eq!(
+        env.scalar("select stream_sequence from read_model.projection_state")
+            .await,
+        42
+    );
+    assert_eq!(
+        env.scalar("select count(*) from read_model.contacts where name = 'third'")
+            .await,
+        3
+    );
+    let mut notified = Vec::new();
+    while notified.len() < 3 {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), listener.recv())
+            .await
+            .expect("a notification per stream")
+            .unwrap();
+        notified.push(n.payload().to_owned());
+    }
+    notified.sort();
+    assert_eq!(notified, ["contact:1 3", "contact:2 3", "contact:3 3"]);
+    // Exactly one per stream: nothing else is queued.
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(200), listener.recv())
+            .await
+            .is_err(),
+        "one notification per stream, at its last version"
+    );
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_batch_whose_streams_moved_since_it_opened_fails_with_a_conflict() {
+    let env = TestEnv::new().await;
+    let mut envelopes = Envelopes::default();
+    let first = envelopes.next(&StreamId::contact(1), &contact_created(1, 1, "a"));
+    let second = envelopes.next(&StreamId::contact(1), &contact_updated(1, 1, "b"));
+    let other = envelopes.next(&StreamId::contact(2), &contact_created(2, 1, "c"));
+
+    // A new stream another transaction inserts meanwhile.
+    let mut tx = transaction(&env).await;
+    let mut batch = Batch::open(&mut tx, [first.streamid.as_str()])
+        .await
+        .unwrap();
+    apply_one(&env.pool, &first).await.unwrap();
+    batch.apply(&mut tx, &first).await.unwrap();
+    let err = batch.close(&mut tx, None).await.unwrap_err();
+    assert!(matches!(err, ApplyError::Conflict(_)), "{err}");
+    assert!(err.is_transient(), "the caller retries a conflict");
+    tx.rollback().await.unwrap();
+
+    // An existing stream another transaction moved meanwhile.
+    let mut tx = transaction(&env).await;
+    let mut batch = Batch::open(&mut tx, [second.streamid.as_str(), other.streamid.as_str()])
+        .await
+        .unwrap();
+    apply_one(&env.pool, &second).await.unwrap();
+    batch.apply(&mut tx, &second).await.unwrap();
+    batch.apply(&mut tx, &other).await.unwrap();
+    let err = batch.close(&mut tx, None).await.unwrap_err();
+    assert!(matches!(err, ApplyError::Conflict(_)), "{err}");
+    tx.rollback().await.unwrap();
+
+    assert_eq!(
+        env.applied().await,
+        2,
+        "only the other transaction's applies"
+    );
+    assert_eq!(
+        env.scalar("select count(*) from read_model.history").await,
+        2
+    );
+    assert_eq!(
+        env.scalar("select count(*) from read_model.contacts where id = 2")
+            .await,
+        0
+    );
+    // The retry the worker makes finds the moved stream a duplicate.
+    let mut tx = transaction(&env).await;
+    let mut batch = Batch::open(&mut tx, [second.streamid.as_str(), other.streamid.as_str()])
+        .await
+        .unwrap();
+    assert_eq!(
+        batch.apply(&mut tx, &second).await.unwrap(),
+        Applied::Duplicate
+    );
+    assert_eq!(
+        batch.apply(&mut tx, &other).await.unwrap(),
+        Applied::Applied
+    );
+    batch.close(&mut tx, None).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(env.applied().await, 3);
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_account_deleted_in_a_batch_takes_the_history_noted_before_it_in_that_batch() {
+    let env = TestEnv::new().await;
+    let mut envelopes = Envelopes::default();
+    let events = [
+        envelopes.next(&StreamId::account(1), &account_created(1)),
+        envelopes.next(&StreamId::contact(1), &contact_created(1, 1, "a")),
+        envelopes.next(&StreamId::account(2), &account_created(2)),
+        envelopes.next(
+            &StreamId::account(1),
+            &Event::AccountDeleted { account_id: 1 },
+        ),
+        envelopes.next(&StreamId::contact(2), &contact_created(2, 2, "b")),
+    ];
+    let mut tx = transaction(&env).await;
+    let mut batch = Batch::open(&mut tx, events.iter().map(|e| e.streamid.as_str()))
+        .await
+        .unwrap();
+    for e in &events {
+        batch.apply(&mut tx, e).await.unwrap();
+    }
+    batch.close(&mut tx, None).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        env.scalar("select count(*) from read_model.history where account_id = 1")
+            .await,
+        0
+    );
+    assert_eq!(
+        env.scalar("select count(*) from read_model.history where account_id = 2")
+            .await,
+        2
+    );
+    assert_eq!(
+        env.scalar("select version from read_model.stream_versions where stream_id = 'account:1'")
+            .await,
+        2,
+        "the deletion still moves its stream"
+    );
+    env.cleanup().await;
+}
