@@ -5,14 +5,16 @@
 //! own checkpoint (`webhooks.consumer_state`): on every (re)subscription the
 //! durable consumer is recreated to deliver from the next stream sequence,
 //! and only one process per consumer name works (an advisory lock; the
-//! others stand by). Messages are handled one at a time, in feed order: the
-//! deliveries of a message and the checkpoint commit together, then the
-//! message is double-acked. A crash between commit and ack means a
+//! others stand by). Messages are handled in feed order, in batches of
+//! whatever has arrived (up to [`BATCH`]): the deliveries of a batch and the
+//! checkpoint commit together, one commit per batch, then every message of
+//! it is double-acked. A crash between commit and ack means a
 //! redelivery, which inserts nothing new (deliveries have deterministic ids).
-//! A transient failure (Postgres down) retries the same message after a
+//! A transient failure (Postgres down) retries the same batch after a
 //! backoff without moving on; a message that is not a readable event is
 //! logged and skipped.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +23,7 @@ use anyhow::Context;
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy, PullConsumer};
 use async_nats::jetstream::{self, AckKind};
 use domain::Event;
+use futures::future::join_all;
 use futures::{FutureExt, StreamExt};
 use infra::envelope::Envelope;
 use infra::Settings;
@@ -39,6 +42,8 @@ const STANDBY_RETRY: Duration = Duration::from_millis(500);
 const ACK_WAIT: Duration = Duration::from_secs(60);
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Most messages enqueued in one transaction.
+pub const BATCH: usize = 200;
 
 /// The stream sequence of the last message turned into deliveries.
 pub async fn checkpoint(pool: &PgPool) -> anyhow::Result<u64> {
@@ -90,7 +95,7 @@ async fn consumer(
 
 /// Consumes the feed into `webhooks.deliveries` until `shutdown` resolves;
 /// lost connections are retried, never fatal. `wake` is notified after each
-/// message that enqueued something.
+/// batch that enqueued something.
 pub async fn run(
     settings: Settings,
     pool: PgPool,
@@ -136,14 +141,27 @@ pub async fn run(
                         _ = &mut shutdown => return Ok(()),
                         m = messages.next() => m,
                     };
-                    let message = match next {
-                        Some(Ok(m)) => m,
+                    let mut batch = match next {
+                        Some(Ok(m)) => vec![m],
                         Some(Err(e)) => {
                             tracing::warn!(error = %e, "the message stream broke; subscribing again");
                             break;
                         }
                         None => break,
                     };
+                    // Whatever has already arrived joins the batch; nothing
+                    // waits for more.
+                    let mut broken = false;
+                    while batch.len() < BATCH {
+                        match messages.next().now_or_never() {
+                            Some(Some(Ok(m))) => batch.push(m),
+                            Some(Some(Err(_)) | None) => {
+                                broken = true;
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
                     if lock_conn.execute("select 1").await.is_err() {
                         tracing::warn!("lost the consumer lock; waiting to lead again");
                         lock_conn = tokio::select! {
@@ -153,12 +171,16 @@ pub async fn run(
                         };
                         break;
                     }
-                    let handled = handle(&pool, &urls, &config, &message, &mut shutdown).await;
+                    let handled = handle(&pool, &urls, &config, &batch, &mut shutdown).await;
                     let Ok(enqueued) = handled else {
                         return Ok(());
                     };
                     if enqueued > 0 {
                         wake.notify_one();
+                    }
+                    if broken {
+                        tracing::warn!("the message stream broke after a batch; subscribing again");
+                        break;
                     }
                 }
             }
@@ -204,29 +226,36 @@ pub(crate) async fn wait_to_lead(pool: &PgPool, class: i32, name: &str) -> PgCon
 /// Shutdown came while a message was being retried.
 struct Abandoned;
 
-/// Enqueues one message until it commits, then acks it; returns how many
-/// deliveries it enqueued.
+/// Enqueues a batch of messages until it commits, then acks them; returns
+/// how many deliveries it enqueued.
 async fn handle<S>(
     pool: &PgPool,
     urls: &BlobUrls,
     config: &Config,
-    message: &jetstream::Message,
+    batch: &[jetstream::Message],
     shutdown: &mut S,
 ) -> Result<u64, Abandoned>
 where
     S: Future<Output = ()> + Unpin + futures::future::FusedFuture,
 {
-    let sequence = message.info().map(|i| i.stream_sequence).unwrap_or(0);
-    let envelope = match serde_json::from_slice::<Envelope>(&message.payload) {
-        Ok(env) => Some(env),
-        Err(e) => {
-            tracing::error!(error = %e, subject = %message.subject, "skipping a message that is not an event envelope");
-            None
-        }
-    };
+    let envelopes: Vec<Option<Envelope>> = batch
+        .iter()
+        .map(|message| match serde_json::from_slice::<Envelope>(&message.payload) {
+            Ok(env) => Some(env),
+            Err(e) => {
+                tracing::error!(error = %e, subject = %message.subject, "skipping a message that is not an event envelope");
+                None
+            }
+        })
+        .collect();
+    let sequence = batch
+        .iter()
+        .filter_map(|m| m.info().ok().map(|i| i.stream_sequence))
+        .max()
+        .unwrap_or(0);
     let mut backoff = FIRST_BACKOFF;
     let enqueued = loop {
-        let attempt = enqueue(pool, urls, config, envelope.as_ref(), sequence);
+        let attempt = enqueue(pool, urls, config, &envelopes, sequence);
         let outcome = tokio::select! {
             biased;
             _ = &mut *shutdown => return Err(Abandoned),
@@ -240,7 +269,7 @@ where
                     retry_in_ms = backoff.as_millis() as u64,
                     "enqueueing failed and is retried"
                 );
-                let _ = message.ack_with(AckKind::Progress).await;
+                join_all(batch.iter().map(|m| m.ack_with(AckKind::Progress))).await;
                 tokio::select! {
                     biased;
                     _ = &mut *shutdown => return Err(Abandoned),
@@ -250,8 +279,10 @@ where
             }
         }
     };
-    if let Err(e) = message.double_ack().await {
-        tracing::warn!(error = %e, "ack failed; the message will be redelivered");
+    for ack in join_all(batch.iter().map(|m| m.double_ack())).await {
+        if let Err(e) = ack {
+            tracing::warn!(error = %e, "ack failed; the message will be redelivered");
+        }
     }
     Ok(enqueued)
 }
@@ -338,6 +369,7 @@ async fn subscribers_of(
     pool: &PgPool,
     urls: &BlobUrls,
     config: &Config,
+    receivers: &mut Receivers,
     env: &Envelope,
     event: &Event,
     account_id: i64,
@@ -351,17 +383,7 @@ async fn subscribers_of(
     }
     // No webhook, no bot-connected inbox and no API inbox with a URL in the
     // account now: nothing to render, no need to wait for the read model.
-    let (any_hooks, any_bots, any_inboxes): (bool, bool, bool) = sqlx::query_as(
-        "select exists(select 1 from write_model.webhooks where account_id = $1), \
-                exists(select 1 from write_model.inboxes \
-                       where account_id = $1 and agent_bot_id is not null), \
-                exists(select 1 from read_model.inboxes \
-                       where account_id = $1 and channel_type = 'Channel::Api' \
-                         and coalesce(channel->>'webhook_url', '') <> '')",
-    )
-    .bind(account_id)
-    .fetch_one(pool)
-    .await?;
+    let (any_hooks, any_bots, any_inboxes) = receivers.of(pool, account_id).await?;
     let any_hooks = any_hooks && !wanted.is_empty();
     let any_bots = any_bots && !for_bots.is_empty();
     let any_inboxes = any_inboxes && !for_inboxes.is_empty();
@@ -471,6 +493,38 @@ async fn push(
     Ok(())
 }
 
+/// Which kinds of receiver an account has, asked once per account and
+/// batch (a batch is what had arrived together, so "now" for all of it).
+#[derive(Debug, Default)]
+struct Receivers(HashMap<i64, (bool, bool, bool)>);
+
+impl Receivers {
+    /// Whether the account has webhooks, bot-connected inboxes and API
+    /// inboxes with a `webhook_url`.
+    async fn of(
+        &mut self,
+        pool: &PgPool,
+        account_id: i64,
+    ) -> Result<(bool, bool, bool), sqlx::Error> {
+        if let Some(known) = self.0.get(&account_id) {
+            return Ok(*known);
+        }
+        let found: (bool, bool, bool) = sqlx::query_as(
+            "select exists(select 1 from write_model.webhooks where account_id = $1), \
+                    exists(select 1 from write_model.inboxes \
+                           where account_id = $1 and agent_bot_id is not null), \
+                    exists(select 1 from read_model.inboxes \
+                           where account_id = $1 and channel_type = 'Channel::Api' \
+                             and coalesce(channel->>'webhook_url', '') <> '')",
+        )
+        .bind(account_id)
+        .fetch_one(pool)
+        .await?;
+        self.0.insert(account_id, found);
+        Ok(found)
+    }
+}
+
 /// One pending delivery to insert.
 struct Pending {
     subscriber: Subscriber,
@@ -480,56 +534,57 @@ struct Pending {
     payload: serde_json::Value,
 }
 
-/// The deliveries of one message, inserted with the checkpoint in one
-/// transaction.
+/// The deliveries of a batch of messages, inserted with the checkpoint (the
+/// batch's last stream sequence) in one transaction.
 async fn enqueue(
     pool: &PgPool,
     urls: &BlobUrls,
     config: &Config,
-    envelope: Option<&Envelope>,
+    envelopes: &[Option<Envelope>],
     sequence: u64,
 ) -> anyhow::Result<u64> {
+    let mut receivers = Receivers::default();
     let mut pending = Vec::new();
-    let mut account = None;
-    if let Some(env) = envelope {
-        match Event::from_stored(&env.eventtype, env.schemaversion, env.data.clone()) {
+    for env in envelopes.iter().flatten() {
+        let event = match Event::from_stored(&env.eventtype, env.schemaversion, env.data.clone()) {
+            Ok(event) => event,
             Err(e) => {
-                tracing::warn!(error = %e, event_id = %env.id, "skipping an event this code cannot read")
+                tracing::warn!(error = %e, event_id = %env.id, "skipping an event this code cannot read");
+                continue;
             }
-            Ok(event) => {
-                account = env.accountid.or(event.account_id());
-                if let Some(account_id) = account {
-                    pending = subscribers_of(pool, urls, config, env, &event, account_id).await?;
-                }
-            }
+        };
+        let Some(account_id) = env.accountid.or(event.account_id()) else {
+            continue;
+        };
+        for p in subscribers_of(pool, urls, config, &mut receivers, env, &event, account_id).await?
+        {
+            pending.push((env, account_id, p));
         }
     }
     let mut tx = pool.begin().await?;
     let mut inserted = 0;
-    if let (Some(env), Some(account_id)) = (envelope, account) {
-        for p in &pending {
-            let (webhook_id, agent_bot_id, api_inbox_id) = p.subscriber.columns();
-            inserted += sqlx::query(
-                "insert into webhooks.deliveries \
-                   (id, webhook_id, agent_bot_id, api_inbox_id, account_id, event_id, event, lane, \
-                    position, ordinal, payload) \
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) on conflict (id) do nothing",
-            )
-            .bind(p.subscriber.delivery_id(env.id, p.name))
-            .bind(webhook_id)
-            .bind(agent_bot_id)
-            .bind(api_inbox_id)
-            .bind(account_id)
-            .bind(env.id)
-            .bind(p.name)
-            .bind(&p.lane)
-            .bind(env.position)
-            .bind(p.ordinal)
-            .bind(&p.payload)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        }
+    for (env, account_id, p) in &pending {
+        let (webhook_id, agent_bot_id, api_inbox_id) = p.subscriber.columns();
+        inserted += sqlx::query(
+            "insert into webhooks.deliveries \
+               (id, webhook_id, agent_bot_id, api_inbox_id, account_id, event_id, event, lane, \
+                position, ordinal, payload) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) on conflict (id) do nothing",
+        )
+        .bind(p.subscriber.delivery_id(env.id, p.name))
+        .bind(webhook_id)
+        .bind(agent_bot_id)
+        .bind(api_inbox_id)
+        .bind(account_id)
+        .bind(env.id)
+        .bind(p.name)
+        .bind(&p.lane)
+        .bind(env.position)
+        .bind(p.ordinal)
+        .bind(&p.payload)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
     }
     sqlx::query(
         "update webhooks.consumer_state set stream_sequence = greatest(stream_sequence, $1) where id = 1",
