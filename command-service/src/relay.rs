@@ -106,16 +106,17 @@ async fn blocked(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar(BLOCKED_SQL).fetch_one(conn).await
 }
 
-/// Publishes one batch and advances the checkpoint; returns how many were published.
+/// Publishes the batch after `after` and advances the checkpoint; returns
+/// how many were published and the checkpoint now.
 pub async fn publish_batch(
     conn: &mut PgConnection,
     js: &jetstream::Context,
     subject_prefix: &str,
-) -> anyhow::Result<usize> {
-    let after = checkpoint(conn).await?;
+    after: Checkpoint,
+) -> anyhow::Result<(usize, Checkpoint)> {
     let batch = next_batch(conn, after, BATCH).await?;
     let Some(last) = batch.last() else {
-        return Ok(0);
+        return Ok((0, after));
     };
     let mut acks = Vec::with_capacity(batch.len());
     for event in &batch {
@@ -146,7 +147,11 @@ pub async fn publish_batch(
     .bind(batch.len() as i64)
     .execute(&mut *conn)
     .await?;
-    Ok(batch.len())
+    let now = Checkpoint {
+        txid: last.txid,
+        position: last.position,
+    };
+    Ok((batch.len(), now))
 }
 
 async fn try_lead(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
@@ -227,11 +232,22 @@ async fn lead(
 ) -> anyhow::Result<()> {
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen(APPENDED_CHANNEL).await?;
-    let mut conn = pool.acquire().await?;
+    // A connection of its own, whose checkpoint updates do not wait for
+    // the WAL flush: a checkpoint lost in a Postgres crash only means the
+    // events after the older one are published again, which JetStream drops
+    // as duplicates (`Nats-Msg-Id`, within its window) and every consumer
+    // skips (stream versions, delivery ids). The leader is the only writer
+    // of the checkpoint, so it reads it once and keeps it.
+    let mut conn = PgConnection::connect_with(&pool.connect_options()).await?;
+    sqlx::query("set synchronous_commit to off")
+        .execute(&mut conn)
+        .await?;
+    let mut after = checkpoint(&mut conn).await?;
     let mut blocked_since: Option<Instant> = None;
     let mut last_warned: Option<Instant> = None;
     loop {
-        let published = publish_batch(&mut conn, js, &settings.subject_prefix).await?;
+        let published;
+        (published, after) = publish_batch(&mut conn, js, &settings.subject_prefix, after).await?;
         if published as i64 == BATCH {
             continue;
         }
