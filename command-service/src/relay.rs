@@ -13,7 +13,8 @@
 //! One relay is active at a time: the leader holds a session advisory lock
 //! on its own connection; standbys try for it every [`STANDBY_RETRY`], and
 //! take over as soon as a dead leader's connection is gone. The leader wakes
-//! on the `events_appended` notification sent by each appending commit, so
+//! on the `events_appended` notification sent after each appending commit
+//! (`crate::event_store::RelayWaker`), so
 //! there is no polling delay between a commit and its publish; only while a
 //! committed event waits behind an older open transaction does it re-check
 //! every [`BLOCKED_RETRY`].

@@ -174,3 +174,51 @@ async fn an_append_from_an_older_transaction_than_its_predecessor_is_refused() {
         .map(|c| c.into_owned());
     assert_eq!(code.as_deref(), Some("40001"));
 }
+
+#[tokio::test]
+async fn a_committed_append_wakes_the_relay_and_the_writing_transaction_does_not_notify() {
+    let env = TestEnv::new().await;
+    let mut listener = sqlx::postgres::PgListener::connect_with(&env.pool)
+        .await
+        .unwrap();
+    listener
+        .listen(command_service::event_store::APPENDED_CHANNEL)
+        .await
+        .unwrap();
+    // A writer that inserts without the event store sends nothing: the
+    // notification is no longer a side effect of the writing transaction,
+    // where it would serialise every commit behind the one before.
+    let mut tx = env.pool.begin().await.unwrap();
+    sqlx::query(
+        "insert into event_store.events (event_id, stream_id, stream_version, event_type, \
+           schema_version, payload, metadata, occurred_at) \
+         values (gen_random_uuid(), 'contact:9', 1, 'TestHappened', 1, '{}', \
+                 '{\"actor_type\":\"system\",\"correlation_id\":\"t\"}', now())",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let store = EventStore::new(env.pool.clone());
+    create_conversation(&store, 1).await;
+    let woken = tokio::time::timeout(std::time::Duration::from_secs(10), listener.recv())
+        .await
+        .expect("the relay is woken after the command's commit")
+        .unwrap();
+    assert_eq!(woken.channel(), "events_appended");
+    // The one notification came from the store's waker, after the commit:
+    // the events are there when the relay looks.
+    assert_eq!(
+        sqlx::query_scalar::<_, i64>("select count(*) from event_store.events")
+            .fetch_one(&env.pool)
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(300), listener.recv())
+            .await
+            .is_err(),
+        "nothing else notified"
+    );
+}
