@@ -113,12 +113,30 @@ pub async fn apply(
                 Some(Sender::User(id)) => Some(*id),
                 _ => None,
             };
+            // The fact and, for a human's public reply, the conversation's
+            // first response, in one statement.
+            let reply = matches!(
+                (message_type, private, user),
+                (MessageType::Outgoing, false, Some(_))
+            );
             sqlx::query(
-                "insert into report_messages \
-                   (message_id, account_id, conversation_id, inbox_id, message_type, private, \
-                    sender_user_id, created_at) \
-                 values ($1, $2, $3, $4, $5, $6, $7, $8) \
-                 on conflict (message_id) do nothing",
+                "with fact as ( \
+                   insert into report_messages \
+                     (message_id, account_id, conversation_id, inbox_id, message_type, private, \
+                      sender_user_id, created_at) \
+                   values ($1, $2, $3, $4, $5, $6, $7, $8) \
+                   on conflict (message_id) do nothing) \
+                 insert into report_conversations as r \
+                   (conversation_id, account_id, inbox_id, first_response_at, first_responder_id, \
+                    first_response_id) \
+                 select $3, $2, $4, $8, $7, $1 where $9 \
+                 on conflict (conversation_id) do update set \
+                   first_response_at = excluded.first_response_at, \
+                   first_responder_id = excluded.first_responder_id, \
+                   first_response_id = excluded.first_response_id \
+                 where r.first_response_at is null \
+                    or (excluded.first_response_at, excluded.first_response_id) \
+                       < (r.first_response_at, r.first_response_id)",
             )
             .bind(message_id)
             .bind(account_id)
@@ -128,60 +146,12 @@ pub async fn apply(
             .bind(private)
             .bind(user)
             .bind(at)
+            .bind(reply)
             .execute(&mut *conn)
             .await?;
-            if let (MessageType::Outgoing, false, Some(user_id)) = (message_type, private, user) {
-                let reply = Reply {
-                    conversation_id: *conversation_id,
-                    account_id: *account_id,
-                    inbox_id: *inbox_id,
-                    message_id: *message_id,
-                    user_id,
-                };
-                first_response(conn, &reply, at).await?;
-            }
         }
         _ => {}
     }
-    Ok(())
-}
-
-/// A human reply that may be a conversation's first response.
-struct Reply {
-    conversation_id: i64,
-    account_id: i64,
-    inbox_id: i64,
-    message_id: i64,
-    user_id: i64,
-}
-
-/// Keeps the earliest `(time, message id)` reply: commutative and idempotent.
-async fn first_response(
-    conn: &mut PgConnection,
-    reply: &Reply,
-    at: DateTime<Utc>,
-) -> Result<(), ApplyError> {
-    sqlx::query(
-        "insert into report_conversations as r \
-           (conversation_id, account_id, inbox_id, first_response_at, first_responder_id, \
-            first_response_id) \
-         values ($1, $2, $3, $4, $5, $6) \
-         on conflict (conversation_id) do update set \
-           first_response_at = excluded.first_response_at, \
-           first_responder_id = excluded.first_responder_id, \
-           first_response_id = excluded.first_response_id \
-         where r.first_response_at is null \
-            or (excluded.first_response_at, excluded.first_response_id) \
-               < (r.first_response_at, r.first_response_id)",
-    )
-    .bind(reply.conversation_id)
-    .bind(reply.account_id)
-    .bind(reply.inbox_id)
-    .bind(at)
-    .bind(reply.user_id)
-    .bind(reply.message_id)
-    .execute(conn)
-    .await?;
     Ok(())
 }
 

@@ -113,3 +113,56 @@ async fn last_activity_follows_the_newest_message_whatever_the_order_across_stre
     assert_eq!(last_activity(&env).await, at(5));
     env.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_contacts_message_moves_the_contacts_activity_and_an_agents_reply_does_not() {
+    let env = TestEnv::new().await;
+    apply_one(
+        &env.pool,
+        &envelope("contact:3", 1, 1, &contact_created(3, 1, "Ann")),
+    )
+    .await
+    .unwrap();
+    apply_one(
+        &env.pool,
+        &envelope("conversation:7", 1, 2, &conversation_created()),
+    )
+    .await
+    .unwrap();
+    let contact_activity = || async {
+        env.scalar(
+            "select coalesce(extract(epoch from last_activity_at)::bigint, 0) \
+             from read_model.contacts where id = 3",
+        )
+        .await
+    };
+    apply_one(&env.pool, &envelope("message:10", 1, 5, &message(10)))
+        .await
+        .unwrap();
+    assert_eq!(contact_activity().await, at(5).timestamp());
+    let mut reply = message(11);
+    if let Event::MessageCreated {
+        message_type,
+        sender,
+        ..
+    } = &mut reply
+    {
+        *message_type = MessageType::Outgoing;
+        *sender = Some(Sender::User(41));
+    }
+    apply_one(&env.pool, &envelope("message:11", 1, 8, &reply))
+        .await
+        .unwrap();
+    assert_eq!(contact_activity().await, at(5).timestamp());
+    assert_eq!(last_activity(&env).await, at(8));
+    assert_eq!(
+        env.scalar("select count(*) from read_model.messages").await,
+        2
+    );
+    assert_eq!(
+        env.scalar("select first_responder_id from read_model.report_conversations")
+            .await,
+        41
+    );
+    env.cleanup().await;
+}
