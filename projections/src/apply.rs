@@ -9,8 +9,8 @@
 //!    (a redelivery: change nothing);
 //! 2. [`change`] changes the read-model tables for the event;
 //! 3. at the batch's close, its history row, its stream's new version and
-//!    `projection_state` are written, and `NOTIFY read_model_applied,
-//!    '<stream id> <version>'` is sent per stream, delivered at commit, which
+//!    `projection_state` are written; after the commit, `NOTIFY
+//!    read_model_applied, '<stream id> <version>'` is sent per stream, which
 //!    wakes the command service's read-your-writes waiters.
 //!
 //! Because the read model and the guard change in one transaction, an event
@@ -34,7 +34,7 @@ use sqlx::PgConnection;
 
 use crate::batch::Batch;
 
-/// The channel the apply transaction notifies on (the command service listens).
+/// The channel the projection notifies on after a commit (the command service listens).
 pub const APPLIED_CHANNEL: &str = "read_model_applied";
 
 /// What [`apply`] did with an event.
@@ -93,7 +93,8 @@ impl ApplyError {
 pub async fn apply(conn: &mut PgConnection, env: &Envelope) -> Result<Applied, ApplyError> {
     let mut batch = Batch::open(conn, [env.streamid.as_str()]).await?;
     let applied = batch.apply(conn, env).await?;
-    batch.close(conn, None).await?;
+    // In the caller's transaction: delivered when it commits.
+    batch.close(conn, None).await?.send(&mut *conn).await?;
     Ok(applied)
 }
 

@@ -12,9 +12,10 @@
 //! - [`Batch::apply`] changes the read model for an event and only notes
 //!   its history row, its stream's new version and its place in the log;
 //! - [`Batch::close`] inserts the history rows (one `insert ... select from
-//!   unnest`), moves every stream's version with a compare-and-set on the
-//!   version read at open, advances `projection_state` and sends one
-//!   `read_model_applied` notification per stream, in one statement.
+//!   unnest`), then moves every stream's version with a compare-and-set on
+//!   the version read at open and advances `projection_state`, in one
+//!   statement; it returns one `read_model_applied` notification per stream
+//!   ([`Notifications`]), which the caller sends after its commit.
 //!
 //! The compare-and-set replaces the per-event `select ... for update`: if
 //! another transaction moved a stream of the batch meanwhile (two workers on
@@ -209,14 +210,15 @@ impl Batch {
     }
 
     /// Writes what the batch noted: history rows, stream versions (checked
-    /// against the versions read at open), `projection_state` (and, for the
-    /// live worker, the NATS `stream_sequence` of the batch's last message)
-    /// and one notification per advanced stream, delivered at commit.
+    /// against the versions read at open) and `projection_state` (and, for
+    /// the live worker, the NATS `stream_sequence` of the batch's last
+    /// message). Returns the [`Notifications`] of the advanced streams, for
+    /// the caller to send once the transaction has committed.
     pub async fn close(
         mut self,
         conn: &mut PgConnection,
         stream_sequence: Option<i64>,
-    ) -> Result<(), ApplyError> {
+    ) -> Result<Notifications, ApplyError> {
         self.flush_history(conn).await?;
         let moved: Vec<(&String, &StreamState)> = self
             .streams
@@ -224,7 +226,7 @@ impl Batch {
             .filter(|(_, s)| s.applied > s.stored)
             .collect();
         if moved.is_empty() && stream_sequence.is_none() {
-            return Ok(());
+            return Ok(Notifications::default());
         }
         let ids: Vec<&str> = moved.iter().map(|(id, _)| id.as_str()).collect();
         let versions: Vec<i64> = moved.iter().map(|(_, s)| s.applied).collect();
@@ -262,10 +264,8 @@ impl Batch {
                  applied = applied + $6, \
                  stream_sequence = greatest(stream_sequence, coalesce($7, stream_sequence)), \
                  updated_at = now() \
-               where id = 1 \
-               returning (select count(pg_notify($8, n)) from unnest($9::text[]) as n) as sent) \
-             select (select count(*) from updated) + (select count(*) from inserted) \
-                    + 0 * (select sent from state)",
+               where id = 1) \
+             select (select count(*) from updated) + (select count(*) from inserted)",
         )
         .bind(&ids)
         .bind(&versions)
@@ -274,14 +274,44 @@ impl Batch {
         .bind(position)
         .bind(self.applied)
         .bind(stream_sequence)
-        .bind(APPLIED_CHANNEL)
-        .bind(&notes)
         .fetch_one(&mut *conn)
         .await?;
         if matched != ids.len() as i64 {
             let streams = ids.join(", ");
             return Err(ApplyError::Conflict(streams));
         }
+        Ok(Notifications(notes))
+    }
+}
+
+/// `read_model_applied` notifications, one `'<stream id> <version>'` per
+/// stream a batch advanced, at the last version it applied.
+///
+/// Sent after the batch's commit, from a transaction of its own: a `NOTIFY`
+/// in the applying transaction would hold Postgres' cluster-wide notify lock
+/// from its commit until its WAL flush, and every other notifying commit
+/// (the command service's wake-ups of the relay) would wait behind it. A
+/// notification lost because the worker died between commit and send only
+/// delays a read-your-writes waiter until its periodic re-check.
+#[derive(Debug, Default)]
+#[must_use = "notifications are sent with `send` after the commit"]
+pub struct Notifications(Vec<String>);
+
+impl Notifications {
+    /// Sends them; outside a transaction they go at once, inside one at
+    /// its commit.
+    pub async fn send<'c, E>(self, executor: E) -> Result<(), sqlx::Error>
+    where
+        E: sqlx::PgExecutor<'c>,
+    {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        sqlx::query("select count(pg_notify($1, n)) from unnest($2::text[]) as n")
+            .bind(APPLIED_CHANNEL)
+            .bind(self.0)
+            .execute(executor)
+            .await?;
         Ok(())
     }
 }

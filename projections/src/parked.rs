@@ -105,8 +105,9 @@ pub async fn retry(pool: &PgPool, stream: Option<&str>) -> anyhow::Result<RetryR
             Outcome::Parked | Outcome::Held => report.parked += 1,
         }
     }
-    batch.close(&mut tx, None).await?;
+    let notifications = batch.close(&mut tx, None).await?;
     tx.commit().await?;
+    notifications.send(pool).await?;
     tracing::info!(?report, "retried parked events");
     Ok(report)
 }

@@ -342,7 +342,8 @@ async fn apply_batch(
         }
         tally.events += 1;
     }
-    batch.close(&mut tx, None).await?;
+    // Nobody waits on the schema being built: its notifications are dropped.
+    let _ = batch.close(&mut tx, None).await?;
     tx.commit().await?;
     Ok(Some(tally))
 }

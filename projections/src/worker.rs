@@ -8,9 +8,11 @@
 //! can pause it for its swap), sets `search_path` to `read_model`, and
 //! [`process_with`]es each message: first without savepoints, and, when an
 //! event of the batch cannot be applied, the batch again from the start with
-//! a savepoint per event, so that event is parked. It commits, and only then
-//! acks every message of the batch, with a double ack so it knows the server
-//! has it. A crash between commit and ack means a redelivery, which the
+//! a savepoint per event, so that event is parked. It commits, sends the
+//! batch's `read_model_applied` notifications, and only then acks the batch:
+//! the consumer acks all, so one double ack of its last message (double, so
+//! it knows the server has it). A crash between commit and ack means a
+//! redelivery, which the
 //! stream-version guard turns into a no-op.
 //!
 //! The worker resumes where its read model stands: each batch records the
@@ -45,7 +47,7 @@ use sqlx::{Connection, Executor, PgConnection, PgPool};
 use crate::apply::ApplyError;
 use crate::batch::Batch;
 use crate::process::{park_in, process_with, Guard, Parcel};
-use crate::schema::{use_schema, LIVE_SCHEMA};
+use crate::schema::LIVE_SCHEMA;
 
 /// Advisory-lock class of the live worker ("proj"); the key within it is
 /// the hash of the consumer's name, so one worker runs per consumer.
@@ -121,7 +123,8 @@ pub async fn consumer(
         .create_consumer(pull::Config {
             durable_name: Some(name.clone()),
             description: Some("applies the event feed to the read model".into()),
-            ack_policy: AckPolicy::Explicit,
+            // Acking a message acks every one before it: one ack per batch.
+            ack_policy: AckPolicy::All,
             deliver_policy: DeliverPolicy::ByStartSequence {
                 start_sequence: after + 1,
             },
@@ -369,11 +372,11 @@ where
         }
     }
     // After the commit: an ack that is lost only costs a redelivery, which
-    // the stream-version guard makes a no-op.
-    let acks = join_all(batch.iter().map(|m| m.double_ack())).await;
-    for (ack, message) in acks.iter().zip(batch) {
-        if let Err(e) = ack {
-            tracing::warn!(error = %e, subject = %message.subject, "ack failed; it will be redelivered");
+    // the stream-version guard makes a no-op. The consumer acks all (see
+    // [`consumer`]): the last message's ack covers the batch.
+    if let Some(last) = batch.last() {
+        if let Err(e) = last.double_ack().await {
+            tracing::warn!(error = %e, subject = %last.subject, "ack failed; the batch will be redelivered");
         }
     }
     Ok(())
@@ -402,11 +405,13 @@ async fn apply_batch(
     guard: Guard,
 ) -> Result<(), BatchError> {
     let mut tx = pool.begin().await?;
-    sqlx::query("select pg_advisory_xact_lock_shared($1)")
+    // The pause lock and `search_path` (what `schema::use_schema` sets) in
+    // one round trip.
+    sqlx::query("select pg_advisory_xact_lock_shared($1), set_config('search_path', $2, true)")
         .bind(crate::PAUSE_LOCK)
+        .bind(LIVE_SCHEMA)
         .execute(&mut *tx)
         .await?;
-    use_schema(&mut tx, LIVE_SCHEMA).await?;
     let streams = items.iter().filter_map(|item| match item {
         Item::Envelope(env) => Some(env.streamid.as_str()),
         Item::Unreadable(..) => None,
@@ -437,7 +442,7 @@ async fn apply_batch(
             }
         }
     }
-    batch
+    let notifications = batch
         .close(
             &mut tx,
             Some(i64::try_from(last_sequence).unwrap_or(i64::MAX)),
@@ -445,6 +450,10 @@ async fn apply_batch(
         .await
         .map_err(|e| BatchError::Transient(transient(e)))?;
     tx.commit().await?;
+    // Committed: a failure now only delays the waiters to their re-check.
+    if let Err(e) = notifications.send(pool).await {
+        tracing::warn!(error = %e, "cannot notify read_model_applied; waiters will re-check");
+    }
     Ok(())
 }
 

@@ -18,7 +18,8 @@ async fn transaction(env: &TestEnv) -> sqlx::Transaction<'static, sqlx::Postgres
 }
 
 #[tokio::test]
-async fn a_batch_writes_every_events_bookkeeping_at_its_close_and_notifies_each_stream_once() {
+async fn a_batch_writes_every_events_bookkeeping_at_its_close_and_notifies_each_stream_once_after_commit(
+) {
     let env = TestEnv::new().await;
     let mut listener = PgListener::connect_with(&env.pool).await.unwrap();
     listener
@@ -51,8 +52,15 @@ async fn a_batch_writes_every_events_bookkeeping_at_its_close_and_notifies_each_
         0,
         "nothing is visible before the commit"
     );
-    batch.close(&mut tx, Some(42)).await.unwrap();
+    let notifications = batch.close(&mut tx, Some(42)).await.unwrap();
     tx.commit().await.unwrap();
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(200), listener.recv())
+            .await
+            .is_err(),
+        "the applying transaction itself notifies nothing"
+    );
+    notifications.send(&env.pool).await.unwrap();
 
     assert_eq!(
         env.scalar("select count(*) from read_model.history").await,
@@ -161,7 +169,7 @@ async fn a_batch_whose_streams_moved_since_it_opened_fails_with_a_conflict() {
         batch.apply(&mut tx, &other).await.unwrap(),
         Applied::Applied
     );
-    batch.close(&mut tx, None).await.unwrap();
+    let _ = batch.close(&mut tx, None).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(env.applied().await, 3);
     env.cleanup().await;
@@ -188,7 +196,7 @@ async fn an_account_deleted_in_a_batch_takes_the_history_noted_before_it_in_that
     for e in &events {
         batch.apply(&mut tx, e).await.unwrap();
     }
-    batch.close(&mut tx, None).await.unwrap();
+    let _ = batch.close(&mut tx, None).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(
         env.scalar("select count(*) from read_model.history where account_id = 1")
