@@ -12,7 +12,8 @@
 //!   the raw insert rate at the same concurrency;
 //! - a steady 1,000 messages/s (open loop): the answer's p99 with
 //!   read-your-writes on, and commit → visible (the `read_model_applied`
-//!   notification after the answer) with it off;
+//!   notification after the answer) with it off, and commit → visible again
+//!   at half that rate, below what a small box saturates at;
 //! - a hot spot: 32 clients on 10 conversations;
 //! - reads on a big account: the conversation list (25 a page, with counts)
 //!   and one conversation;
@@ -156,6 +157,9 @@ struct Results {
     writes: Vec<(Write, usize, bool, Stats)>,
     steady_on: Option<(f64, Stats)>,
     visible: Option<(f64, Stats, u64)>,
+    /// Commit → visible at half the steady rate: the pipeline's own latency
+    /// when the box is not saturated (the full rate may be beyond it).
+    visible_half: Option<(u64, f64, Stats, u64)>,
     hot: Option<Stats>,
     list: Option<Stats>,
     show: Option<Stats>,
@@ -258,6 +262,12 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     r.visible = Some(visible_from(rate, stats));
+    caught_up(&pool).await?;
+    let half = (args.steady_rate / 2).max(1);
+    eprintln!("== steady {half} messages/s (commit → visible)");
+    let (rate, stats) = steady(&api, &writes, &pool_convs, half, duration, false, &pool).await?;
+    let (rate, stats, missing) = visible_from(rate, stats);
+    r.visible_half = Some((half, rate, stats, missing));
     caught_up(&pool).await?;
 
     eprintln!("== hot spot: 32 clients on 10 conversations");
@@ -627,6 +637,13 @@ fn report(r: &Results, args: &Args) -> String {
     }
     if let Some((rate, st, _)) = &r.visible {
         row("create message, steady: commit → visible", *rate, st);
+    }
+    if let Some((offered, rate, st, _)) = &r.visible_half {
+        row(
+            &format!("create message, steady at {offered}/s: commit → visible"),
+            *rate,
+            st,
+        );
     }
     if let Some(st) = &r.hot {
         row(

@@ -7,7 +7,7 @@
 //!
 //! 1. the event is skipped if its stream is already at or past its version
 //!    (a redelivery: change nothing);
-//! 2. [`change`] changes the read-model tables for the event;
+//! 2. `change` changes the read-model tables for the event;
 //! 3. at the batch's close, its history row, its stream's new version and
 //!    `projection_state` are written; after the commit, `NOTIFY
 //!    read_model_applied, '<stream id> <version>'` is sent per stream, which

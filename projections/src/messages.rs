@@ -9,8 +9,10 @@
 use chrono::{DateTime, Utc};
 use domain::message::{MessageType, Sender, DELETED_CONTENT};
 use domain::Attributes;
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
 use sqlx::types::Json;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, Postgres};
 
 use crate::apply::ApplyError;
 
@@ -50,37 +52,48 @@ pub fn sender_columns(sender: Option<Sender>) -> (Option<&'static str>, Option<i
     }
 }
 
-/// Inserts a message (a second insert of the same id changes nothing) and
-/// moves the conversation's and the contact's activity time forward.
+/// Inserts a message row (`$1` … `$13`, bound by [`bind_row`]); a second
+/// insert of the same id changes nothing.
+const INSERT: &str = "insert into messages (id, account_id, conversation_id, inbox_id, \
+     message_type, content, content_type, content_attributes, private, sender_type, sender_id, \
+     source_id, created_at, updated_at) \
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) \
+     on conflict (id) do nothing";
+
+/// Binds the row's values to `$1` … `$13` of [`INSERT`].
+fn bind_row<'q, 'a: 'q>(
+    query: Query<'q, Postgres, PgArguments>,
+    m: &NewMessageRow<'a>,
+    at: DateTime<Utc>,
+) -> Query<'q, Postgres, PgArguments> {
+    let (sender_type, sender_id) = sender_columns(m.sender);
+    query
+        .bind(m.id)
+        .bind(m.account_id)
+        .bind(m.conversation_id)
+        .bind(m.inbox_id)
+        .bind(m.message_type.as_int())
+        .bind(m.content)
+        .bind(m.content_type)
+        .bind(Json(m.content_attributes))
+        .bind(m.private)
+        .bind(sender_type)
+        .bind(sender_id)
+        .bind(m.source_id)
+        .bind(at)
+}
+
+/// Inserts a message (a second insert of the same id changes nothing);
+/// returns how many rows it inserted.
 pub async fn insert(
     conn: &mut PgConnection,
     m: &NewMessageRow<'_>,
     at: DateTime<Utc>,
 ) -> Result<u64, ApplyError> {
-    let (sender_type, sender_id) = sender_columns(m.sender);
-    let inserted = sqlx::query(
-        "insert into messages (id, account_id, conversation_id, inbox_id, message_type, content, \
-           content_type, content_attributes, private, sender_type, sender_id, source_id, \
-           created_at, updated_at) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) \
-         on conflict (id) do nothing",
-    )
-    .bind(m.id)
-    .bind(m.account_id)
-    .bind(m.conversation_id)
-    .bind(m.inbox_id)
-    .bind(m.message_type.as_int())
-    .bind(m.content)
-    .bind(m.content_type)
-    .bind(Json(m.content_attributes))
-    .bind(m.private)
-    .bind(sender_type)
-    .bind(sender_id)
-    .bind(m.source_id)
-    .bind(at)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
+    let inserted = bind_row(sqlx::query(INSERT), m, at)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
     Ok(inserted)
 }
 
@@ -93,7 +106,6 @@ pub async fn create(
     m: &NewMessageRow<'_>,
     at: DateTime<Utc>,
 ) -> Result<(), ApplyError> {
-    let (sender_type, sender_id) = sender_columns(m.sender);
     let touches_conversation = matches!(
         m.message_type,
         MessageType::Incoming | MessageType::Outgoing
@@ -102,37 +114,20 @@ pub async fn create(
         Some(Sender::Contact(contact_id)) => Some(contact_id),
         _ => None,
     };
-    sqlx::query(
-        "with message as ( \
-           insert into messages (id, account_id, conversation_id, inbox_id, message_type, \
-             content, content_type, content_attributes, private, sender_type, sender_id, \
-             source_id, created_at, updated_at) \
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) \
-           on conflict (id) do nothing), \
+    let sql = format!(
+        "with message as ({INSERT}), \
          conversation as ( \
            update conversations set last_activity_at = greatest(last_activity_at, $13), \
              updated_at = greatest(updated_at, $13) \
            where id = $3 and $14) \
          update contacts set last_activity_at = greatest(coalesce(last_activity_at, $13), $13) \
-         where id = $15",
-    )
-    .bind(m.id)
-    .bind(m.account_id)
-    .bind(m.conversation_id)
-    .bind(m.inbox_id)
-    .bind(m.message_type.as_int())
-    .bind(m.content)
-    .bind(m.content_type)
-    .bind(Json(m.content_attributes))
-    .bind(m.private)
-    .bind(sender_type)
-    .bind(sender_id)
-    .bind(m.source_id)
-    .bind(at)
-    .bind(touches_conversation)
-    .bind(contact)
-    .execute(&mut *conn)
-    .await?;
+         where id = $15"
+    );
+    bind_row(sqlx::query(&sql), m, at)
+        .bind(touches_conversation)
+        .bind(contact)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
