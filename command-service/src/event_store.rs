@@ -237,6 +237,19 @@ impl UnitOfWork {
             .bind(stream.to_string())
             .execute(&mut *self.tx)
             .await?;
+        self.read(stream).await
+    }
+
+    /// Reads a stream and folds it without taking its lock: for a stream the
+    /// command only looks at and does not append to (a message reads its
+    /// conversation's ids, inbox and contact, which never change), so it
+    /// does not queue behind the commands that do write it. Appending to it
+    /// anyway stays safe (the append's unique key); it only loses the
+    /// queueing [`UnitOfWork::load`] gives.
+    pub async fn read<A: Aggregate + Clone + Send + Sync + 'static>(
+        &mut self,
+        stream: StreamId,
+    ) -> Result<Loaded<A>, ApiError> {
         let key: CacheKey = (TypeId::of::<A>(), stream.to_string());
         let (mut version, mut state) = match self.cache.get(&key) {
             Some((version, state)) => match state.downcast_ref::<A>() {

@@ -124,9 +124,14 @@ async fn create(
                 });
             }
             blobs::keep(uow.conn(), &keys).await?;
-            let mut conversation = uow
-                .load::<Conversation>(StreamId::conversation(conversation_id))
-                .await?;
+            // Only an incoming message writes to its conversation (it may
+            // reopen it); the others only read it and need not queue on it.
+            let stream = StreamId::conversation(conversation_id);
+            let mut conversation = if p.message_type == MessageType::Incoming {
+                uow.load::<Conversation>(stream).await?
+            } else {
+                uow.read::<Conversation>(stream).await?
+            };
             let message_id =
                 create_in(uow, &mut conversation, caller.principal, &p, attachments).await?;
             let inbox_id = conversation.state.inbox_id;

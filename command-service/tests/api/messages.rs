@@ -528,3 +528,51 @@ async fn q_searches_message_content_and_lists_show_the_last_message_case_38_39_4
     assert_eq!(status, 200, "{mine}");
     assert_eq!(mine["payload"][0]["id"], first);
 }
+
+#[tokio::test]
+async fn an_agents_message_does_not_queue_behind_a_command_holding_its_conversation() {
+    let app = TestApp::spawn().await;
+    let s = app.with_account().await;
+    let (display_id, _) = api_conversation(&app, &s).await;
+    let conversation_id: i64 = sqlx::query_scalar(
+        "select id from write_model.conversations where account_id = $1 and display_id = $2",
+    )
+    .bind(s.account_id)
+    .bind(display_id)
+    .fetch_one(&app.env.pool)
+    .await
+    .unwrap();
+    // Another command on the conversation, mid-transaction, holds its lock.
+    let mut holder = app.env.pool.begin().await.unwrap();
+    sqlx::query("select pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!("conversation:{conversation_id}"))
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    // An outgoing message only reads the conversation: it goes through now.
+    let reply = post(
+        &app,
+        &s,
+        display_id,
+        json!({"content": "on its way", "message_type": "outgoing"}),
+    );
+    let (status, body) = tokio::time::timeout(std::time::Duration::from_secs(20), reply)
+        .await
+        .expect("the reply does not wait for the conversation's lock");
+    assert_eq!(status, 200, "{body}");
+    // An incoming one may reopen the conversation, so it waits its turn.
+    let incoming = post(
+        &app,
+        &s,
+        display_id,
+        json!({"content": "hello?", "message_type": "incoming"}),
+    );
+    tokio::pin!(incoming);
+    tokio::select! {
+        answer = &mut incoming => panic!("the incoming message did not queue: {answer:?}"),
+        _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+    }
+    holder.rollback().await.unwrap();
+    let (status, body) = incoming.await;
+    assert_eq!(status, 200, "{body}");
+}
