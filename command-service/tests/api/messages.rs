@@ -568,9 +568,27 @@ async fn an_agents_message_does_not_queue_behind_a_command_holding_its_conversat
         json!({"content": "hello?", "message_type": "incoming"}),
     );
     tokio::pin!(incoming);
+    // The real signal: its transaction waits on the advisory lock.
+    let pool = app.env.pool.clone();
+    let queued = crate::helpers::eventually(
+        "the incoming message waiting on the lock",
+        std::time::Duration::from_secs(20),
+        || {
+            let pool = pool.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>(
+                    "select count(*) from pg_stat_activity \
+                     where datname = current_database() and wait_event = 'advisory'",
+                )
+                .fetch_one(&pool)
+                .await
+                .is_ok_and(|n| n > 0)
+            }
+        },
+    );
     tokio::select! {
         answer = &mut incoming => panic!("the incoming message did not queue: {answer:?}"),
-        _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+        _ = queued => {}
     }
     holder.rollback().await.unwrap();
     let (status, body) = incoming.await;
