@@ -60,6 +60,9 @@ pub struct Settings {
     /// Requests a token may make at once above the sustained rate
     /// (`RATE_LIMIT_BURST`).
     pub rate_limit_burst: u32,
+    /// Bytes of rendered pages the query service may keep per process
+    /// (`READ_CACHE_MB`, in MiB; 0 turns the cache off).
+    pub read_cache_bytes: u64,
     /// Where attachment and avatar bytes are kept (`BLOB_STORE`, `BLOB_DIR`,
     /// `S3_*`).
     pub blob_backend: BlobBackend,
@@ -152,6 +155,7 @@ impl Settings {
             max_body_bytes: parsed("MAX_BODY_BYTES", 40 * 1024 * 1024)?,
             rate_limit_per_second: parsed("RATE_LIMIT_PER_SECOND", 100)?,
             rate_limit_burst: parsed("RATE_LIMIT_BURST", 300)?,
+            read_cache_bytes: parsed::<u64>("READ_CACHE_MB", 64)?.saturating_mul(1024 * 1024),
             blob_backend: blob_backend()?,
             max_file_bytes: parsed("MAX_FILE_BYTES", 40 * 1024 * 1024)?,
         })

@@ -16,6 +16,15 @@ create table projection_state (
     updated_at         timestamptz not null default now()
 );
 
+-- The read-model generation of each account (0: rows of no account, such
+-- as users): the id of the last transaction that changed the account's
+-- read model (projections::batch). The query service keeps rendered pages
+-- while it stays the same (docs/adr/0009).
+create table account_generations (
+    account_id  bigint primary key,
+    generation  bigint not null
+);
+
 -- Applied-version guard: an event whose stream_version is not above the
 -- stream's recorded version has been applied already and is skipped.
 create table stream_versions (

@@ -572,6 +572,7 @@ async fn delete_account(conn: &mut PgConnection, account_id: i64) -> Result<(), 
     }
     for statement in [
         "delete from accounts where id = $1",
+        "delete from account_generations where account_id = $1",
         "delete from account_users where account_id = $1",
         "delete from inboxes where account_id = $1",
         "delete from inbox_members where account_id = $1",

@@ -17,6 +17,14 @@
 //!   statement; it returns one `read_model_applied` notification per stream
 //!   ([`Notifications`]), which the caller sends after its commit.
 //!
+//! The same statement moves the read-model generation of every account the
+//! batch touched (`account_generations`; account 0 stands for rows of no
+//! account, such as users) to the applying transaction's id. The query
+//! service keeps rendered pages while their account's generation and the
+//! global one stay what they were when it rendered them (docs/adr/0009); a
+//! transaction id is never reused, also not by a rebuild, so a generation
+//! can never come back.
+//!
 //! The compare-and-set replaces the per-event `select ... for update`: if
 //! another transaction moved a stream of the batch meanwhile (two workers on
 //! one read model, which the worker lock is there to prevent), fewer rows
@@ -29,7 +37,7 @@
 //! was. With [`Batch::eager`] (the savepoint mode) the history row is written
 //! with its event, inside the caller's savepoint.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use domain::Event;
@@ -61,6 +69,8 @@ pub struct Batch {
     applied: i64,
     /// The greatest `(txid, position)` applied.
     last: Option<(i64, i64)>,
+    /// The accounts whose read model the batch changed (0: no account).
+    accounts: BTreeSet<i64>,
 }
 
 impl Batch {
@@ -184,7 +194,14 @@ impl Batch {
             self.flush_history(conn).await?;
         }
         crate::apply::change(conn, &event, env).await?;
-        // An account's deletion removes its history, its own row included.
+        // An account's deletion removes its history, its own row included,
+        // and its generation.
+        let account = env.accountid.unwrap_or(0);
+        if deletes_history {
+            self.accounts.remove(&account);
+        } else {
+            self.accounts.insert(account);
+        }
         if !deletes_history {
             if self.eager {
                 let mut one = History::default();
@@ -210,7 +227,8 @@ impl Batch {
     }
 
     /// Writes what the batch noted: history rows, stream versions (checked
-    /// against the versions read at open) and `projection_state` (and, for
+    /// against the versions read at open), the generations of the accounts
+    /// it changed and `projection_state` (and, for
     /// the live worker, the NATS `stream_sequence` of the batch's last
     /// message). Returns the [`Notifications`] of the advanced streams, for
     /// the caller to send once the transaction has committed.
@@ -235,6 +253,7 @@ impl Batch {
             .iter()
             .map(|(id, s)| format!("{id} {}", s.applied))
             .collect();
+        let accounts: Vec<i64> = self.accounts.iter().copied().collect();
         let (txid, position) = self.last.unwrap_or((0, 0));
         // Existing rows move only from the version read at open; new rows
         // only if nobody inserted them since. The counts tell whether every
@@ -253,6 +272,10 @@ impl Batch {
                select stream_id, version from moved where expected = 0 \
                on conflict (stream_id) do nothing \
                returning 1), \
+             generations as ( \
+               insert into account_generations (account_id, generation) \
+               select a, pg_current_xact_id()::text::bigint from unnest($8::bigint[]) a \
+               on conflict (account_id) do update set generation = excluded.generation), \
              state as ( \
                update projection_state set \
                  last_txid = case when $4::bigint > 0 \
@@ -274,6 +297,7 @@ impl Batch {
         .bind(position)
         .bind(self.applied)
         .bind(stream_sequence)
+        .bind(&accounts)
         .fetch_one(&mut *conn)
         .await?;
         if matched != ids.len() as i64 {

@@ -7,7 +7,7 @@ use sqlx::{Executor, PgConnection, PgPool};
 
 /// The shape version of `sql/read_model.sql`; bump it with every change to
 /// the file and roll the change out with `projections rebuild`.
-pub const READ_MODEL_VERSION: i32 = 9;
+pub const READ_MODEL_VERSION: i32 = 10;
 
 /// The read-model DDL, unqualified names.
 pub const READ_MODEL_SQL: &str = include_str!("../sql/read_model.sql");

@@ -11,6 +11,7 @@ use domain::account::Role;
 use infra::tokens::{self, OwnerType};
 use sqlx::PgPool;
 
+use crate::cache::Generation;
 use crate::error::ApiError;
 use crate::repo::{self, InboxScope};
 
@@ -34,6 +35,9 @@ pub struct Caller {
     pub account_id: i64,
     /// Their role in it.
     pub role: Role,
+    /// The read-model generations at admission; `None` when the account's
+    /// read model carries none (nothing is cached then).
+    pub generation: Option<Generation>,
 }
 
 impl Caller {
@@ -152,5 +156,6 @@ pub async fn account_caller(
         user_id,
         account_id,
         role,
+        generation: Generation::from_columns(found.account_generation, found.global_generation),
     })
 }

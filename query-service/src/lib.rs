@@ -10,9 +10,12 @@
 //! functions in `repo` (all the SQL), and the JSON is produced by [`render`],
 //! where each Chatwoot shape has exactly one function. `render` is public so
 //! that the command service answers its writes with the very body a `GET`
-//! gives. Errors and their Chatwoot bodies are in [`error`].
+//! gives. Errors and their Chatwoot bodies are in [`error`]. Rendered
+//! conversation pages are kept in `cache` while the read model they came
+//! from is unchanged (docs/adr/0009).
 
 mod auth;
+mod cache;
 pub mod error;
 pub mod render;
 mod repo;
@@ -41,6 +44,8 @@ pub(crate) struct AppState {
     pub blob_urls: render::BlobUrls,
     /// Where attachment and avatar bytes are read from.
     pub blobs: infra::blobs::BlobStore,
+    /// Rendered conversation pages.
+    pub pages: cache::PageCache,
 }
 
 /// The running HTTP server and the port it bound.
@@ -82,6 +87,7 @@ impl Application {
             token_secret: settings.token_secret.clone(),
             blob_urls: render::BlobUrls::from_settings(&settings),
             blobs: infra::blobs::BlobStore::from_settings(&settings)?,
+            pages: cache::PageCache::new(settings.read_cache_bytes),
         });
         let pool_data = web::Data::new(pool);
         let rate_limit = RateLimit::from_settings(&settings);

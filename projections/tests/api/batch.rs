@@ -1,5 +1,6 @@
 //! One transaction's bookkeeping in a [`Batch`]: written once at its close,
-//! checked against concurrent movers, and right around an account deletion.
+//! checked against concurrent movers, right around an account deletion, and
+//! the read-model generations of the accounts it changed.
 
 use domain::{Event, StreamId};
 use projections::apply::{Applied, ApplyError};
@@ -219,5 +220,87 @@ async fn an_account_deleted_in_a_batch_takes_the_history_noted_before_it_in_that
         2,
         "the deletion still moves its stream"
     );
+    assert_eq!(
+        generations(&env)
+            .await
+            .iter()
+            .map(|g| g.0)
+            .collect::<Vec<_>>(),
+        [2],
+        "the deleted account keeps no generation"
+    );
+    env.cleanup().await;
+}
+
+/// `(account, generation)` rows, by account.
+async fn generations(env: &TestEnv) -> Vec<(i64, i64)> {
+    sqlx::query_as("select account_id, generation from read_model.account_generations order by 1")
+        .fetch_all(&env.pool)
+        .await
+        .unwrap()
+}
+
+/// Applies `events` in one batch and commits; returns the transaction's id.
+async fn apply_batch(env: &TestEnv, events: &[infra::envelope::Envelope]) -> i64 {
+    let mut tx = transaction(env).await;
+    let txid: i64 = sqlx::query_scalar("select pg_current_xact_id()::text::bigint")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    let mut batch = Batch::open(&mut tx, events.iter().map(|e| e.streamid.as_str()))
+        .await
+        .unwrap();
+    for e in events {
+        batch.apply(&mut tx, e).await.unwrap();
+    }
+    let _ = batch.close(&mut tx, None).await.unwrap();
+    tx.commit().await.unwrap();
+    txid
+}
+
+#[tokio::test]
+async fn a_batch_moves_the_generation_of_every_account_it_changed_and_of_no_other() {
+    let env = TestEnv::new().await;
+    let mut envelopes = Envelopes::default();
+    let first = apply_batch(
+        &env,
+        &[
+            envelopes.next(&StreamId::account(1), &account_created(1)),
+            envelopes.next(&StreamId::account(2), &account_created(2)),
+            envelopes.next(&StreamId::contact(1), &contact_created(1, 1, "a")),
+        ],
+    )
+    .await;
+    assert_eq!(generations(&env).await, [(1, first), (2, first)]);
+
+    let second = apply_batch(
+        &env,
+        &[envelopes.next(&StreamId::contact(1), &contact_updated(1, 1, "b"))],
+    )
+    .await;
+    assert_ne!(second, first);
+    assert_eq!(
+        generations(&env).await,
+        [(1, second), (2, first)],
+        "only the account whose rows changed moves"
+    );
+
+    // A user belongs to no account: account 0 stands for those rows.
+    let third = apply_batch(
+        &env,
+        &[envelopes.next(&StreamId::user(7), &user_created(7))],
+    )
+    .await;
+    assert_eq!(
+        generations(&env).await,
+        [(0, third), (1, second), (2, first)]
+    );
+
+    // A duplicate changes nothing, so it moves nothing.
+    let duplicate = envelopes.next(&StreamId::contact(2), &contact_created(2, 2, "c"));
+    apply_batch(&env, std::slice::from_ref(&duplicate)).await;
+    let before = generations(&env).await;
+    apply_batch(&env, &[duplicate]).await;
+    assert_eq!(generations(&env).await, before);
     env.cleanup().await;
 }

@@ -28,9 +28,14 @@ pub struct Admission {
     pub account_exists: bool,
     /// The owner's role in the account (users who are members only).
     pub role: Option<String>,
+    /// The account's read-model generation, if the projection has noted one.
+    pub account_generation: Option<i64>,
+    /// The generation of the rows of no account (users and the like).
+    pub global_generation: Option<i64>,
 }
 
-/// Everything admitting a token to an account takes, in one query. `None`
+/// Everything admitting a token to an account takes, in one query, with
+/// the generations that tell whether a cached page is still current. `None`
 /// for an unknown token.
 #[tracing::instrument(skip_all, fields(account_id = account_id))]
 pub async fn admission(
@@ -42,7 +47,11 @@ pub async fn admission(
         "select t.owner_type, t.owner_id, \
            exists(select 1 from read_model.accounts a where a.id = $2) as account_exists, \
            (select m.role from read_model.account_users m \
-             where t.owner_type = 'user' and m.account_id = $2 and m.user_id = t.owner_id) as role \
+             where t.owner_type = 'user' and m.account_id = $2 and m.user_id = t.owner_id) as role, \
+           (select g.generation from read_model.account_generations g \
+             where g.account_id = $2) as account_generation, \
+           (select g.generation from read_model.account_generations g \
+             where g.account_id = 0) as global_generation \
          from read_model.access_tokens t where t.token_hash = $1",
     )
     .bind(token_hash)

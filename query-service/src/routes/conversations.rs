@@ -1,7 +1,8 @@
 //! Conversation reads: the list with its counters, the counters alone, and
 //! one conversation by display id. Administrators see every inbox, agents
 //! their member inboxes; the counters come from the projection-maintained
-//! `conversation_counts`, never from counting conversations.
+//! `conversation_counts`, never from counting conversations. All three keep
+//! their rendered bodies in the page cache ([`crate::cache`]).
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use domain::conversation::ConversationStatus;
@@ -102,24 +103,35 @@ async fn list(
     let caller = auth::account_caller(&req, &state.pool, &path.0).await?;
     let params = Params::new(query);
     let filter = filter(&params, &caller)?;
-    require_team(&state, caller.account_id, &filter).await?;
-    let page = params.page();
-    let counts =
-        repo::conversations::counts(&state.pool, caller.account_id, &filter, caller.user_id)
+    let assignee = assignee(&params, &caller);
+    let offset = params.page().offset(PER_PAGE);
+    let state = &state;
+    state
+        .pages
+        .page(&caller, &req, || async move {
+            require_team(state, caller.account_id, &filter).await?;
+            let counts = repo::conversations::counts(
+                &state.pool,
+                caller.account_id,
+                &filter,
+                caller.user_id,
+            )
             .await?;
-    let rows = repo::conversations::list(
-        &state.pool,
-        caller.account_id,
-        &filter,
-        assignee(&params, &caller),
-        PER_PAGE,
-        page.offset(PER_PAGE),
-    )
-    .await?;
-    let payload = render::conversation_list(&state.pool, rows).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "data": {"meta": counts_json(counts), "payload": payload},
-    })))
+            let rows = repo::conversations::list(
+                &state.pool,
+                caller.account_id,
+                &filter,
+                assignee,
+                PER_PAGE,
+                offset,
+            )
+            .await?;
+            let payload = render::conversation_list(&state.pool, rows).await?;
+            Ok(json!({
+                "data": {"meta": counts_json(counts), "payload": payload},
+            }))
+        })
+        .await
 }
 
 #[tracing::instrument(skip_all, fields(account = %path.0))]
@@ -132,11 +144,21 @@ async fn meta(
     let caller = auth::account_caller(&req, &state.pool, &path.0).await?;
     let params = Params::new(query);
     let filter = filter(&params, &caller)?;
-    require_team(&state, caller.account_id, &filter).await?;
-    let counts =
-        repo::conversations::counts(&state.pool, caller.account_id, &filter, caller.user_id)
+    let state = &state;
+    state
+        .pages
+        .page(&caller, &req, || async move {
+            require_team(state, caller.account_id, &filter).await?;
+            let counts = repo::conversations::counts(
+                &state.pool,
+                caller.account_id,
+                &filter,
+                caller.user_id,
+            )
             .await?;
-    Ok(HttpResponse::Ok().json(json!({ "meta": counts_json(counts) })))
+            Ok(json!({ "meta": counts_json(counts) }))
+        })
+        .await
 }
 
 /// One conversation; an agent who is not a member of its inbox gets
@@ -154,17 +176,23 @@ async fn show(
     if let Some(raw) = Params::new(query).get("as_of") {
         return super::history::conversation_as_of(&state, &caller, display_id, raw).await;
     }
-    let row = repo::conversations::by_display_id(&state.pool, caller.account_id, display_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    if let InboxScope::MemberOf(user_id) = caller.scope() {
-        if !repo::inboxes::is_member(&state.pool, row.inbox_id, user_id).await? {
-            return Err(ApiError::NOT_ALLOWED);
-        }
-    }
-    let body = render::conversation_list(&state.pool, vec![row])
-        .await?
-        .pop()
-        .ok_or(ApiError::NotFound)?;
-    Ok(HttpResponse::Ok().json(body))
+    let state = &state;
+    state
+        .pages
+        .page(&caller, &req, || async move {
+            let row =
+                repo::conversations::by_display_id(&state.pool, caller.account_id, display_id)
+                    .await?
+                    .ok_or(ApiError::NotFound)?;
+            if let InboxScope::MemberOf(user_id) = caller.scope() {
+                if !repo::inboxes::is_member(&state.pool, row.inbox_id, user_id).await? {
+                    return Err(ApiError::NOT_ALLOWED);
+                }
+            }
+            render::conversation_list(&state.pool, vec![row])
+                .await?
+                .pop()
+                .ok_or(ApiError::NotFound)
+        })
+        .await
 }

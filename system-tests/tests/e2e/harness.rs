@@ -1012,6 +1012,12 @@ impl Client {
             .await
     }
 
+    /// `PATCH path` with the token and a JSON body.
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.send(reqwest::Method::PATCH, path, token, Some(body))
+            .await
+    }
+
     /// `POST path` like [`Client::post`], opting out of read-your-writes
     /// (`X-Read-Your-Writes: off`): the answer comes once the write commits.
     pub async fn post_without_waiting(&self, path: &str, token: &str, body: Value) -> Reply {

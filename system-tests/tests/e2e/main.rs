@@ -10,6 +10,8 @@
 //! - [`fuzz`]: schemathesis against the served OpenAPI document.
 //! - [`failover`]: writes keep reaching the read models when a relay is killed.
 //! - [`faults`]: the command service, NATS and Postgres fail under load.
+//! - [`read_cache`]: rendered conversation pages are served again only while
+//!   nothing they show has changed.
 
 mod crash_recovery;
 mod failover;
@@ -17,3 +19,4 @@ mod faults;
 mod first_slice;
 mod fuzz;
 mod harness;
+mod read_cache;
