@@ -139,11 +139,11 @@ async fn send(
 ) -> Result<(), String> {
     let (path, body) = write.request(a, display_id, i);
     match api
-        .call(Method::POST, &path, &a.admin, Some(&body), wait)
+        .fetch(Method::POST, &path, &a.admin, Some(&body), wait)
         .await
     {
         Ok((200, _)) => Ok(()),
-        Ok((status, body)) => Err(format!("{status} {body}")),
+        Ok((status, body)) => Err(format!("{status} {}", String::from_utf8_lossy(&body))),
         Err(e) => Err(e.to_string()),
     }
 }
@@ -297,6 +297,7 @@ async fn main() -> anyhow::Result<()> {
         args.conversations * args.messages_per_conversation,
     );
     let pages = (args.conversations / 25).max(1);
+    eprintln!("== GET conversation list, 32 clients, {pages} pages");
     let (api2, a) = (api.clone(), big.clone());
     r.list = Some(
         closed_loop(32, duration, move |client, i| {
@@ -304,15 +305,16 @@ async fn main() -> anyhow::Result<()> {
             let page = (client as u64 * 7919 + i * 104_729) % pages + 1;
             async move {
                 let path = a.path(&format!("/conversations?status=open&page={page}"));
-                match api.call(Method::GET, &path, &a.admin, None, true).await {
+                match api.fetch(Method::GET, &path, &a.admin, None, true).await {
                     Ok((200, _)) => Ok(()),
-                    Ok((s, b)) => Err(format!("{s} {b}")),
+                    Ok((s, b)) => Err(format!("{s} {}", String::from_utf8_lossy(&b))),
                     Err(e) => Err(e.to_string()),
                 }
             }
         })
         .await,
     );
+    eprintln!("== GET conversation, 32 clients");
     let (api2, a, ids) = (api.clone(), big.clone(), Arc::new(seeded));
     r.show = Some(
         closed_loop(32, duration, move |client, i| {
@@ -320,9 +322,9 @@ async fn main() -> anyhow::Result<()> {
             let id = ids[((client as u64 * 31 + i * 7) % ids.len().max(1) as u64) as usize];
             async move {
                 let path = a.path(&format!("/conversations/{id}"));
-                match api.call(Method::GET, &path, &a.admin, None, true).await {
+                match api.fetch(Method::GET, &path, &a.admin, None, true).await {
                     Ok((200, _)) => Ok(()),
-                    Ok((s, b)) => Err(format!("{s} {b}")),
+                    Ok((s, b)) => Err(format!("{s} {}", String::from_utf8_lossy(&b))),
                     Err(e) => Err(e.to_string()),
                 }
             }
