@@ -185,33 +185,34 @@ pub(crate) async fn conversation_list(
     let mut ids: Vec<i64> = rows.iter().map(|c| c.contact_id).collect();
     ids.sort_unstable();
     ids.dedup();
-    let senders: HashMap<i64, ContactRow> = contacts::by_ids(pool, &ids)
-        .await?
-        .into_iter()
-        .map(|c| (c.id, c))
-        .collect();
     let Some(account_id) = rows.first().map(|c| c.account_id) else {
         return Ok(vec![]);
     };
     let display_ids: Vec<i64> = rows.iter().map(|c| c.display_id).collect();
-    let last = by_display_id(messages::last_of(pool, account_id, &display_ids, false).await?);
-    let last_real = by_display_id(messages::last_of(pool, account_id, &display_ids, true).await?);
-    let unread: HashMap<i64, i64> = messages::unread_counts(pool, account_id, &display_ids)
-        .await?
-        .into_iter()
-        .collect();
     let mut team_ids: Vec<i64> = rows.iter().filter_map(|c| c.team_id).collect();
     team_ids.sort_unstable();
     team_ids.dedup();
-    let teams: HashMap<i64, Value> = if team_ids.is_empty() {
-        HashMap::new()
-    } else {
-        crate::repo::teams::teams_by_ids(pool, &team_ids)
-            .await?
-            .iter()
-            .map(|t| (t.id, team_shape(t, false)))
-            .collect()
+    // Independent reads, each on a connection of its own: the page waits
+    // for the slowest instead of their sum.
+    let teams = async {
+        if team_ids.is_empty() {
+            Ok(vec![])
+        } else {
+            crate::repo::teams::teams_by_ids(pool, &team_ids).await
+        }
     };
+    let (senders, last, last_real, unread, teams) = futures::try_join!(
+        contacts::by_ids(pool, &ids),
+        messages::last_of(pool, account_id, &display_ids, false),
+        messages::last_of(pool, account_id, &display_ids, true),
+        messages::unread_counts(pool, account_id, &display_ids),
+        teams,
+    )?;
+    let senders: HashMap<i64, ContactRow> = senders.into_iter().map(|c| (c.id, c)).collect();
+    let last = by_display_id(last);
+    let last_real = by_display_id(last_real);
+    let unread: HashMap<i64, i64> = unread.into_iter().collect();
+    let teams: HashMap<i64, Value> = teams.iter().map(|t| (t.id, team_shape(t, false))).collect();
     Ok(rows
         .iter()
         .map(|c| {

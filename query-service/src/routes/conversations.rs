@@ -110,22 +110,22 @@ async fn list(
         .pages
         .page(&caller, &req, || async move {
             require_team(state, caller.account_id, &filter).await?;
-            let counts = repo::conversations::counts(
-                &state.pool,
-                caller.account_id,
-                &filter,
-                caller.user_id,
-            )
-            .await?;
-            let rows = repo::conversations::list(
-                &state.pool,
-                caller.account_id,
-                &filter,
-                assignee,
-                PER_PAGE,
-                offset,
-            )
-            .await?;
+            let (counts, rows) = futures::try_join!(
+                repo::conversations::counts(
+                    &state.pool,
+                    caller.account_id,
+                    &filter,
+                    caller.user_id,
+                ),
+                repo::conversations::list(
+                    &state.pool,
+                    caller.account_id,
+                    &filter,
+                    assignee,
+                    PER_PAGE,
+                    offset,
+                ),
+            )?;
             let payload = render::conversation_list(&state.pool, rows).await?;
             Ok(json!({
                 "data": {"meta": counts_json(counts), "payload": payload},
