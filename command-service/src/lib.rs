@@ -59,6 +59,8 @@ pub struct AppState {
     pub blobs: infra::blobs::BlobStore,
     /// Signs blob URLs in the bodies writes answer with.
     pub blob_urls: query_service::render::BlobUrls,
+    /// Conversation ids by account and display id.
+    pub conversation_ids: write_model::ConversationIds,
 }
 
 impl AppState {
@@ -168,6 +170,7 @@ impl Application {
             ryw,
             blobs: infra::blobs::BlobStore::from_settings(&settings)?,
             blob_urls: query_service::render::BlobUrls::from_settings(&settings),
+            conversation_ids: write_model::ConversationIds::new(100_000),
             settings,
         });
         tokio::spawn(idempotency::sweep_forever(pool.clone()));

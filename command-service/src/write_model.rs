@@ -272,6 +272,24 @@ pub async fn inbox_in_account(
         .await
 }
 
+/// A new message id and the channel type of the message's inbox in one
+/// round trip (`None`: no such inbox in the account; the id drawn is then
+/// unused, as a rolled-back command leaves one).
+pub async fn next_message_id_and_channel(
+    conn: &mut PgConnection,
+    account_id: i64,
+    inbox_id: i64,
+) -> Result<(i64, Option<String>), sqlx::Error> {
+    sqlx::query_as(
+        "select nextval('write_model.message_ids'), \
+           (select channel_type from write_model.inboxes where id = $1 and account_id = $2)",
+    )
+    .bind(inbox_id)
+    .bind(account_id)
+    .fetch_one(conn)
+    .await
+}
+
 /// Records an inbox.
 pub async fn insert_inbox(
     conn: &mut PgConnection,
@@ -447,7 +465,7 @@ pub async fn insert_conversation(
 }
 
 /// A conversation's global id from its account and display id.
-pub async fn conversation_id(
+async fn conversation_id(
     pool: &PgPool,
     account_id: i64,
     display_id: i64,
@@ -459,4 +477,41 @@ pub async fn conversation_id(
     .bind(display_id)
     .fetch_optional(pool)
     .await
+}
+
+/// Display id → conversation id, remembered once found: the pair is fixed
+/// when the conversation is created and neither id is ever reused, so a
+/// known pair never goes stale. (A deleted account's pairs are never asked
+/// for: its requests are refused before.) Unknown pairs are asked for every
+/// time, so a conversation created by another process is found at once.
+#[derive(Clone)]
+pub struct ConversationIds {
+    known: moka::sync::Cache<(i64, i64), i64>,
+}
+
+impl ConversationIds {
+    /// Remembers up to `capacity` pairs.
+    pub fn new(capacity: u64) -> Self {
+        ConversationIds {
+            known: moka::sync::Cache::new(capacity),
+        }
+    }
+
+    /// The conversation of `display_id` in the account, if there is one.
+    pub async fn get(
+        &self,
+        pool: &PgPool,
+        account_id: i64,
+        display_id: i64,
+    ) -> Result<Option<i64>, sqlx::Error> {
+        let key = (account_id, display_id);
+        if let Some(id) = self.known.get(&key) {
+            return Ok(Some(id));
+        }
+        let found = conversation_id(pool, account_id, display_id).await?;
+        if let Some(id) = found {
+            self.known.insert(key, id);
+        }
+        Ok(found)
+    }
 }

@@ -10,7 +10,6 @@ use super::id;
 use crate::auth::{self, Bots};
 use crate::body::Body;
 use crate::error::ApiError;
-use crate::write_model;
 use crate::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -51,7 +50,9 @@ async fn replace(
     let display_id = id(&path.1)?;
     let caller = auth::account_caller(&req, &state.pool, account_id, Bots::Refused).await?;
     let wanted = labels(&Body::parse(&body)?)?;
-    let conversation_id = write_model::conversation_id(&state.pool, account_id, display_id)
+    let conversation_id = state
+        .conversation_ids
+        .get(&state.pool, account_id, display_id)
         .await?
         .ok_or(ApiError::NotFound)?;
     let ctx = state.context(&req, caller.principal);

@@ -100,7 +100,9 @@ async fn create(
             "Validation failed: Attachments are too many (maximum is {MAX_ATTACHMENTS})"
         )));
     }
-    let conversation_id = write_model::conversation_id(&state.pool, account_id, display_id)
+    let conversation_id = state
+        .conversation_ids
+        .get(&state.pool, account_id, display_id)
         .await?
         .ok_or(ApiError::NotFound)?;
     let stored = blobs::store(
@@ -196,12 +198,11 @@ pub(super) async fn create_in(
         .ids
         .map(|(c, a, _)| (c, a))
         .ok_or(ApiError::NotFound)?;
-    let message_id = write_model::next_id(uow.conn(), "message_ids").await?;
-    let mut message = uow.new_stream::<Message>(StreamId::message(message_id));
     let inbox_id = conversation.state.inbox_id;
-    let (channel_type, _) = write_model::inbox_in_account(uow.conn(), account_id, inbox_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let (message_id, channel_type) =
+        write_model::next_message_id_and_channel(uow.conn(), account_id, inbox_id).await?;
+    let channel_type = channel_type.ok_or(ApiError::NotFound)?;
+    let mut message = uow.new_stream::<Message>(StreamId::message(message_id));
     let sender = match p.message_type {
         MessageType::Incoming => Sender::Contact(conversation.state.contact_id),
         _ => match principal {
@@ -241,7 +242,9 @@ async fn delete(
     let display_id = id(&path.1)?;
     let message_id = id(&path.2)?;
     let caller = auth::account_caller(&req, &state.pool, account_id, Bots::Refused).await?;
-    let conversation_id = write_model::conversation_id(&state.pool, account_id, display_id)
+    let conversation_id = state
+        .conversation_ids
+        .get(&state.pool, account_id, display_id)
         .await?
         .ok_or(ApiError::NotFound)?;
     let ctx = state.context(&req, caller.principal);

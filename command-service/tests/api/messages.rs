@@ -385,6 +385,32 @@ async fn unknown_conversations_are_404_and_other_accounts_are_refused() {
 }
 
 #[tokio::test]
+async fn a_display_id_asked_for_before_its_conversation_exists_is_found_once_it_does() {
+    // The command service remembers display id → conversation id, but only
+    // for conversations it found: a miss must not stick.
+    let app = TestApp::spawn().await;
+    let s = app.with_account().await;
+    let (status, _) = post(&app, &s, 1, json!({"content": "too early"})).await;
+    assert_eq!(status, 404);
+    let (display_id, _) = api_conversation(&app, &s).await;
+    assert_eq!(display_id, 1, "the account's first conversation");
+    for content in ["now", "and again"] {
+        let (status, body) = post(&app, &s, display_id, json!({"content": content})).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["content"], content);
+    }
+    let (status, body) = app
+        .json(
+            Method::POST,
+            &s.path(&format!("/conversations/{display_id}/labels")),
+            Some(&s.admin),
+            Some(json!({"labels": ["found"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
 async fn labels_are_overwritten_shown_filtered_and_recorded_as_activity_case_56_57() {
     let app = TestApp::spawn().await;
     let s = app.with_account().await;
