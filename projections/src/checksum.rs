@@ -4,8 +4,10 @@
 //! Every table is dumped row by row in primary-key order and hashed. All
 //! columns count, timestamps included: they come from the events' time, so
 //! they are as deterministic as the rest. Left out are only the columns that
-//! say when the projection did its work: `projection_state.updated_at` and
-//! `parked_events.parked_at`.
+//! say when the projection did its work: `projection_state.updated_at`,
+//! `parked_events.parked_at` and `account_generations.generation` (the id of
+//! the transaction that last changed the account; only which accounts have
+//! one counts).
 
 use anyhow::Context;
 use sqlx::PgPool;
@@ -13,13 +15,14 @@ use sqlx::PgPool;
 use crate::schema::identifier;
 
 /// Each table with the columns that count and its key order.
-const TABLES: [(&str, &str, &str); 27] = [
+const TABLES: [(&str, &str, &str); 28] = [
     (
         "projection_state",
         "id, version, last_txid, last_position, applied",
         "id",
     ),
     ("stream_versions", "*", "stream_id"),
+    ("account_generations", "account_id", "account_id"),
     (
         "parked_events",
         "position, stream_id, event_type, error, envelope",

@@ -10,7 +10,9 @@
 //!    Nothing can later appear behind that key, so nothing is skipped. Each
 //!    catch-up round stops at the horizon it started with, so it ends even
 //!    while writes keep coming.
-//! 3. Caught up, it takes [`crate::PAUSE_LOCK`] exclusively. The live
+//! 3. Caught up, it vacuums and analyzes the new tables (statistics for
+//!    the planner, dead row versions of the replay's updates gone), then
+//!    takes [`crate::PAUSE_LOCK`] exclusively. The live
 //!    worker holds it shared in each transaction, so this waits for the
 //!    batch in flight and then pauses the worker. It replays the rest up to
 //!    the horizon of that moment, which is at or past every event the worker
@@ -124,6 +126,15 @@ pub async fn rebuild(pool: &PgPool, progress: bool) -> anyhow::Result<RebuildRep
         }
     }
 
+    // The new tables have no statistics yet, and the replay left a dead
+    // row version behind every update (a conversation is rewritten by each
+    // of its messages): without this, the planner guesses a handful of rows
+    // and the first queries after the swap sort whole tables (a deep list
+    // page of 100,000 conversations: 726 ms against 40 ms once vacuumed).
+    // Done before the pause, so the live worker is not held for it.
+    bar.set_message("vacuuming and analyzing the new tables");
+    vacuum_analyze(pool).await?;
+
     bar.set_message("pausing the live worker");
     sqlx::query("select pg_advisory_lock($1)")
         .bind(crate::PAUSE_LOCK)
@@ -184,6 +195,25 @@ fn progress_bar(total: i64, visible: bool) -> anyhow::Result<ProgressBar> {
         .progress_chars("=> "),
     );
     Ok(bar)
+}
+
+/// `VACUUM (ANALYZE)` of every table of the schema being built (outside a
+/// transaction, as `VACUUM` must be).
+async fn vacuum_analyze(pool: &PgPool) -> anyhow::Result<()> {
+    let tables: Vec<String> = sqlx::query_scalar(
+        "select format('%I.%I', schemaname, tablename) from pg_tables \
+         where schemaname = $1 order by tablename",
+    )
+    .bind(NEXT_SCHEMA)
+    .fetch_all(pool)
+    .await?;
+    if tables.is_empty() {
+        return Ok(());
+    }
+    pool.execute(format!("vacuum (analyze) {}", tables.join(", ")).as_str())
+        .await
+        .context("vacuuming and analyzing the new read model")?;
+    Ok(())
 }
 
 /// The commit-safe horizon: every transaction with a smaller id has ended,
