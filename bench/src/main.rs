@@ -161,6 +161,9 @@ struct Results {
     /// when the box is not saturated (the full rate may be beyond it).
     visible_half: Option<(u64, f64, Stats, u64)>,
     hot: Option<Stats>,
+    /// The list on its first pages (what agents' dashboards poll).
+    list_first: Option<Stats>,
+    /// The list on any page.
     list: Option<Stats>,
     show: Option<Stats>,
     rebuild: Option<(u64, f64)>,
@@ -297,23 +300,11 @@ async fn main() -> anyhow::Result<()> {
         args.conversations * args.messages_per_conversation,
     );
     let pages = (args.conversations / 25).max(1);
-    eprintln!("== GET conversation list, 32 clients, {pages} pages");
-    let (api2, a) = (api.clone(), big.clone());
-    r.list = Some(
-        closed_loop(32, duration, move |client, i| {
-            let (api, a) = (api2.clone(), a.clone());
-            let page = (client as u64 * 7919 + i * 104_729) % pages + 1;
-            async move {
-                let path = a.path(&format!("/conversations?status=open&page={page}"));
-                match api.fetch(Method::GET, &path, &a.admin, None, true).await {
-                    Ok((200, _)) => Ok(()),
-                    Ok((s, b)) => Err(format!("{s} {}", String::from_utf8_lossy(&b))),
-                    Err(e) => Err(e.to_string()),
-                }
-            }
-        })
-        .await,
-    );
+    let first = pages.min(FIRST_PAGES);
+    eprintln!("== GET conversation list, 32 clients, the first {first} pages");
+    r.list_first = Some(list_pages(&api, &big, first, duration).await);
+    eprintln!("== GET conversation list, 32 clients, any of {pages} pages");
+    r.list = Some(list_pages(&api, &big, pages, duration).await);
     eprintln!("== GET conversation, 32 clients");
     let (api2, a, ids) = (api.clone(), big.clone(), Arc::new(seeded));
     r.show = Some(
@@ -394,6 +385,27 @@ async fn caught_up(pool: &PgPool) -> anyhow::Result<()> {
             Err(_) => anyhow::bail!("the projection did not catch up within 5 minutes"),
         }
     }
+}
+
+/// Pages of the list a dashboard polls: the first ones.
+const FIRST_PAGES: u64 = 10;
+
+/// 32 clients reading list pages spread over pages 1..=`pages`.
+async fn list_pages(api: &Api, big: &Account, pages: u64, duration: Duration) -> Stats {
+    let (api, a) = (api.clone(), big.clone());
+    closed_loop(32, duration, move |client, i| {
+        let (api, a) = (api.clone(), a.clone());
+        let page = (client as u64 * 7919 + i * 104_729) % pages + 1;
+        async move {
+            let path = a.path(&format!("/conversations?status=open&page={page}"));
+            match api.fetch(Method::GET, &path, &a.admin, None, true).await {
+                Ok((200, _)) => Ok(()),
+                Ok((s, b)) => Err(format!("{s} {}", String::from_utf8_lossy(&b))),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+    })
+    .await
 }
 
 async fn seed(
@@ -654,9 +666,18 @@ fn report(r: &Results, args: &Args) -> String {
             st,
         );
     }
+    if let Some(st) = &r.list_first {
+        row(
+            &format!(
+                "GET conversation list (25 a page, counts), big account, pages 1–{FIRST_PAGES}"
+            ),
+            st.rate(),
+            st,
+        );
+    }
     if let Some(st) = &r.list {
         row(
-            "GET conversation list (25 a page, counts), big account",
+            "GET conversation list (25 a page, counts), big account, any page",
             st.rate(),
             st,
         );
@@ -718,14 +739,19 @@ fn report(r: &Results, args: &Args) -> String {
             verdict(st.ms(99.0) <= 50.0 && *missing == 0)
         );
     }
-    if let Some(st) = &r.list {
-        let _ = writeln!(
-            s,
-            "- conversation list ≥ 10,000 requests/s, p99 ≤ 10 ms: {:.0}/s, {:.1} ms — {}",
-            st.rate(),
-            st.ms(99.0),
-            verdict(st.rate() >= 10_000.0 && st.ms(99.0) <= 10.0)
-        );
+    for (pages, st) in [
+        (format!("pages 1–{FIRST_PAGES}"), &r.list_first),
+        ("any page".to_owned(), &r.list),
+    ] {
+        if let Some(st) = st {
+            let _ = writeln!(
+                s,
+                "- conversation list ({pages}) ≥ 10,000 requests/s, p99 ≤ 10 ms: {:.0}/s, {:.1} ms — {}",
+                st.rate(),
+                st.ms(99.0),
+                verdict(st.rate() >= 10_000.0 && st.ms(99.0) <= 10.0)
+            );
+        }
     }
     if let Some(st) = &r.hot {
         let _ = writeln!(
