@@ -311,14 +311,7 @@ async fn main() -> anyhow::Result<()> {
         closed_loop(32, duration, move |client, i| {
             let (api, a, ids) = (api2.clone(), a.clone(), ids.clone());
             let id = ids[((client as u64 * 31 + i * 7) % ids.len().max(1) as u64) as usize];
-            async move {
-                let path = a.path(&format!("/conversations/{id}"));
-                match api.fetch(Method::GET, &path, &a.admin, None, true).await {
-                    Ok((200, _)) => Ok(()),
-                    Ok((s, b)) => Err(format!("{s} {}", String::from_utf8_lossy(&b))),
-                    Err(e) => Err(e.to_string()),
-                }
-            }
+            async move { get_ok(&api, &a, &format!("/conversations/{id}")).await }
         })
         .await,
     );
@@ -396,16 +389,21 @@ async fn list_pages(api: &Api, big: &Account, pages: u64, duration: Duration) ->
     closed_loop(32, duration, move |client, i| {
         let (api, a) = (api.clone(), a.clone());
         let page = (client as u64 * 7919 + i * 104_729) % pages + 1;
-        async move {
-            let path = a.path(&format!("/conversations?status=open&page={page}"));
-            match api.fetch(Method::GET, &path, &a.admin, None, true).await {
-                Ok((200, _)) => Ok(()),
-                Ok((s, b)) => Err(format!("{s} {}", String::from_utf8_lossy(&b))),
-                Err(e) => Err(e.to_string()),
-            }
-        }
+        async move { get_ok(&api, &a, &format!("/conversations?status=open&page={page}")).await }
     })
     .await
+}
+
+/// `GET` of an account path as its administrator; anything but a 200 fails.
+async fn get_ok(api: &Api, a: &Account, rest: &str) -> Result<(), String> {
+    match api
+        .fetch(Method::GET, &a.path(rest), &a.admin, None, true)
+        .await
+    {
+        Ok((200, _)) => Ok(()),
+        Ok((s, b)) => Err(format!("{s} {}", String::from_utf8_lossy(&b))),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 async fn seed(
