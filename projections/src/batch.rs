@@ -201,8 +201,6 @@ impl Batch {
             self.accounts.remove(&account);
         } else {
             self.accounts.insert(account);
-        }
-        if !deletes_history {
             if self.eager {
                 let mut one = History::default();
                 one.push(env);

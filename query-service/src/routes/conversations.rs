@@ -69,19 +69,22 @@ fn filter(params: &Params, caller: &Caller) -> Result<ConversationFilter, ApiErr
     })
 }
 
-/// A `team_id` filter must name a team of the account (Chatwoot: 404).
-async fn require_team(
+/// The list counters for the filter; a `team_id` filter must name a team
+/// of the account (Chatwoot: 404).
+async fn counts(
     state: &AppState,
-    account_id: i64,
+    caller: &Caller,
     filter: &ConversationFilter,
-) -> Result<(), ApiError> {
-    let Some(team_id) = filter.team_id else {
-        return Ok(());
-    };
-    match repo::teams::team(&state.pool, account_id, team_id, 0).await? {
-        Some(_) => Ok(()),
-        None => Err(ApiError::NotFound),
+) -> Result<Counts, ApiError> {
+    if let Some(team_id) = filter.team_id {
+        if repo::teams::team(&state.pool, caller.account_id, team_id, 0)
+            .await?
+            .is_none()
+        {
+            return Err(ApiError::NotFound);
+        }
     }
+    Ok(repo::conversations::counts(&state.pool, caller.account_id, filter, caller.user_id).await?)
 }
 
 fn counts_json(c: Counts) -> Value {
@@ -109,23 +112,17 @@ async fn list(
     state
         .pages
         .page(&caller, &req, || async move {
-            require_team(state, caller.account_id, &filter).await?;
-            let (counts, rows) = futures::try_join!(
-                repo::conversations::counts(
-                    &state.pool,
-                    caller.account_id,
-                    &filter,
-                    caller.user_id,
-                ),
-                repo::conversations::list(
+            let (counts, rows) = futures::try_join!(counts(state, &caller, &filter), async {
+                Ok(repo::conversations::list(
                     &state.pool,
                     caller.account_id,
                     &filter,
                     assignee,
                     PER_PAGE,
                     offset,
-                ),
-            )?;
+                )
+                .await?)
+            })?;
             let payload = render::conversation_list(&state.pool, rows).await?;
             Ok(json!({
                 "data": {"meta": counts_json(counts), "payload": payload},
@@ -148,14 +145,7 @@ async fn meta(
     state
         .pages
         .page(&caller, &req, || async move {
-            require_team(state, caller.account_id, &filter).await?;
-            let counts = repo::conversations::counts(
-                &state.pool,
-                caller.account_id,
-                &filter,
-                caller.user_id,
-            )
-            .await?;
+            let counts = counts(state, &caller, &filter).await?;
             Ok(json!({ "meta": counts_json(counts) }))
         })
         .await
