@@ -33,6 +33,7 @@ use sqlx::types::Json;
 use sqlx::PgConnection;
 
 use crate::batch::Batch;
+use crate::messages::{NewMessageRow, Run};
 
 /// The channel the projection notifies on after a commit (the command service listens).
 pub const APPLIED_CHANNEL: &str = "read_model_applied";
@@ -100,22 +101,29 @@ pub async fn apply(conn: &mut PgConnection, env: &Envelope) -> Result<Applied, A
 
 /// What an event changes in the read-model tables (its bookkeeping is the
 /// [`Batch`]'s): the per-type change, the activity messages it derives and
-/// its report facts.
+/// its report facts. A posted message is only gathered into `run`; any
+/// other event first writes the run, so it never sees the read model
+/// without the messages before it.
 pub(crate) async fn change(
     conn: &mut PgConnection,
     event: &Event,
     env: &Envelope,
+    run: &mut Run,
 ) -> Result<(), ApplyError> {
-    write(conn, event, env.time).await?;
+    if !matches!(event, Event::MessageCreated { .. }) {
+        run.write(conn).await?;
+    }
+    write(conn, event, env.time, run).await?;
     crate::activity::derive(conn, event, env).await?;
     crate::reports::apply(conn, event, env).await
 }
 
-/// The read-model change of one event.
+/// The read-model change of one event (a posted message: into `run`).
 async fn write(
     conn: &mut PgConnection,
     event: &Event,
     at: DateTime<Utc>,
+    run: &mut Run,
 ) -> Result<(), ApplyError> {
     match event {
         Event::AccountCreated {
@@ -334,7 +342,7 @@ async fn write(
             attachments,
         } => {
             crate::blobs::add_attachments(conn, *account_id, *message_id, attachments, at).await?;
-            let row = crate::messages::NewMessageRow {
+            let row = NewMessageRow {
                 id: *message_id,
                 account_id: *account_id,
                 conversation_id: *conversation_id,
@@ -347,7 +355,8 @@ async fn write(
                 sender: *sender,
                 source_id: source_id.as_deref(),
             };
-            crate::messages::create(conn, &row, at).await
+            run.push(&row, at);
+            Ok(())
         }
         Event::MessageDeleted { message_id, .. } => {
             crate::blobs::delete_attachments(conn, *message_id).await?;

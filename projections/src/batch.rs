@@ -11,6 +11,8 @@
 //!   every stream of the batch in one query; later checks are in memory;
 //! - [`Batch::apply`] changes the read model for an event and only notes
 //!   its history row, its stream's new version and its place in the log;
+//! - posted messages (most of the log) are gathered into a [`Run`] and
+//!   written together, before any other event's change and at the close;
 //! - [`Batch::close`] inserts the history rows (one `insert ... select from
 //!   unnest`), then moves every stream's version with a compare-and-set on
 //!   the version read at open and advances `projection_state`, in one
@@ -34,8 +36,12 @@
 //!
 //! Nothing is noted in memory until the event's read-model change has
 //! succeeded, so a change rolled back to a savepoint leaves the batch as it
-//! was. With [`Batch::eager`] (the savepoint mode) the history row is written
-//! with its event, inside the caller's savepoint.
+//! was. With [`Batch::eager`] (the savepoint mode) the history row and a
+//! posted message are written with their event, inside the caller's
+//! savepoint. Without it, a gathered message that cannot be written fails a
+//! later [`Batch::apply`] or the close with its permanent error instead of
+//! its own apply; the callers redo such a transaction eagerly, where it is
+//! parked alone.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -48,6 +54,7 @@ use sqlx::PgConnection;
 
 use crate::apply::{Applied, ApplyError, APPLIED_CHANNEL};
 use crate::history::{contact_of, conversation_of};
+use crate::messages::Run;
 
 /// What this transaction knows of one stream.
 #[derive(Debug, Clone, Copy)]
@@ -71,6 +78,8 @@ pub struct Batch {
     last: Option<(i64, i64)>,
     /// The accounts whose read model the batch changed (0: no account).
     accounts: BTreeSet<i64>,
+    /// Posted messages not written yet (see [`Run`]).
+    messages: Run,
 }
 
 impl Batch {
@@ -88,8 +97,8 @@ impl Batch {
         Ok(batch)
     }
 
-    /// Writes each history row with its event instead of at [`Batch::close`],
-    /// so a rollback to the caller's savepoint takes it back too.
+    /// Writes each history row and posted message with its event instead of
+    /// later, so a rollback to the caller's savepoint takes them back too.
     pub fn eager(mut self) -> Self {
         self.eager = true;
         self
@@ -193,7 +202,10 @@ impl Batch {
             // The account's rows noted so far must exist for it to delete them.
             self.flush_history(conn).await?;
         }
-        crate::apply::change(conn, &event, env).await?;
+        crate::apply::change(conn, &event, env, &mut self.messages).await?;
+        if self.eager {
+            self.messages.write(conn).await?;
+        }
         // An account's deletion removes its history, its own row included,
         // and its generation.
         let account = env.accountid.unwrap_or(0);
@@ -224,7 +236,7 @@ impl Batch {
         std::mem::take(&mut self.history).insert(conn).await
     }
 
-    /// Writes what the batch noted: history rows, stream versions (checked
+    /// Writes what the batch noted: gathered messages, history rows, stream versions (checked
     /// against the versions read at open), the generations of the accounts
     /// it changed and `projection_state` (and, for
     /// the live worker, the NATS `stream_sequence` of the batch's last
@@ -235,6 +247,7 @@ impl Batch {
         conn: &mut PgConnection,
         stream_sequence: Option<i64>,
     ) -> Result<Notifications, ApplyError> {
+        self.messages.write(conn).await?;
         self.flush_history(conn).await?;
         let moved: Vec<(&String, &StreamState)> = self
             .streams

@@ -1,5 +1,6 @@
 //! The `messages` table and what messages change elsewhere: the
-//! conversation's `last_activity_at` and the sending contact's.
+//! conversation's `last_activity_at` and the sending contact's. Posted
+//! messages are written a run at a time ([`Run`]).
 //!
 //! Order across streams is not guaranteed, so nothing here assumes the
 //! conversation row exists yet, and times only move forward (`greatest`):
@@ -9,10 +10,8 @@
 use chrono::{DateTime, Utc};
 use domain::message::{MessageType, Sender, DELETED_CONTENT};
 use domain::Attributes;
-use sqlx::postgres::PgArguments;
-use sqlx::query::Query;
 use sqlx::types::Json;
-use sqlx::{PgConnection, Postgres};
+use sqlx::PgConnection;
 
 use crate::apply::ApplyError;
 
@@ -52,83 +51,154 @@ pub fn sender_columns(sender: Option<Sender>) -> (Option<&'static str>, Option<i
     }
 }
 
-/// Inserts a message row (`$1` … `$13`, bound by [`bind_row`]); a second
-/// insert of the same id changes nothing.
-const INSERT: &str = "insert into messages (id, account_id, conversation_id, inbox_id, \
-     message_type, content, content_type, content_attributes, private, sender_type, sender_id, \
-     source_id, created_at, updated_at) \
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) \
-     on conflict (id) do nothing";
-
-/// Binds the row's values to `$1` … `$13` of [`INSERT`].
-fn bind_row<'q, 'a: 'q>(
-    query: Query<'q, Postgres, PgArguments>,
-    m: &NewMessageRow<'a>,
-    at: DateTime<Utc>,
-) -> Query<'q, Postgres, PgArguments> {
-    let (sender_type, sender_id) = sender_columns(m.sender);
-    query
-        .bind(m.id)
-        .bind(m.account_id)
-        .bind(m.conversation_id)
-        .bind(m.inbox_id)
-        .bind(m.message_type.as_int())
-        .bind(m.content)
-        .bind(m.content_type)
-        .bind(Json(m.content_attributes))
-        .bind(m.private)
-        .bind(sender_type)
-        .bind(sender_id)
-        .bind(m.source_id)
-        .bind(at)
-}
-
-/// Inserts a message (a second insert of the same id changes nothing);
-/// returns how many rows it inserted.
+/// Inserts one message row (a second insert of the same id changes
+/// nothing) and nothing else; returns how many rows it inserted. For the
+/// activity messages other events derive; posted messages go through a
+/// [`Run`].
 pub async fn insert(
     conn: &mut PgConnection,
     m: &NewMessageRow<'_>,
     at: DateTime<Utc>,
 ) -> Result<u64, ApplyError> {
-    let inserted = bind_row(sqlx::query(INSERT), m, at)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
+    let (sender_type, sender_id) = sender_columns(m.sender);
+    let inserted = sqlx::query(
+        "insert into messages (id, account_id, conversation_id, inbox_id, message_type, \
+           content, content_type, content_attributes, private, sender_type, sender_id, \
+           source_id, created_at, updated_at) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) \
+         on conflict (id) do nothing",
+    )
+    .bind(m.id)
+    .bind(m.account_id)
+    .bind(m.conversation_id)
+    .bind(m.inbox_id)
+    .bind(m.message_type.as_int())
+    .bind(m.content)
+    .bind(m.content_type)
+    .bind(Json(m.content_attributes))
+    .bind(m.private)
+    .bind(sender_type)
+    .bind(sender_id)
+    .bind(m.source_id)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
     Ok(inserted)
 }
 
-/// A posted message: the row, the conversation's `last_activity_at`
-/// (incoming and outgoing messages only) and the sending contact's, in one
-/// statement (the projection applies one of these per message; three round
-/// trips were most of its cost).
-pub async fn create(
-    conn: &mut PgConnection,
-    m: &NewMessageRow<'_>,
-    at: DateTime<Utc>,
-) -> Result<(), ApplyError> {
-    let touches_conversation = matches!(
-        m.message_type,
-        MessageType::Incoming | MessageType::Outgoing
-    );
-    let contact = match m.sender {
-        Some(Sender::Contact(contact_id)) => Some(contact_id),
-        _ => None,
-    };
-    let sql = format!(
-        "with message as ({INSERT}), \
-         conversation as ( \
-           update conversations set last_activity_at = greatest(last_activity_at, $13), \
-             updated_at = greatest(updated_at, $13) \
-           where id = $3 and $14) \
-         update contacts set last_activity_at = greatest(coalesce(last_activity_at, $13), $13) \
-         where id = $15"
-    );
-    bind_row(sqlx::query(&sql), m, at)
-        .bind(touches_conversation)
-        .bind(contact)
+/// Posted messages gathered for one write, column by column.
+///
+/// `MessageCreated` is most of the log, and applying each on its own cost
+/// three statements (the message, the report fact, the first response) and
+/// an update of its conversation's row, which rewrites the row and every
+/// index on `last_activity_at`. A [`crate::batch::Batch`] gathers a run of
+/// them and [`Run::write`] writes the run in two statements: the rows,
+/// each conversation's and each sending contact's activity once (the
+/// greatest time of the run, so a conversation with ten messages in the run
+/// is rewritten once), then the report facts ([`crate::reports::messages`]).
+///
+/// The result is what writing them one at a time gives: every write here is
+/// keyed by the message id (a second insert changes nothing) or moves a
+/// time forward only (`greatest`), and the first response is the least
+/// `(time, message id)` either way. The batch writes the run before any
+/// other event, so no other event sees the read model without it.
+#[derive(Debug, Default)]
+pub struct Run {
+    pub(crate) id: Vec<i64>,
+    pub(crate) account_id: Vec<i64>,
+    pub(crate) conversation_id: Vec<i64>,
+    pub(crate) inbox_id: Vec<i64>,
+    pub(crate) message_type: Vec<i16>,
+    content: Vec<Option<String>>,
+    content_type: Vec<String>,
+    content_attributes: Vec<Json<Attributes>>,
+    pub(crate) private: Vec<bool>,
+    pub(crate) sender_type: Vec<Option<&'static str>>,
+    pub(crate) sender_id: Vec<Option<i64>>,
+    source_id: Vec<Option<String>>,
+    pub(crate) created_at: Vec<DateTime<Utc>>,
+}
+
+impl Run {
+    /// Adds a posted message at `at` (its event's time).
+    pub fn push(&mut self, m: &NewMessageRow<'_>, at: DateTime<Utc>) {
+        let (sender_type, sender_id) = sender_columns(m.sender);
+        self.id.push(m.id);
+        self.account_id.push(m.account_id);
+        self.conversation_id.push(m.conversation_id);
+        self.inbox_id.push(m.inbox_id);
+        self.message_type.push(m.message_type.as_int());
+        self.content.push(m.content.map(str::to_owned));
+        self.content_type.push(m.content_type.to_owned());
+        self.content_attributes
+            .push(Json(m.content_attributes.clone()));
+        self.private.push(m.private);
+        self.sender_type.push(sender_type);
+        self.sender_id.push(sender_id);
+        self.source_id.push(m.source_id.map(str::to_owned));
+        self.created_at.push(at);
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.id.is_empty()
+    }
+
+    /// Writes the run and leaves it empty.
+    pub async fn write(&mut self, conn: &mut PgConnection) -> Result<(), ApplyError> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        let run = std::mem::take(self);
+        // Activity moves for incoming and outgoing messages (0, 1), not for
+        // activities or templates; a contact's for anything it sends.
+        sqlx::query(
+            "with m as ( \
+               select * from unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], \
+                 $5::smallint[], $6::text[], $7::text[], $8::jsonb[], $9::boolean[], \
+                 $10::text[], $11::bigint[], $12::text[], $13::timestamptz[]) \
+               as m(id, account_id, conversation_id, inbox_id, message_type, content, \
+                    content_type, content_attributes, private, sender_type, sender_id, \
+                    source_id, created_at)), \
+             inserted as ( \
+               insert into messages (id, account_id, conversation_id, inbox_id, message_type, \
+                 content, content_type, content_attributes, private, sender_type, sender_id, \
+                 source_id, created_at, updated_at) \
+               select id, account_id, conversation_id, inbox_id, message_type, content, \
+                 content_type, content_attributes, private, sender_type, sender_id, source_id, \
+                 created_at, created_at from m \
+               on conflict (id) do nothing), \
+             conversation as ( \
+               update conversations c set \
+                 last_activity_at = greatest(c.last_activity_at, a.at), \
+                 updated_at = greatest(c.updated_at, a.at) \
+               from (select conversation_id, max(created_at) as at from m \
+                     where message_type in (0, 1) group by conversation_id) a \
+               where c.id = a.conversation_id) \
+             update contacts k set \
+               last_activity_at = greatest(coalesce(k.last_activity_at, a.at), a.at) \
+             from (select sender_id, max(created_at) as at from m \
+                   where sender_type = 'contact' group by sender_id) a \
+             where k.id = a.sender_id",
+        )
+        .bind(&run.id)
+        .bind(&run.account_id)
+        .bind(&run.conversation_id)
+        .bind(&run.inbox_id)
+        .bind(&run.message_type)
+        .bind(&run.content)
+        .bind(&run.content_type)
+        .bind(&run.content_attributes)
+        .bind(&run.private)
+        .bind(&run.sender_type)
+        .bind(&run.sender_id)
+        .bind(&run.source_id)
+        .bind(&run.created_at)
         .execute(&mut *conn)
         .await?;
-    Ok(())
+        crate::reports::messages(conn, &run).await
+    }
 }
 
 /// Chatwoot's soft delete: the content is replaced, `deleted` is set, the

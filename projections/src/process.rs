@@ -46,9 +46,11 @@ pub enum Guard {
     /// parked, and the transaction goes on.
     Savepoint,
     /// No savepoint (two round trips less per event): a poison event fails
-    /// the call with its permanent [`ApplyError`], the transaction is spoilt,
-    /// and the caller redoes it with [`Guard::Savepoint`]. For batches,
-    /// where poison is rare and the savepoints were a sixth of the work.
+    /// the call with its permanent [`ApplyError`] (a posted message, which
+    /// the batch writes later, fails a later call or [`Batch::close`]), the
+    /// transaction is spoilt, and the caller redoes it with
+    /// [`Guard::Savepoint`]. For batches, where poison is rare and the
+    /// savepoints were a sixth of the work.
     Optimistic,
 }
 

@@ -373,7 +373,12 @@ async fn apply_batch(
         tally.events += 1;
     }
     // Nobody waits on the schema being built: its notifications are dropped.
-    let _ = batch.close(&mut tx, None).await?;
+    // The close writes the messages gathered last, so it can meet poison too.
+    match batch.close(&mut tx, None).await {
+        Ok(_) => {}
+        Err(e) if guard == Guard::Optimistic && !e.is_transient() => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
     tx.commit().await?;
     Ok(Some(tally))
 }

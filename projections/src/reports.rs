@@ -13,12 +13,12 @@
 
 use chrono::{DateTime, Utc};
 use domain::conversation::ConversationStatus;
-use domain::message::{MessageType, Sender};
 use domain::Event;
 use infra::envelope::Envelope;
 use sqlx::PgConnection;
 
 use crate::apply::ApplyError;
+use crate::messages::Run;
 
 /// Statements that remove an account's report facts (`$1`: the account id).
 pub const DELETE_ACCOUNT: [&str; 3] = [
@@ -28,7 +28,8 @@ pub const DELETE_ACCOUNT: [&str; 3] = [
 ];
 
 /// Folds the report facts of one event (the stream-version guard has
-/// already run: this is called once per event).
+/// already run: this is called once per event). Posted messages are folded
+/// a run at a time by [`messages`].
 pub async fn apply(
     conn: &mut PgConnection,
     event: &Event,
@@ -94,64 +95,61 @@ pub async fn apply(
                 .execute(conn)
                 .await?;
         }
-        Event::MessageCreated {
-            message_id,
-            account_id,
-            conversation_id,
-            inbox_id,
-            message_type,
-            private,
-            sender,
-            ..
-        } => {
-            let code: i16 = match message_type {
-                MessageType::Incoming => 0,
-                MessageType::Outgoing => 1,
-                MessageType::Activity | MessageType::Template => return Ok(()),
-            };
-            let user = match sender {
-                Some(Sender::User(id)) => Some(*id),
-                _ => None,
-            };
-            // The fact and, for a human's public reply, the conversation's
-            // first response, in one statement.
-            let reply = matches!(
-                (message_type, private, user),
-                (MessageType::Outgoing, false, Some(_))
-            );
-            sqlx::query(
-                "with fact as ( \
-                   insert into report_messages \
-                     (message_id, account_id, conversation_id, inbox_id, message_type, private, \
-                      sender_user_id, created_at) \
-                   values ($1, $2, $3, $4, $5, $6, $7, $8) \
-                   on conflict (message_id) do nothing) \
-                 insert into report_conversations as r \
-                   (conversation_id, account_id, inbox_id, first_response_at, first_responder_id, \
-                    first_response_id) \
-                 select $3, $2, $4, $8, $7, $1 where $9 \
-                 on conflict (conversation_id) do update set \
-                   first_response_at = excluded.first_response_at, \
-                   first_responder_id = excluded.first_responder_id, \
-                   first_response_id = excluded.first_response_id \
-                 where r.first_response_at is null \
-                    or (excluded.first_response_at, excluded.first_response_id) \
-                       < (r.first_response_at, r.first_response_id)",
-            )
-            .bind(message_id)
-            .bind(account_id)
-            .bind(conversation_id)
-            .bind(inbox_id)
-            .bind(code)
-            .bind(private)
-            .bind(user)
-            .bind(at)
-            .bind(reply)
-            .execute(&mut *conn)
-            .await?;
-        }
         _ => {}
     }
+    Ok(())
+}
+
+/// The facts of a run of posted messages, and the first responses among
+/// them, in one statement. Only incoming and outgoing messages (0, 1) are
+/// facts; a first response is a user's public reply, the least `(time,
+/// message id)` of the run per conversation, kept only if it is earlier than
+/// the one already recorded.
+pub async fn messages(conn: &mut PgConnection, run: &Run) -> Result<(), ApplyError> {
+    let sender_user_id: Vec<Option<i64>> = run
+        .sender_type
+        .iter()
+        .zip(&run.sender_id)
+        .map(|(kind, id)| id.filter(|_| *kind == Some("user")))
+        .collect();
+    sqlx::query(
+        "with m as ( \
+           select * from unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], \
+             $5::smallint[], $6::boolean[], $7::bigint[], $8::timestamptz[]) \
+           as m(message_id, account_id, conversation_id, inbox_id, message_type, private, \
+                sender_user_id, created_at) \
+           where message_type in (0, 1)), \
+         facts as ( \
+           insert into report_messages (message_id, account_id, conversation_id, inbox_id, \
+             message_type, private, sender_user_id, created_at) \
+           select message_id, account_id, conversation_id, inbox_id, message_type, private, \
+             sender_user_id, created_at from m \
+           on conflict (message_id) do nothing) \
+         insert into report_conversations as r \
+           (conversation_id, account_id, inbox_id, first_response_at, first_responder_id, \
+            first_response_id) \
+         select distinct on (conversation_id) conversation_id, account_id, inbox_id, \
+           created_at, sender_user_id, message_id \
+         from m where message_type = 1 and not private and sender_user_id is not null \
+         order by conversation_id, created_at, message_id \
+         on conflict (conversation_id) do update set \
+           first_response_at = excluded.first_response_at, \
+           first_responder_id = excluded.first_responder_id, \
+           first_response_id = excluded.first_response_id \
+         where r.first_response_at is null \
+            or (excluded.first_response_at, excluded.first_response_id) \
+               < (r.first_response_at, r.first_response_id)",
+    )
+    .bind(&run.id)
+    .bind(&run.account_id)
+    .bind(&run.conversation_id)
+    .bind(&run.inbox_id)
+    .bind(&run.message_type)
+    .bind(&run.private)
+    .bind(&sender_user_id)
+    .bind(&run.created_at)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

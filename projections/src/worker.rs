@@ -390,6 +390,18 @@ enum BatchError {
     Transient(anyhow::Error),
 }
 
+impl BatchError {
+    /// A failed apply: poison when applying optimistically and the error is
+    /// permanent, transient otherwise.
+    fn of(e: ApplyError, guard: Guard) -> Self {
+        if guard == Guard::Optimistic && !e.is_transient() {
+            BatchError::Poison
+        } else {
+            BatchError::Transient(transient(e))
+        }
+    }
+}
+
 impl<E: Into<anyhow::Error>> From<E> for BatchError {
     fn from(e: E) -> Self {
         BatchError::Transient(e.into())
@@ -425,13 +437,9 @@ async fn apply_batch(
     for item in items {
         match item {
             Item::Envelope(env) => {
-                let outcome = match process_with(&mut tx, &mut batch, env, guard).await {
-                    Ok(outcome) => outcome,
-                    Err(e) if guard == Guard::Optimistic && !e.is_transient() => {
-                        return Err(BatchError::Poison)
-                    }
-                    Err(e) => return Err(BatchError::Transient(transient(e))),
-                };
+                let outcome = process_with(&mut tx, &mut batch, env, guard)
+                    .await
+                    .map_err(|e| BatchError::of(e, guard))?;
                 tracing::debug!(stream = %env.streamid, version = env.streamversion, ?outcome, "processed");
             }
             Item::Unreadable(parcel, error) => {
@@ -442,13 +450,14 @@ async fn apply_batch(
             }
         }
     }
+    // The close writes the messages gathered last, so it can meet poison too.
     let notifications = batch
         .close(
             &mut tx,
             Some(i64::try_from(last_sequence).unwrap_or(i64::MAX)),
         )
         .await
-        .map_err(|e| BatchError::Transient(transient(e)))?;
+        .map_err(|e| BatchError::of(e, guard))?;
     tx.commit().await?;
     // Committed: a failure now only delays the waiters to their re-check.
     if let Err(e) = notifications.send(pool).await {

@@ -19,6 +19,7 @@ mod messages;
 mod parked;
 mod rebuild;
 mod reports;
+mod runs;
 mod schema;
 mod worker;
 // ---- webhooks ----
