@@ -101,16 +101,16 @@ pub async fn apply(conn: &mut PgConnection, env: &Envelope) -> Result<Applied, A
 
 /// What an event changes in the read-model tables (its bookkeeping is the
 /// [`Batch`]'s): the per-type change, the activity messages it derives and
-/// its report facts. A posted message is only gathered into `run`; any
-/// other event first writes the run, so it never sees the read model
-/// without the messages before it.
+/// its report facts. A posted message is only gathered into `run`; an
+/// event that reads or writes what the run does first writes it, so it
+/// never sees the read model without the messages before it.
 pub(crate) async fn change(
     conn: &mut PgConnection,
     event: &Event,
     env: &Envelope,
     run: &mut Run,
 ) -> Result<(), ApplyError> {
-    if !matches!(event, Event::MessageCreated { .. }) {
+    if !run.commutes_with(event) {
         run.write(conn).await?;
     }
     write(conn, event, env.time, run).await?;

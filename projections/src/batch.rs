@@ -12,7 +12,8 @@
 //! - [`Batch::apply`] changes the read model for an event and only notes
 //!   its history row, its stream's new version and its place in the log;
 //! - posted messages (most of the log) are gathered into a [`Run`] and
-//!   written together, before any other event's change and at the close;
+//!   written together, before an event that depends on them and at the
+//!   close;
 //! - [`Batch::close`] inserts the history rows (one `insert ... select from
 //!   unnest`), then moves every stream's version with a compare-and-set on
 //!   the version read at open and advances `projection_state`, in one

@@ -7,9 +7,11 @@
 //! a message applied before its conversation is picked up when the
 //! conversation row is created (see `create_conversation` in [`crate::apply`]).
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use domain::message::{MessageType, Sender, DELETED_CONTENT};
-use domain::Attributes;
+use domain::{Attributes, Event};
 use sqlx::types::Json;
 use sqlx::PgConnection;
 
@@ -102,7 +104,9 @@ pub async fn insert(
 /// keyed by the message id (a second insert changes nothing) or moves a
 /// time forward only (`greatest`), and the first response is the least
 /// `(time, message id)` either way. The batch writes the run before any
-/// other event, so no other event sees the read model without it.
+/// other event that reads or writes what the run does
+/// ([`Run::commutes_with`]), so no such event sees the read model without
+/// the messages before it.
 #[derive(Debug, Default)]
 pub struct Run {
     pub(crate) id: Vec<i64>,
@@ -118,6 +122,10 @@ pub struct Run {
     pub(crate) sender_id: Vec<Option<i64>>,
     source_id: Vec<Option<String>>,
     pub(crate) created_at: Vec<DateTime<Utc>>,
+    /// The conversations of its messages.
+    conversations: HashSet<i64>,
+    /// The contacts that sent any of them.
+    contacts: HashSet<i64>,
 }
 
 impl Run {
@@ -138,6 +146,49 @@ impl Run {
         self.sender_id.push(sender_id);
         self.source_id.push(m.source_id.map(str::to_owned));
         self.created_at.push(at);
+        self.conversations.insert(m.conversation_id);
+        if let Some(Sender::Contact(contact_id)) = m.sender {
+            self.contacts.insert(contact_id);
+        }
+    }
+
+    /// Whether `event` may be applied before the run is written, the run
+    /// still to come after it: it reads and writes none of the rows the run
+    /// writes or reads (the run's conversations, the contacts that sent its
+    /// messages, its messages and their facts), so the order of the two
+    /// changes nothing. It lets a run go on past the conversations opened
+    /// and moved among the messages of others, which is how a busy log
+    /// looks. Any event not named here writes the run first.
+    pub fn commutes_with(&self, event: &Event) -> bool {
+        match event {
+            Event::MessageCreated { .. } => true,
+            Event::ContactCreated { contact_id, .. }
+            | Event::ContactUpdated { contact_id, .. }
+            | Event::ContactInboxCreated { contact_id, .. } => !self.contacts.contains(contact_id),
+            // It reads the conversation's messages and moves its contact.
+            Event::ConversationCreated {
+                conversation_id,
+                contact_id,
+                ..
+            } => {
+                !self.conversations.contains(conversation_id) && !self.contacts.contains(contact_id)
+            }
+            // They rewrite the conversation's row (`updated_at` too) and its
+            // report facts, and derive activity messages of ids of their own.
+            Event::ConversationStatusChanged {
+                conversation_id, ..
+            }
+            | Event::ConversationAssigneeChanged {
+                conversation_id, ..
+            }
+            | Event::ConversationTeamChanged {
+                conversation_id, ..
+            }
+            | Event::ConversationLabelsChanged {
+                conversation_id, ..
+            } => !self.conversations.contains(conversation_id),
+            _ => false,
+        }
     }
 
     /// Whether it holds none.

@@ -63,7 +63,9 @@ fn reply(id: i64, conversation: i64, private: bool) -> Event {
 /// Messages before and after every kind of event that reads or changes
 /// what they write: their conversation's creation, a deletion of one of
 /// them, a resolution (report facts, an activity message), an account's
-/// deletion. Times follow positions, and two replies come in the opposite
+/// deletion; and events among them that touch none of their rows (another
+/// conversation opened and resolved, a contact created), which the run
+/// lets by. Times follow positions, and two replies come in the opposite
 /// order of their times, so the first response is not simply the first
 /// reply of the run.
 fn log() -> Vec<Envelope> {
@@ -81,7 +83,7 @@ fn log() -> Vec<Envelope> {
             },
         });
     }
-    let events: [(&str, i64, i64, Event); 22] = [
+    let events: [(&str, i64, i64, Event); 26] = [
         ("account:1", 1, 1, account_created(1)),
         ("account:2", 1, 2, account_created(2)),
         ("account:3", 1, 3, account_created(3)),
@@ -109,6 +111,20 @@ fn log() -> Vec<Envelope> {
             conversation_created(9, 3, 30, 5, Open, None, None),
         ),
         ("message:11", 1, 16, reply(11, 7, false)),
+        // Among the run's messages, touching none of its rows.
+        (
+            "conversation:10",
+            1,
+            23,
+            conversation_created(10, 1, 10, 3, Open, None, None),
+        ),
+        ("contact:6", 1, 24, contact_created(6, 1, "Cy")),
+        (
+            "conversation:10",
+            2,
+            25,
+            status_changed(10, 1, Open, Resolved),
+        ),
         // Later in the run, earlier in time: the first response.
         ("message:12", 1, 11, reply(12, 7, false)),
         ("message:13", 1, 12, reply(13, 7, true)),
@@ -119,7 +135,15 @@ fn log() -> Vec<Envelope> {
             message(14, 1, 7, MessageType::Activity, false, None),
         ),
         ("message:15", 1, 14, with_file),
-        ("message:16", 1, 15, incoming(16, 2, 8, 5)),
+        // Newer than the status change of its conversation that follows:
+        // which of the two sets `updated_at` last shows.
+        ("message:16", 1, 27, incoming(16, 2, 8, 5)),
+        (
+            "conversation:8",
+            2,
+            26,
+            status_changed(8, 2, Open, Resolved),
+        ),
         ("message:19", 1, 17, incoming(19, 3, 9, 5)),
         (
             "message:13",
@@ -188,7 +212,7 @@ async fn messages_written_a_run_at_a_time_leave_what_one_event_at_a_time_leaves(
     let mut batch = Batch::open(&mut tx, log.iter().map(|e| e.streamid.as_str()))
         .await
         .unwrap();
-    for e in log.iter().chain([&log[15]]) {
+    for e in log.iter().chain([&log[18]]) {
         batch.apply(&mut tx, e).await.unwrap();
     }
     let _ = batch.close(&mut tx, None).await.unwrap();
