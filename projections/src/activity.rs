@@ -30,7 +30,7 @@ use infra::envelope::Envelope;
 use sqlx::PgConnection;
 
 use crate::apply::ApplyError;
-use crate::messages::{insert, NewMessageRow};
+use crate::messages::{NewMessageRow, Run};
 
 /// Where derived activity ids start (2^50: above any sequence id, below 2^53
 /// so JavaScript clients read it exactly).
@@ -166,12 +166,13 @@ fn texts(event: &Event) -> Option<(i64, Actor, Vec<Line>, Names)> {
     }
 }
 
-/// Writes the activity messages an event derives, if any. Idempotent: the
-/// ids are fixed by the event's position.
+/// Gathers the activity messages an event derives, if any, into `run`.
+/// Idempotent: the ids are fixed by the event's position.
 pub async fn derive(
     conn: &mut PgConnection,
     event: &Event,
     env: &Envelope,
+    run: &mut Run,
 ) -> Result<(), ApplyError> {
     let Some((conversation_id, actor, lines, names)) = texts(event) else {
         return Ok(());
@@ -179,30 +180,34 @@ pub async fn derive(
     if lines.is_empty() {
         return Ok(());
     }
-    let conversation: Option<(i64, i64)> =
-        sqlx::query_as("select account_id, inbox_id from conversations where id = $1")
-            .bind(conversation_id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    let Some((account_id, inbox_id)) = conversation else {
+    // The conversation and every name the lines need, in one statement.
+    let actor_user = actor.id.filter(|_| actor.kind == ActorKind::User);
+    let found: Option<(i64, i64, Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
+        "select c.account_id, c.inbox_id, \
+               (select name from users where id = $2), \
+               (select name from users where id = $3), \
+               (select name from teams where id = $4) \
+             from conversations c where c.id = $1",
+    )
+    .bind(conversation_id)
+    .bind(actor_user)
+    .bind(names.assignee)
+    .bind(names.team)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((account_id, inbox_id, actor_name, assignee_name, team_name)) = found else {
         return Ok(());
     };
-    let name: String = match actor.id.filter(|_| actor.kind == ActorKind::User) {
-        Some(user_id) => user_name(conn, user_id).await?,
+    // A user the read model does not know is "Someone".
+    let name = match actor_user {
+        Some(_) => actor_name.unwrap_or_else(|| "Someone".to_owned()),
         None => "System".to_owned(),
     };
     let assignee = match names.assignee {
-        Some(user_id) => user_name(conn, user_id).await?,
+        Some(_) => assignee_name.unwrap_or_else(|| "Someone".to_owned()),
         None => String::new(),
     };
-    let team = match names.team {
-        Some(team_id) => sqlx::query_scalar::<_, String>("select name from teams where id = $1")
-            .bind(team_id)
-            .fetch_optional(&mut *conn)
-            .await?
-            .unwrap_or_default(),
-        None => String::new(),
-    };
+    let team = team_name.unwrap_or_default();
     let attributes = Attributes::new();
     for (k, line) in lines.into_iter().enumerate().take(PER_EVENT as usize) {
         let content = match line {
@@ -227,18 +232,7 @@ pub async fn derive(
             sender: None,
             source_id: None,
         };
-        insert(conn, &row, env.time).await?;
+        run.push(&row, env.time);
     }
     Ok(())
-}
-
-/// A user's name as the read model has it ("Someone" if it does not).
-async fn user_name(conn: &mut PgConnection, user_id: i64) -> Result<String, ApplyError> {
-    Ok(
-        sqlx::query_scalar::<_, String>("select name from users where id = $1")
-            .bind(user_id)
-            .fetch_optional(&mut *conn)
-            .await?
-            .unwrap_or_else(|| "Someone".to_owned()),
-    )
 }

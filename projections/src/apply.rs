@@ -32,8 +32,9 @@ use serde_json::Value;
 use sqlx::types::Json;
 use sqlx::PgConnection;
 
-use crate::batch::Batch;
-use crate::messages::{NewMessageRow, Run};
+use crate::batch::{Batch, Deferred};
+use crate::counts::{CountKey, Counts};
+use crate::messages::NewMessageRow;
 
 /// The channel the projection notifies on after a commit (the command service listens).
 pub const APPLIED_CHANNEL: &str = "read_model_applied";
@@ -101,29 +102,30 @@ pub async fn apply(conn: &mut PgConnection, env: &Envelope) -> Result<Applied, A
 
 /// What an event changes in the read-model tables (its bookkeeping is the
 /// [`Batch`]'s): the per-type change, the activity messages it derives and
-/// its report facts. A posted message is only gathered into `run`; an
-/// event that reads or writes what the run does first writes it, so it
-/// never sees the read model without the messages before it.
+/// its report facts. Messages (posted and derived) and counter moves are
+/// only gathered into `deferred`; an event that reads or writes what they
+/// do first writes them, so it never sees the read model without them.
 pub(crate) async fn change(
     conn: &mut PgConnection,
     event: &Event,
     env: &Envelope,
-    run: &mut Run,
+    deferred: &mut Deferred,
 ) -> Result<(), ApplyError> {
-    if !run.commutes_with(event) {
-        run.write(conn).await?;
+    if !deferred.commutes_with(event) {
+        deferred.write(conn).await?;
     }
-    write(conn, event, env.time, run).await?;
-    crate::activity::derive(conn, event, env).await?;
+    write(conn, event, env.time, deferred).await?;
+    crate::activity::derive(conn, event, env, &mut deferred.messages).await?;
     crate::reports::apply(conn, event, env).await
 }
 
-/// The read-model change of one event (a posted message: into `run`).
+/// The read-model change of one event (messages and counter moves: into
+/// `deferred`).
 async fn write(
     conn: &mut PgConnection,
     event: &Event,
     at: DateTime<Utc>,
-    run: &mut Run,
+    deferred: &mut Deferred,
 ) -> Result<(), ApplyError> {
     match event {
         Event::AccountCreated {
@@ -318,14 +320,18 @@ async fn write(
                 additional_attributes,
                 custom_attributes,
             };
-            create_conversation(conn, &row, at).await
+            create_conversation(conn, &row, at, &mut deferred.counts).await
         }
         Event::ConversationStatusChanged {
             conversation_id,
             to,
             snoozed_until,
             ..
-        } => change_status(conn, *conversation_id, *to, timestamp(*snoozed_until)?, at).await,
+        } => {
+            let snoozed_until = timestamp(*snoozed_until)?;
+            let counts = &mut deferred.counts;
+            change_status(conn, *conversation_id, *to, snoozed_until, at, counts).await
+        }
         // ---- messages and labels ----
         Event::MessageCreated {
             message_id,
@@ -355,7 +361,7 @@ async fn write(
                 sender: *sender,
                 source_id: source_id.as_deref(),
             };
-            run.push(&row, at);
+            deferred.messages.push(&row, at);
             Ok(())
         }
         Event::MessageDeleted { message_id, .. } => {
@@ -412,12 +418,18 @@ async fn write(
             conversation_id,
             to,
             ..
-        } => reassign(conn, *conversation_id, Reassign::Assignee(*to), at).await,
+        } => {
+            let change = Reassign::Assignee(*to);
+            reassign(conn, *conversation_id, change, at, &mut deferred.counts).await
+        }
         Event::ConversationTeamChanged {
             conversation_id,
             to,
             ..
-        } => reassign(conn, *conversation_id, Reassign::Team(*to), at).await,
+        } => {
+            let change = Reassign::Team(*to);
+            reassign(conn, *conversation_id, change, at, &mut deferred.counts).await
+        }
         // ---- agent bots and sso ----
         Event::AgentBotCreated {
             agent_bot_id,
@@ -954,53 +966,11 @@ struct NewConversation<'a> {
     custom_attributes: &'a Attributes,
 }
 
-/// The key of a `conversation_counts` row; 0 stands for "no assignee/team".
-struct CountKey<'a> {
-    account_id: i64,
-    inbox_id: i64,
-    status: &'a str,
-    assignee_id: i64,
-    team_id: i64,
-}
-
-async fn count(conn: &mut PgConnection, key: &CountKey<'_>, delta: i64) -> Result<(), ApplyError> {
-    sqlx::query(
-        "insert into conversation_counts as k (account_id, inbox_id, status, assignee_id, team_id, n) \
-         values ($1, $2, $3, $4, $5, $6) \
-         on conflict (account_id, inbox_id, status, assignee_id, team_id) \
-         do update set n = k.n + excluded.n",
-    )
-    .bind(key.account_id)
-    .bind(key.inbox_id)
-    .bind(key.status)
-    .bind(key.assignee_id)
-    .bind(key.team_id)
-    .bind(delta)
-    .execute(&mut *conn)
-    .await?;
-    if delta < 0 {
-        // A row at zero counts nothing; dropping it keeps the table equal to
-        // a grouped count of conversations.
-        sqlx::query(
-            "delete from conversation_counts \
-             where account_id = $1 and inbox_id = $2 and status = $3 and assignee_id = $4 \
-               and team_id = $5 and n <= 0",
-        )
-        .bind(key.account_id)
-        .bind(key.inbox_id)
-        .bind(key.status)
-        .bind(key.assignee_id)
-        .bind(key.team_id)
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
-}
-
 async fn create_conversation(
     conn: &mut PgConnection,
     c: &NewConversation<'_>,
     at: DateTime<Utc>,
+    counts: &mut Counts,
 ) -> Result<(), ApplyError> {
     let inserted = sqlx::query(
         "insert into conversations (id, account_id, display_id, inbox_id, contact_id, contact_inbox_id, \
@@ -1041,14 +1011,28 @@ async fn create_conversation(
     .bind(at)
     .execute(&mut *conn)
     .await?;
-    let key = CountKey {
+    counts.add(CountKey {
         account_id: c.account_id,
         inbox_id: c.inbox_id,
-        status: c.status.as_str(),
+        status: c.status.as_str().to_owned(),
         assignee_id: c.assignee_id.unwrap_or(0),
         team_id: c.team_id.unwrap_or(0),
-    };
-    count(conn, &key, 1).await
+    });
+    Ok(())
+}
+
+/// The counter key of a conversation row as it was before an update: its
+/// `account_id, inbox_id, status, coalesce(assignee_id, 0), coalesce(team_id, 0)`.
+type KeyRow = (i64, i64, String, i64, i64);
+
+fn count_key((account_id, inbox_id, status, assignee_id, team_id): KeyRow) -> CountKey {
+    CountKey {
+        account_id,
+        inbox_id,
+        status,
+        assignee_id,
+        team_id,
+    }
 }
 
 async fn change_status(
@@ -1057,43 +1041,35 @@ async fn change_status(
     to: ConversationStatus,
     snoozed_until: Option<DateTime<Utc>>,
     at: DateTime<Utc>,
+    counts: &mut Counts,
 ) -> Result<(), ApplyError> {
-    // The counters move from the status the row had, read under the row's lock.
-    let before: Option<(i64, i64, String, i64, i64)> = sqlx::query_as(
-        "select account_id, inbox_id, status, coalesce(assignee_id, 0), coalesce(team_id, 0) \
-         from conversations where id = $1 for update",
+    // The counters move from the row as it was: `b` is the row before this
+    // statement's update.
+    let before: Option<KeyRow> = sqlx::query_as(
+        "update conversations c set status = $2, snoozed_until = $3, updated_at = $4 \
+         from conversations b where b.id = c.id and c.id = $1 \
+         returning b.account_id, b.inbox_id, b.status, coalesce(b.assignee_id, 0), \
+           coalesce(b.team_id, 0)",
     )
     .bind(id)
+    .bind(to.as_str())
+    .bind(snoozed_until)
+    .bind(at)
     .fetch_optional(&mut *conn)
     .await?;
-    let Some((account_id, inbox_id, from, assignee_id, team_id)) = before else {
+    let Some(before) = before else {
         tracing::warn!(
             conversation_id = id,
             "status change of an unknown conversation"
         );
         return Ok(());
     };
-    sqlx::query(
-        "update conversations set status = $2, snoozed_until = $3, updated_at = $4 where id = $1",
-    )
-    .bind(id)
-    .bind(to.as_str())
-    .bind(snoozed_until)
-    .bind(at)
-    .execute(&mut *conn)
-    .await?;
-    if from != to.as_str() {
-        let mut key = CountKey {
-            account_id,
-            inbox_id,
-            status: &from,
-            assignee_id,
-            team_id,
-        };
-        count(conn, &key, -1).await?;
-        key.status = to.as_str();
-        count(conn, &key, 1).await?;
-    }
+    let from = count_key(before);
+    let to = CountKey {
+        status: to.as_str().to_owned(),
+        ..from.clone()
+    };
+    counts.moved(from, to);
     Ok(())
 }
 
@@ -1215,48 +1191,50 @@ async fn reassign(
     id: i64,
     change: Reassign,
     at: DateTime<Utc>,
+    counts: &mut Counts,
 ) -> Result<(), ApplyError> {
-    // The counters move from the row as stored, read under the row's lock.
-    let before: Option<(i64, i64, String, i64, i64)> = sqlx::query_as(
-        "select account_id, inbox_id, status, coalesce(assignee_id, 0), coalesce(team_id, 0) \
-         from conversations where id = $1 for update",
-    )
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some((account_id, inbox_id, status, assignee_id, team_id)) = before else {
+    // The counters move from the row as it was: `b` is the row before this
+    // statement's update.
+    let (sql, to) = match change {
+        Reassign::Assignee(to) => (
+            "update conversations c set assignee_id = $2, updated_at = $3 \
+             from conversations b where b.id = c.id and c.id = $1 \
+             returning b.account_id, b.inbox_id, b.status, coalesce(b.assignee_id, 0), \
+               coalesce(b.team_id, 0)",
+            to,
+        ),
+        Reassign::Team(to) => (
+            "update conversations c set team_id = $2, updated_at = $3 \
+             from conversations b where b.id = c.id and c.id = $1 \
+             returning b.account_id, b.inbox_id, b.status, coalesce(b.assignee_id, 0), \
+               coalesce(b.team_id, 0)",
+            to,
+        ),
+    };
+    let before: Option<KeyRow> = sqlx::query_as(sql)
+        .bind(id)
+        .bind(to)
+        .bind(at)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(before) = before else {
         tracing::warn!(
             conversation_id = id,
             "reassignment of an unknown conversation"
         );
         return Ok(());
     };
-    let (new_assignee, new_team) = match change {
-        Reassign::Assignee(to) => (to.unwrap_or(0), team_id),
-        Reassign::Team(to) => (assignee_id, to.unwrap_or(0)),
+    let from = count_key(before);
+    let to = match change {
+        Reassign::Assignee(to) => CountKey {
+            assignee_id: to.unwrap_or(0),
+            ..from.clone()
+        },
+        Reassign::Team(to) => CountKey {
+            team_id: to.unwrap_or(0),
+            ..from.clone()
+        },
     };
-    sqlx::query(
-        "update conversations set assignee_id = nullif($2, 0), team_id = nullif($3, 0), \
-           updated_at = $4 where id = $1",
-    )
-    .bind(id)
-    .bind(new_assignee)
-    .bind(new_team)
-    .bind(at)
-    .execute(&mut *conn)
-    .await?;
-    if (new_assignee, new_team) != (assignee_id, team_id) {
-        let mut key = CountKey {
-            account_id,
-            inbox_id,
-            status: &status,
-            assignee_id,
-            team_id,
-        };
-        count(conn, &key, -1).await?;
-        key.assignee_id = new_assignee;
-        key.team_id = new_team;
-        count(conn, &key, 1).await?;
-    }
+    counts.moved(from, to);
     Ok(())
 }

@@ -11,7 +11,8 @@
 //!   every stream of the batch in one query; later checks are in memory;
 //! - [`Batch::apply`] changes the read model for an event and only notes
 //!   its history row, its stream's new version and its place in the log;
-//! - posted messages (most of the log) are gathered into a [`Run`] and
+//! - messages (posted ones are most of the log; status and assignment
+//!   changes derive more) and counter moves are gathered ([`Deferred`]) and
 //!   written together, before an event that depends on them and at the
 //!   close;
 //! - [`Batch::close`] inserts the history rows (one `insert ... select from
@@ -37,12 +38,12 @@
 //!
 //! Nothing is noted in memory until the event's read-model change has
 //! succeeded, so a change rolled back to a savepoint leaves the batch as it
-//! was. With [`Batch::eager`] (the savepoint mode) the history row and a
-//! posted message are written with their event, inside the caller's
-//! savepoint. Without it, a gathered message that cannot be written fails a
+//! was. With [`Batch::eager`] (the savepoint mode) the history row and the
+//! deferred writes are written with their event, inside the caller's
+//! savepoint. Without it, a gathered write that cannot be done fails a
 //! later [`Batch::apply`] or the close with its permanent error instead of
-//! its own apply; the callers redo such a transaction eagerly, where it is
-//! parked alone.
+//! its own event's apply; the callers redo such a transaction eagerly,
+//! where the event is parked alone.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -54,6 +55,7 @@ use sqlx::types::Json;
 use sqlx::PgConnection;
 
 use crate::apply::{Applied, ApplyError, APPLIED_CHANNEL};
+use crate::counts::Counts;
 use crate::history::{contact_of, conversation_of};
 use crate::messages::Run;
 
@@ -79,8 +81,33 @@ pub struct Batch {
     last: Option<(i64, i64)>,
     /// The accounts whose read model the batch changed (0: no account).
     accounts: BTreeSet<i64>,
-    /// Posted messages not written yet (see [`Run`]).
-    messages: Run,
+    /// Read-model writes gathered across events, not written yet.
+    deferred: Deferred,
+}
+
+/// Read-model writes a batch gathers across its events and writes together:
+/// messages (posted and derived, [`Run`]) and counter moves ([`Counts`]).
+/// They are written before any event that reads or writes what they do
+/// ([`Deferred::commutes_with`]) and at the batch's close.
+#[derive(Debug, Default)]
+pub struct Deferred {
+    pub(crate) messages: Run,
+    pub(crate) counts: Counts,
+}
+
+impl Deferred {
+    /// Whether `event` may be applied with these writes still to come. The
+    /// counter moves commute with everything but an account's deletion,
+    /// which the message run does not let by either.
+    pub fn commutes_with(&self, event: &Event) -> bool {
+        self.messages.commutes_with(event)
+    }
+
+    /// Writes everything gathered.
+    pub async fn write(&mut self, conn: &mut PgConnection) -> Result<(), ApplyError> {
+        self.messages.write(conn).await?;
+        self.counts.write(conn).await
+    }
 }
 
 impl Batch {
@@ -98,8 +125,8 @@ impl Batch {
         Ok(batch)
     }
 
-    /// Writes each history row and posted message with its event instead of
-    /// later, so a rollback to the caller's savepoint takes them back too.
+    /// Writes each event's history row and deferred writes with it instead
+    /// of later, so a rollback to the caller's savepoint takes them back too.
     pub fn eager(mut self) -> Self {
         self.eager = true;
         self
@@ -203,9 +230,9 @@ impl Batch {
             // The account's rows noted so far must exist for it to delete them.
             self.flush_history(conn).await?;
         }
-        crate::apply::change(conn, &event, env, &mut self.messages).await?;
+        crate::apply::change(conn, &event, env, &mut self.deferred).await?;
         if self.eager {
-            self.messages.write(conn).await?;
+            self.deferred.write(conn).await?;
         }
         // An account's deletion removes its history, its own row included,
         // and its generation.
@@ -237,7 +264,7 @@ impl Batch {
         std::mem::take(&mut self.history).insert(conn).await
     }
 
-    /// Writes what the batch noted: gathered messages, history rows, stream versions (checked
+    /// Writes what the batch noted: deferred writes, history rows, stream versions (checked
     /// against the versions read at open), the generations of the accounts
     /// it changed and `projection_state` (and, for
     /// the live worker, the NATS `stream_sequence` of the batch's last
@@ -248,7 +275,7 @@ impl Batch {
         conn: &mut PgConnection,
         stream_sequence: Option<i64>,
     ) -> Result<Notifications, ApplyError> {
-        self.messages.write(conn).await?;
+        self.deferred.write(conn).await?;
         self.flush_history(conn).await?;
         let moved: Vec<(&String, &StreamState)> = self
             .streams

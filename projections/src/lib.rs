@@ -29,6 +29,7 @@ pub mod apply;
 pub mod batch;
 pub mod blobs;
 pub mod checksum;
+pub mod counts;
 pub mod health;
 pub mod hooks;
 pub mod messages;

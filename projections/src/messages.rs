@@ -1,6 +1,6 @@
 //! The `messages` table and what messages change elsewhere: the
-//! conversation's `last_activity_at` and the sending contact's. Posted
-//! messages are written a run at a time ([`Run`]).
+//! conversation's `last_activity_at` and the sending contact's. Messages,
+//! posted and derived, are written a run at a time ([`Run`]).
 //!
 //! Order across streams is not guaranteed, so nothing here assumes the
 //! conversation row exists yet, and times only move forward (`greatest`):
@@ -53,43 +53,8 @@ pub fn sender_columns(sender: Option<Sender>) -> (Option<&'static str>, Option<i
     }
 }
 
-/// Inserts one message row (a second insert of the same id changes
-/// nothing) and nothing else; returns how many rows it inserted. For the
-/// activity messages other events derive; posted messages go through a
-/// [`Run`].
-pub async fn insert(
-    conn: &mut PgConnection,
-    m: &NewMessageRow<'_>,
-    at: DateTime<Utc>,
-) -> Result<u64, ApplyError> {
-    let (sender_type, sender_id) = sender_columns(m.sender);
-    let inserted = sqlx::query(
-        "insert into messages (id, account_id, conversation_id, inbox_id, message_type, \
-           content, content_type, content_attributes, private, sender_type, sender_id, \
-           source_id, created_at, updated_at) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) \
-         on conflict (id) do nothing",
-    )
-    .bind(m.id)
-    .bind(m.account_id)
-    .bind(m.conversation_id)
-    .bind(m.inbox_id)
-    .bind(m.message_type.as_int())
-    .bind(m.content)
-    .bind(m.content_type)
-    .bind(Json(m.content_attributes))
-    .bind(m.private)
-    .bind(sender_type)
-    .bind(sender_id)
-    .bind(m.source_id)
-    .bind(at)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    Ok(inserted)
-}
-
-/// Posted messages gathered for one write, column by column.
+/// Messages gathered for one write, column by column: posted ones and the
+/// activity messages other events derive.
 ///
 /// `MessageCreated` is most of the log, and applying each on its own cost
 /// three statements (the message, the report fact, the first response) and
@@ -122,7 +87,8 @@ pub struct Run {
     pub(crate) sender_id: Vec<Option<i64>>,
     source_id: Vec<Option<String>>,
     pub(crate) created_at: Vec<DateTime<Utc>>,
-    /// The conversations of its messages.
+    /// The conversations whose activity its messages move (incoming and
+    /// outgoing ones; an activity message writes its own row only).
     conversations: HashSet<i64>,
     /// The contacts that sent any of them.
     contacts: HashSet<i64>,
@@ -146,7 +112,12 @@ impl Run {
         self.sender_id.push(sender_id);
         self.source_id.push(m.source_id.map(str::to_owned));
         self.created_at.push(at);
-        self.conversations.insert(m.conversation_id);
+        if matches!(
+            m.message_type,
+            MessageType::Incoming | MessageType::Outgoing
+        ) {
+            self.conversations.insert(m.conversation_id);
+        }
         if let Some(Sender::Contact(contact_id)) = m.sender {
             self.contacts.insert(contact_id);
         }
