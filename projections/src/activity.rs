@@ -166,6 +166,11 @@ fn texts(event: &Event) -> Option<(i64, Actor, Vec<Line>, Names)> {
     }
 }
 
+/// What [`derive`] reads: the conversation's account and inbox, and the
+/// names of the acting user, the assignee and the team (`None` when unknown
+/// or not asked for).
+type Found = (i64, i64, Option<String>, Option<String>, Option<String>);
+
 /// Gathers the activity messages an event derives, if any, into `run`.
 /// Idempotent: the ids are fixed by the event's position.
 pub async fn derive(
@@ -182,7 +187,7 @@ pub async fn derive(
     }
     // The conversation and every name the lines need, in one statement.
     let actor_user = actor.id.filter(|_| actor.kind == ActorKind::User);
-    let found: Option<(i64, i64, Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
+    let found: Option<Found> = sqlx::query_as(
         "select c.account_id, c.inbox_id, \
                (select name from users where id = $2), \
                (select name from users where id = $3), \
