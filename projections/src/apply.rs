@@ -1195,23 +1195,17 @@ async fn reassign(
 ) -> Result<(), ApplyError> {
     // The counters move from the row as it was: `b` is the row before this
     // statement's update.
-    let (sql, to) = match change {
-        Reassign::Assignee(to) => (
-            "update conversations c set assignee_id = $2, updated_at = $3 \
-             from conversations b where b.id = c.id and c.id = $1 \
-             returning b.account_id, b.inbox_id, b.status, coalesce(b.assignee_id, 0), \
-               coalesce(b.team_id, 0)",
-            to,
-        ),
-        Reassign::Team(to) => (
-            "update conversations c set team_id = $2, updated_at = $3 \
-             from conversations b where b.id = c.id and c.id = $1 \
-             returning b.account_id, b.inbox_id, b.status, coalesce(b.assignee_id, 0), \
-               coalesce(b.team_id, 0)",
-            to,
-        ),
+    let (column, to) = match change {
+        Reassign::Assignee(to) => ("assignee_id", to),
+        Reassign::Team(to) => ("team_id", to),
     };
-    let before: Option<KeyRow> = sqlx::query_as(sql)
+    let sql = format!(
+        "update conversations c set {column} = $2, updated_at = $3 \
+         from conversations b where b.id = c.id and c.id = $1 \
+         returning b.account_id, b.inbox_id, b.status, coalesce(b.assignee_id, 0), \
+           coalesce(b.team_id, 0)"
+    );
+    let before: Option<KeyRow> = sqlx::query_as(&sql)
         .bind(id)
         .bind(to)
         .bind(at)

@@ -6,7 +6,7 @@
 //! (not from the event's `from`), so the table always equals a grouped count
 //! of `conversations`. A [`Counts`] sums the moves of a batch per key and
 //! writes them at once: a status change used to cost three statements
-//! (`-1`, `+1`, and dropping a row at zero), now a batch costs two. Deltas
+//! (`-1`, `+1`, and dropping a row at zero), now a batch costs one. Deltas
 //! commute, so they may wait for the batch's end; only an account's deletion
 //! must see them written first (the batch writes them before any event a
 //! message run does not let by, that one included).
@@ -51,9 +51,7 @@ impl Counts {
         }
     }
 
-    /// Writes the deltas and forgets them: one upsert for all keys, and one
-    /// delete of the rows a decrease took to zero (a row at zero counts
-    /// nothing; dropping it keeps the table equal to a grouped count).
+    /// Writes the deltas in one statement and forgets them.
     pub async fn write(&mut self, conn: &mut PgConnection) -> Result<(), ApplyError> {
         let deltas: Vec<(CountKey, i64)> = std::mem::take(&mut self.0)
             .into_iter()
@@ -65,11 +63,31 @@ impl Counts {
         let column = |f: fn(&CountKey) -> i64| deltas.iter().map(|(k, _)| f(k)).collect::<Vec<_>>();
         let statuses: Vec<&str> = deltas.iter().map(|(k, _)| k.status.as_str()).collect();
         let n: Vec<i64> = deltas.iter().map(|(_, n)| *n).collect();
+        // A row a decrease takes to zero or below is deleted instead of
+        // updated (it counts nothing; dropping it keeps the table equal to a
+        // grouped count); every other key is added to. Both in one statement:
+        // the two touch different keys, and `exists` sees the rows as they
+        // were before it.
         sqlx::query(
-            "insert into conversation_counts as k \
+            "with d as ( \
+               select * from unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], \
+                 $5::bigint[], $6::bigint[]) \
+               as d(account_id, inbox_id, status, assignee_id, team_id, n)), \
+             gone as ( \
+               delete from conversation_counts k using d \
+               where (k.account_id, k.inbox_id, k.status, k.assignee_id, k.team_id) \
+                   = (d.account_id, d.inbox_id, d.status, d.assignee_id, d.team_id) \
+                 and k.n + d.n <= 0 \
+               returning k.account_id, k.inbox_id, k.status, k.assignee_id, k.team_id) \
+             insert into conversation_counts as k \
                (account_id, inbox_id, status, assignee_id, team_id, n) \
-             select * from unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], \
-               $5::bigint[], $6::bigint[]) \
+             select * from d \
+             where (d.account_id, d.inbox_id, d.status, d.assignee_id, d.team_id) \
+                   not in (select * from gone) \
+               and (d.n > 0 or exists ( \
+                 select 1 from conversation_counts c \
+                 where (c.account_id, c.inbox_id, c.status, c.assignee_id, c.team_id) \
+                     = (d.account_id, d.inbox_id, d.status, d.assignee_id, d.team_id))) \
              on conflict (account_id, inbox_id, status, assignee_id, team_id) \
              do update set n = k.n + excluded.n",
         )
@@ -81,25 +99,6 @@ impl Counts {
         .bind(&n)
         .execute(&mut *conn)
         .await?;
-        if n.iter().any(|n| *n < 0) {
-            sqlx::query(
-                "delete from conversation_counts k \
-                 using unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], \
-                   $5::bigint[], $6::bigint[]) as d(account_id, inbox_id, status, assignee_id, \
-                   team_id, n) \
-                 where d.n < 0 and k.n <= 0 and k.account_id = d.account_id \
-                   and k.inbox_id = d.inbox_id and k.status = d.status \
-                   and k.assignee_id = d.assignee_id and k.team_id = d.team_id",
-            )
-            .bind(column(|k| k.account_id))
-            .bind(column(|k| k.inbox_id))
-            .bind(&statuses)
-            .bind(column(|k| k.assignee_id))
-            .bind(column(|k| k.team_id))
-            .bind(&n)
-            .execute(&mut *conn)
-            .await?;
-        }
         Ok(())
     }
 }

@@ -45,3 +45,48 @@ async fn counters_equal_a_count_of_conversations_after_a_random_mix_of_creates_a
     assert_eq!(contacts_total, conversations);
     env.cleanup().await;
 }
+
+/// A batch sums the counter moves of its events per key and writes them at
+/// its close: keys that net to zero, rows taken to zero (dropped) and rows
+/// created and emptied within one batch must all come out as a count.
+#[tokio::test]
+async fn counters_summed_over_batches_equal_a_count_of_conversations() {
+    let env = TestEnv::new().await;
+    let mut events = Envelopes::default();
+    let mut workload = Workload::new(9);
+    let setup: Vec<_> = workload
+        .setup()
+        .iter()
+        .map(|(stream, event)| events.next(stream, event))
+        .collect();
+    apply_in_one_batch(&env, &setup).await;
+    for _ in 0..8 {
+        let batch: Vec<_> = (0..60)
+            .map(|_| {
+                let (stream, event) = workload.step();
+                events.next(&stream, &event)
+            })
+            .collect();
+        apply_in_one_batch(&env, &batch).await;
+        let (stored, counted) = counters_and_counts(&env.pool).await;
+        assert!(!stored.is_empty());
+        assert_eq!(stored, counted);
+    }
+    env.cleanup().await;
+}
+
+async fn apply_in_one_batch(env: &TestEnv, events: &[infra::envelope::Envelope]) {
+    let mut tx = env.pool.begin().await.unwrap();
+    projections::schema::use_schema(&mut tx, "read_model")
+        .await
+        .unwrap();
+    let mut batch =
+        projections::batch::Batch::open(&mut tx, events.iter().map(|e| e.streamid.as_str()))
+            .await
+            .unwrap();
+    for e in events {
+        batch.apply(&mut tx, e).await.unwrap();
+    }
+    let _ = batch.close(&mut tx, None).await.unwrap();
+    tx.commit().await.unwrap();
+}
