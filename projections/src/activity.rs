@@ -21,16 +21,17 @@
 //! ("Assigned to {assignee} via {team} by {user}") on the team's event, and the
 //! assignee event it came with (`by_team`) says nothing. A team cleared by the
 //! team's deletion says nothing either (Chatwoot nullifies without callbacks).
-//! Names are read from the read model when the event is applied.
+//! Names are read from the read model when the batch writes the activities
+//! ([`Activities`]), which is before any event that could change them.
 
+use chrono::{DateTime, Utc};
 use domain::conversation::ConversationStatus;
 use domain::message::MessageType;
-use domain::{Actor, ActorKind, Attributes, Event};
+use domain::{Actor, ActorKind, Event};
 use infra::envelope::Envelope;
 use sqlx::PgConnection;
 
 use crate::apply::ApplyError;
-use crate::messages::{NewMessageRow, Run};
 
 /// Where derived activity ids start (2^50: above any sequence id, below 2^53
 /// so JavaScript clients read it exactly).
@@ -166,78 +167,96 @@ fn texts(event: &Event) -> Option<(i64, Actor, Vec<Line>, Names)> {
     }
 }
 
-/// What [`derive`] reads: the conversation's account and inbox, and the
-/// names of the acting user, the assignee and the team (`None` when unknown
-/// or not asked for).
-type Found = (i64, i64, Option<String>, Option<String>, Option<String>);
-
-/// Gathers the activity messages an event derives, if any, into `run`.
-/// Idempotent: the ids are fixed by the event's position.
-pub async fn derive(
-    conn: &mut PgConnection,
-    event: &Event,
-    env: &Envelope,
-    run: &mut Run,
-) -> Result<(), ApplyError> {
+/// Gathers the activity messages an event derives, if any. Idempotent: the
+/// ids are fixed by the event's position.
+pub fn derive(event: &Event, env: &Envelope, activities: &mut Activities) {
     let Some((conversation_id, actor, lines, names)) = texts(event) else {
-        return Ok(());
+        return;
     };
-    if lines.is_empty() {
-        return Ok(());
-    }
-    // The conversation and every name the lines need, in one statement.
-    let actor_user = actor.id.filter(|_| actor.kind == ActorKind::User);
-    let found: Option<Found> = sqlx::query_as(
-        "select c.account_id, c.inbox_id, \
-               (select name from users where id = $2), \
-               (select name from users where id = $3), \
-               (select name from teams where id = $4) \
-             from conversations c where c.id = $1",
-    )
-    .bind(conversation_id)
-    .bind(actor_user)
-    .bind(names.assignee)
-    .bind(names.team)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some((account_id, inbox_id, actor_name, assignee_name, team_name)) = found else {
-        return Ok(());
-    };
-    // A user the read model does not know is "Someone".
-    let name = match actor_user {
-        Some(_) => actor_name.unwrap_or_else(|| "Someone".to_owned()),
-        None => "System".to_owned(),
-    };
-    let assignee = match names.assignee {
-        Some(_) => assignee_name.unwrap_or_else(|| "Someone".to_owned()),
-        None => String::new(),
-    };
-    let team = team_name.unwrap_or_default();
-    let attributes = Attributes::new();
+    let user_id = actor.id.filter(|_| actor.kind == ActorKind::User);
     for (k, line) in lines.into_iter().enumerate().take(PER_EVENT as usize) {
-        let content = match line {
-            Line::ByUser(template) => template.replace("{user}", &name),
-            Line::Fixed(text) => text.to_owned(),
-            Line::UserThen(rest) => format!("{name}{rest}"),
-            Line::Named(template) => template
-                .replace("{assignee}", &assignee)
-                .replace("{team}", &team)
-                .replace("{user}", &name),
+        let (template, suffix) = match line {
+            Line::ByUser(template) | Line::Fixed(template) | Line::Named(template) => {
+                (template, String::new())
+            }
+            Line::UserThen(rest) => ("{user}", rest),
         };
-        let row = NewMessageRow {
-            id: activity_id(env.position, k as i64),
-            account_id,
-            conversation_id,
-            inbox_id,
-            message_type: MessageType::Activity,
-            content: Some(&content),
-            content_type: "text",
-            content_attributes: &attributes,
-            private: false,
-            sender: None,
-            source_id: None,
-        };
-        run.push(&row, env.time);
+        activities.id.push(activity_id(env.position, k as i64));
+        activities.conversation_id.push(conversation_id);
+        activities.template.push(template);
+        activities.suffix.push(suffix);
+        activities.user_id.push(user_id);
+        activities.assignee_id.push(names.assignee);
+        activities.team_id.push(names.team);
+        activities.created_at.push(env.time);
     }
-    Ok(())
+}
+
+/// Activity messages gathered for one write, column by column: each a
+/// template with `{assignee}`, `{team}` and `{user}` (replaced in that
+/// order, by the names of [`Names`] and the acting user) and a suffix taken
+/// as it is (label names, which may hold anything).
+///
+/// The names and the conversation's account and inbox are read when the
+/// batch writes them, not when the event is applied: a batch writes its
+/// deferred writes before any event that could change a user's or a team's
+/// name or remove a conversation (`crate::messages::Run::commutes_with`
+/// lets none of those by), so both read the same.
+#[derive(Debug, Default)]
+pub struct Activities {
+    id: Vec<i64>,
+    conversation_id: Vec<i64>,
+    template: Vec<&'static str>,
+    suffix: Vec<String>,
+    user_id: Vec<Option<i64>>,
+    assignee_id: Vec<Option<i64>>,
+    team_id: Vec<Option<i64>>,
+    created_at: Vec<DateTime<Utc>>,
+}
+
+impl Activities {
+    /// Writes them in one statement and forgets them. One whose
+    /// conversation the read model does not hold is dropped, as Chatwoot
+    /// has nothing to show it in. A user the read model does not know is
+    /// "Someone", no user is "System".
+    pub async fn write(&mut self, conn: &mut PgConnection) -> Result<(), ApplyError> {
+        if self.id.is_empty() {
+            return Ok(());
+        }
+        let a = std::mem::take(self);
+        sqlx::query(
+            "insert into messages (id, account_id, conversation_id, inbox_id, message_type, \
+               content, content_type, content_attributes, private, created_at, updated_at) \
+             select a.id, c.account_id, a.conversation_id, c.inbox_id, $9, \
+               replace(replace(replace(a.template, \
+                   '{assignee}', case when a.assignee_id is null then '' \
+                                      else coalesce(assignee.name, 'Someone') end), \
+                   '{team}', coalesce(team.name, '')), \
+                   '{user}', case when a.user_id is null then 'System' \
+                                  else coalesce(actor.name, 'Someone') end) \
+                 || a.suffix, \
+               'text', '{}', false, a.created_at, a.created_at \
+             from unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], \
+                   $6::bigint[], $7::bigint[], $8::timestamptz[]) \
+               as a(id, conversation_id, template, suffix, user_id, assignee_id, team_id, \
+                    created_at) \
+             join conversations c on c.id = a.conversation_id \
+             left join users actor on actor.id = a.user_id \
+             left join users assignee on assignee.id = a.assignee_id \
+             left join teams team on team.id = a.team_id \
+             on conflict (id) do nothing",
+        )
+        .bind(&a.id)
+        .bind(&a.conversation_id)
+        .bind(&a.template)
+        .bind(&a.suffix)
+        .bind(&a.user_id)
+        .bind(&a.assignee_id)
+        .bind(&a.team_id)
+        .bind(&a.created_at)
+        .bind(MessageType::Activity.as_int())
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
 }

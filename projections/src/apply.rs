@@ -115,7 +115,7 @@ pub(crate) async fn change(
         deferred.write(conn).await?;
     }
     write(conn, event, env.time, deferred).await?;
-    crate::activity::derive(conn, event, env, &mut deferred.messages).await?;
+    crate::activity::derive(event, env, &mut deferred.activities);
     crate::reports::apply(conn, event, env).await
 }
 

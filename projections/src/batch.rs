@@ -54,6 +54,7 @@ use serde_json::Value;
 use sqlx::types::Json;
 use sqlx::PgConnection;
 
+use crate::activity::Activities;
 use crate::apply::{Applied, ApplyError, APPLIED_CHANNEL};
 use crate::counts::Counts;
 use crate::history::{contact_of, conversation_of};
@@ -86,19 +87,22 @@ pub struct Batch {
 }
 
 /// Read-model writes a batch gathers across its events and writes together:
-/// messages (posted and derived, [`Run`]) and counter moves ([`Counts`]).
+/// posted messages ([`Run`]), the activity messages other events derive
+/// ([`Activities`]) and counter moves ([`Counts`]).
 /// They are written before any event that reads or writes what they do
 /// ([`Deferred::commutes_with`]) and at the batch's close.
 #[derive(Debug, Default)]
 pub struct Deferred {
     pub(crate) messages: Run,
+    pub(crate) activities: Activities,
     pub(crate) counts: Counts,
 }
 
 impl Deferred {
-    /// Whether `event` may be applied with these writes still to come. The
-    /// counter moves commute with everything but an account's deletion,
-    /// which the message run does not let by either.
+    /// Whether `event` may be applied with these writes still to come: the
+    /// message run's rule. The activities need their conversation and the
+    /// names they show unchanged, and the counter moves an account that is
+    /// still there; the run lets no event by that changes those.
     pub fn commutes_with(&self, event: &Event) -> bool {
         self.messages.commutes_with(event)
     }
@@ -106,6 +110,7 @@ impl Deferred {
     /// Writes everything gathered.
     pub async fn write(&mut self, conn: &mut PgConnection) -> Result<(), ApplyError> {
         self.messages.write(conn).await?;
+        self.activities.write(conn).await?;
         self.counts.write(conn).await
     }
 }

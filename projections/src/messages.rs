@@ -1,6 +1,6 @@
 //! The `messages` table and what messages change elsewhere: the
-//! conversation's `last_activity_at` and the sending contact's. Messages,
-//! posted and derived, are written a run at a time ([`Run`]).
+//! conversation's `last_activity_at` and the sending contact's. Posted
+//! messages are written a run at a time ([`Run`]).
 //!
 //! Order across streams is not guaranteed, so nothing here assumes the
 //! conversation row exists yet, and times only move forward (`greatest`):
@@ -53,8 +53,7 @@ pub fn sender_columns(sender: Option<Sender>) -> (Option<&'static str>, Option<i
     }
 }
 
-/// Messages gathered for one write, column by column: posted ones and the
-/// activity messages other events derive.
+/// Posted messages gathered for one write, column by column.
 ///
 /// `MessageCreated` is most of the log, and applying each on its own cost
 /// three statements (the message, the report fact, the first response) and
@@ -127,7 +126,9 @@ impl Run {
     /// still to come after it: it reads and writes none of the rows the run
     /// writes or reads (the run's conversations, the contacts that sent its
     /// messages, its messages and their facts), so the order of the two
-    /// changes nothing. It lets a run go on past the conversations opened
+    /// changes nothing. None of them changes a user's or a team's name, an
+    /// account, or removes a conversation, which the batch's other deferred
+    /// writes rely on (`crate::batch::Deferred`). It lets a run go on past the conversations opened
     /// and moved among the messages of others, which is how a busy log
     /// looks. Any event not named here writes the run first.
     pub fn commutes_with(&self, event: &Event) -> bool {

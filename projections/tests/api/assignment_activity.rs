@@ -116,3 +116,65 @@ async fn case_54_assignment_and_team_changes_derive_chatwoots_activity_texts_onc
     assert_eq!(got[0].0, projections::activity::activity_id(5, 0));
     env.cleanup().await;
 }
+
+/// Label names are taken as they are, even when they look like the
+/// templates' placeholders; an unknown actor is "Someone". Applied in one
+/// batch with a rename of the actor after the changes: the texts show the
+/// name the actor had when each change was applied.
+#[tokio::test]
+async fn label_activities_take_label_names_as_they_are_and_the_name_of_their_time() {
+    let env = TestEnv::new().await;
+    let labels = |added: &[&str], removed: &[&str], by: i64| Event::ConversationLabelsChanged {
+        conversation_id: 7,
+        account_id: 1,
+        labels: added.iter().map(|l| (*l).to_owned()).collect(),
+        added: added.iter().map(|l| (*l).to_owned()).collect(),
+        removed: removed.iter().map(|l| (*l).to_owned()).collect(),
+        actor: Actor::user(by),
+    };
+    let renamed = Event::UserUpdated {
+        user_id: 10,
+        name: "Renamed".into(),
+        display_name: None,
+        email: "user10@example.com".into(),
+        custom_attributes: Default::default(),
+    };
+    let log = [
+        envelope("user:10", 1, 1, &user_created(10)),
+        envelope("conversation:7", 1, 2, &conversation()),
+        envelope(
+            "conversation:7",
+            2,
+            3,
+            &labels(&["{user}", "{team}"], &[], 10),
+        ),
+        envelope("conversation:7", 3, 4, &labels(&[], &["{assignee}"], 99)),
+        envelope("user:10", 2, 5, &renamed),
+        envelope("conversation:7", 4, 6, &labels(&["vip"], &[], 10)),
+    ];
+    let mut tx = env.pool.begin().await.unwrap();
+    projections::schema::use_schema(&mut tx, "read_model")
+        .await
+        .unwrap();
+    let mut batch =
+        projections::batch::Batch::open(&mut tx, log.iter().map(|e| e.streamid.as_str()))
+            .await
+            .unwrap();
+    for e in &log {
+        batch.apply(&mut tx, e).await.unwrap();
+    }
+    let _ = batch.close(&mut tx, None).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let got = activities(&env).await;
+    let texts: Vec<&str> = got.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(
+        texts,
+        vec![
+            "User 10 added {user}, {team}",
+            "Someone removed {assignee}",
+            "Renamed added vip",
+        ]
+    );
+    env.cleanup().await;
+}
