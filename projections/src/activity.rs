@@ -194,8 +194,8 @@ pub fn derive(event: &Event, env: &Envelope, activities: &mut Activities) {
 
 /// Activity messages gathered for one write, column by column: each a
 /// template with `{assignee}`, `{team}` and `{user}` (replaced in that
-/// order, by the names of [`Names`] and the acting user) and a suffix taken
-/// as it is (label names, which may hold anything).
+/// order, by the names of the assignee, the team and the acting user) and
+/// a suffix taken as it is (label names, which may hold anything).
 ///
 /// The names and the conversation's account and inbox are read when the
 /// batch writes them, not when the event is applied: a batch writes its
