@@ -152,19 +152,7 @@ async fn label_activities_take_label_names_as_they_are_and_the_name_of_their_tim
         envelope("user:10", 2, 5, &renamed),
         envelope("conversation:7", 4, 6, &labels(&["vip"], &[], 10)),
     ];
-    let mut tx = env.pool.begin().await.unwrap();
-    projections::schema::use_schema(&mut tx, "read_model")
-        .await
-        .unwrap();
-    let mut batch =
-        projections::batch::Batch::open(&mut tx, log.iter().map(|e| e.streamid.as_str()))
-            .await
-            .unwrap();
-    for e in &log {
-        batch.apply(&mut tx, e).await.unwrap();
-    }
-    let _ = batch.close(&mut tx, None).await.unwrap();
-    tx.commit().await.unwrap();
+    apply_in_one_batch(&env, &log).await;
 
     let got = activities(&env).await;
     let texts: Vec<&str> = got.iter().map(|(_, t)| t.as_str()).collect();

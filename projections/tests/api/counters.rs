@@ -74,19 +74,3 @@ async fn counters_summed_over_batches_equal_a_count_of_conversations() {
     }
     env.cleanup().await;
 }
-
-async fn apply_in_one_batch(env: &TestEnv, events: &[infra::envelope::Envelope]) {
-    let mut tx = env.pool.begin().await.unwrap();
-    projections::schema::use_schema(&mut tx, "read_model")
-        .await
-        .unwrap();
-    let mut batch =
-        projections::batch::Batch::open(&mut tx, events.iter().map(|e| e.streamid.as_str()))
-            .await
-            .unwrap();
-    for e in events {
-        batch.apply(&mut tx, e).await.unwrap();
-    }
-    let _ = batch.close(&mut tx, None).await.unwrap();
-    tx.commit().await.unwrap();
-}

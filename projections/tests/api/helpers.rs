@@ -224,6 +224,24 @@ pub async fn apply_one(pool: &PgPool, env: &Envelope) -> Result<Applied, ApplyEr
     result
 }
 
+/// Applies `events` to `read_model` in one batch without savepoints, as
+/// the worker does, and commits.
+pub async fn apply_in_one_batch(env: &TestEnv, events: &[Envelope]) {
+    let mut tx = env.pool.begin().await.unwrap();
+    projections::schema::use_schema(&mut tx, "read_model")
+        .await
+        .unwrap();
+    let mut batch =
+        projections::batch::Batch::open(&mut tx, events.iter().map(|e| e.streamid.as_str()))
+            .await
+            .unwrap();
+    for e in events {
+        batch.apply(&mut tx, e).await.unwrap();
+    }
+    let _ = batch.close(&mut tx, None).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
 /// Events into the log and onto the stream, as the command service and
 /// the relay would put them there.
 pub struct Feed {
