@@ -1044,7 +1044,9 @@ async fn change_status(
     counts: &mut Counts,
 ) -> Result<(), ApplyError> {
     // The counters move from the row as it was: `b` is the row before this
-    // statement's update.
+    // statement's update. (Under a second applier, which the worker lock
+    // keeps out, `b` could be stale; the batch's close would then fail its
+    // compare-and-set on the stream and the batch be redone.)
     let before: Option<KeyRow> = sqlx::query_as(
         "update conversations c set status = $2, snoozed_until = $3, updated_at = $4 \
          from conversations b where b.id = c.id and c.id = $1 \

@@ -128,9 +128,10 @@ impl Run {
     /// messages, its messages and their facts), so the order of the two
     /// changes nothing. None of them changes a user's or a team's name, an
     /// account, or removes a conversation, which the batch's other deferred
-    /// writes rely on (`crate::batch::Deferred`). It lets a run go on past the conversations opened
-    /// and moved among the messages of others, which is how a busy log
-    /// looks. Any event not named here writes the run first.
+    /// writes rely on (`crate::batch::Deferred`). It lets a run go on past
+    /// the conversations opened and moved among the messages of others,
+    /// which is how a busy log looks. Any event not named here writes the
+    /// run first.
     pub fn commutes_with(&self, event: &Event) -> bool {
         match event {
             Event::MessageCreated { .. } => true,
