@@ -269,10 +269,10 @@ impl Batch {
         std::mem::take(&mut self.history).insert(conn).await
     }
 
-    /// Writes what the batch noted: deferred writes, history rows, stream versions (checked
-    /// against the versions read at open), the generations of the accounts
-    /// it changed and `projection_state` (and, for
-    /// the live worker, the NATS `stream_sequence` of the batch's last
+    /// Writes what the batch noted: deferred writes, history rows, stream
+    /// versions (checked against the versions read at open), the
+    /// generations of the accounts it changed and `projection_state` (and,
+    /// for the live worker, the NATS `stream_sequence` of the batch's last
     /// message). Returns the [`Notifications`] of the advanced streams, for
     /// the caller to send once the transaction has committed.
     pub async fn close(

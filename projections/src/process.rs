@@ -46,12 +46,23 @@ pub enum Guard {
     /// parked, and the transaction goes on.
     Savepoint,
     /// No savepoint (two round trips less per event): a poison event fails
-    /// the call with its permanent [`ApplyError`] (a posted message, which
-    /// the batch writes later, fails a later call or [`Batch::close`]), the
+    /// the call with its permanent [`ApplyError`] (a write the batch defers
+    /// fails a later call or [`Batch::close`]), the
     /// transaction is spoilt, and the caller redoes it with
     /// [`Guard::Savepoint`]. For batches, where poison is rare and the
     /// savepoints were a sixth of the work.
     Optimistic,
+}
+
+impl Guard {
+    /// Whether `e`, met while applying a batch under this guard, means the
+    /// batch holds poison and is to be redone with [`Guard::Savepoint`]: a
+    /// permanent error without savepoints. Any other error is transient for
+    /// the batch (retried as it is), since with savepoints poison is parked,
+    /// not returned.
+    pub fn finds_poison(self, e: &ApplyError) -> bool {
+        self == Guard::Optimistic && !e.is_transient()
+    }
 }
 
 /// Processes one envelope in the caller's transaction (with `search_path`

@@ -394,7 +394,7 @@ impl BatchError {
     /// A failed apply: poison when applying optimistically and the error is
     /// permanent, transient otherwise.
     fn of(e: ApplyError, guard: Guard) -> Self {
-        if guard == Guard::Optimistic && !e.is_transient() {
+        if guard.finds_poison(&e) {
             BatchError::Poison
         } else {
             BatchError::Transient(transient(e))
@@ -450,7 +450,7 @@ async fn apply_batch(
             }
         }
     }
-    // The close writes the messages gathered last, so it can meet poison too.
+    // The close writes what the batch deferred, so it can meet poison too.
     let notifications = batch
         .close(
             &mut tx,
