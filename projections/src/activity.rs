@@ -45,20 +45,33 @@ pub fn activity_id(position: i64, k: i64) -> i64 {
     ACTIVITY_ID_BASE + position * PER_EVENT + k
 }
 
-/// Something that needs a name in its text.
-enum Line {
-    /// "Conversation was marked resolved by {user}" etc.: a template with `{user}`.
-    ByUser(&'static str),
-    /// A fixed text.
-    Fixed(&'static str),
-    /// `{user}` followed by the rest.
-    UserThen(String),
-    /// A template with `{user}`, `{assignee}` (the user [`Names::assignee`])
-    /// and `{team}` (the team [`Names::team`]).
-    Named(&'static str),
+/// One activity's text: a template with `{assignee}`, `{team}` and `{user}`
+/// (see [`Activities`]), then a suffix taken as it is.
+struct Line {
+    template: &'static str,
+    suffix: String,
 }
 
-/// Users and teams a [`Line::Named`] names.
+impl Line {
+    /// A text from a template alone.
+    fn text(template: &'static str) -> Self {
+        Line {
+            template,
+            suffix: String::new(),
+        }
+    }
+
+    /// The acting user's name, then `rest` as it is (it holds label names,
+    /// which may look like placeholders).
+    fn user_then(rest: String) -> Self {
+        Line {
+            template: "{user}",
+            suffix: rest,
+        }
+    }
+}
+
+/// The assignee and the team a [`Line`] names.
 #[derive(Default)]
 struct Names {
     assignee: Option<i64>,
@@ -76,19 +89,19 @@ fn texts(event: &Event) -> Option<(i64, Actor, Vec<Line>, Names)> {
         } => {
             let line = match (actor.kind, to) {
                 (ActorKind::System, ConversationStatus::Open) => {
-                    Line::Fixed("System reopened the conversation due to a new incoming message.")
+                    Line::text("System reopened the conversation due to a new incoming message.")
                 }
                 (ActorKind::User, ConversationStatus::Open) => {
-                    Line::ByUser("Conversation was reopened by {user}")
+                    Line::text("Conversation was reopened by {user}")
                 }
                 (ActorKind::User, ConversationStatus::Resolved) => {
-                    Line::ByUser("Conversation was marked resolved by {user}")
+                    Line::text("Conversation was marked resolved by {user}")
                 }
                 (ActorKind::User, ConversationStatus::Pending) => {
-                    Line::ByUser("Conversation was transferred to bot by {user}")
+                    Line::text("Conversation was transferred to bot by {user}")
                 }
                 (ActorKind::User, ConversationStatus::Snoozed) => {
-                    Line::ByUser("Conversation was marked snoozed by {user}")
+                    Line::text("Conversation was marked snoozed by {user}")
                 }
                 // Chatwoot writes status activities only for users.
                 _ => return None,
@@ -107,10 +120,10 @@ fn texts(event: &Event) -> Option<(i64, Actor, Vec<Line>, Names)> {
             }
             let mut lines = Vec::new();
             if !added.is_empty() {
-                lines.push(Line::UserThen(format!(" added {}", added.join(", "))));
+                lines.push(Line::user_then(format!(" added {}", added.join(", "))));
             }
             if !removed.is_empty() {
-                lines.push(Line::UserThen(format!(" removed {}", removed.join(", "))));
+                lines.push(Line::user_then(format!(" removed {}", removed.join(", "))));
             }
             Some((*conversation_id, *actor, lines, Names::default()))
         }
@@ -126,10 +139,10 @@ fn texts(event: &Event) -> Option<(i64, Actor, Vec<Line>, Names)> {
             }
             let line = match to {
                 Some(to) if Some(*to) == actor.id => {
-                    Line::ByUser("{user} self-assigned this conversation")
+                    Line::text("{user} self-assigned this conversation")
                 }
-                Some(_) => Line::Named("Assigned to {assignee} by {user}"),
-                None => Line::ByUser("Conversation unassigned by {user}"),
+                Some(_) => Line::text("Assigned to {assignee} by {user}"),
+                None => Line::text("Conversation unassigned by {user}"),
             };
             let names = Names {
                 assignee: *to,
@@ -151,11 +164,11 @@ fn texts(event: &Event) -> Option<(i64, Actor, Vec<Line>, Names)> {
             }
             let (line, team) = match (to, assignee_id) {
                 (Some(team), Some(_)) => (
-                    Line::Named("Assigned to {assignee} via {team} by {user}"),
+                    Line::text("Assigned to {assignee} via {team} by {user}"),
                     Some(*team),
                 ),
-                (Some(team), None) => (Line::Named("Assigned to {team} by {user}"), Some(*team)),
-                (None, _) => (Line::Named("Unassigned from {team} by {user}"), *from),
+                (Some(team), None) => (Line::text("Assigned to {team} by {user}"), Some(*team)),
+                (None, _) => (Line::text("Unassigned from {team} by {user}"), *from),
             };
             let names = Names {
                 assignee: *assignee_id,
@@ -175,16 +188,10 @@ pub fn derive(event: &Event, env: &Envelope, activities: &mut Activities) {
     };
     let user_id = actor.id.filter(|_| actor.kind == ActorKind::User);
     for (k, line) in lines.into_iter().enumerate().take(PER_EVENT as usize) {
-        let (template, suffix) = match line {
-            Line::ByUser(template) | Line::Fixed(template) | Line::Named(template) => {
-                (template, String::new())
-            }
-            Line::UserThen(rest) => ("{user}", rest),
-        };
         activities.id.push(activity_id(env.position, k as i64));
         activities.conversation_id.push(conversation_id);
-        activities.template.push(template);
-        activities.suffix.push(suffix);
+        activities.template.push(line.template);
+        activities.suffix.push(line.suffix);
         activities.user_id.push(user_id);
         activities.assignee_id.push(names.assignee);
         activities.team_id.push(names.team);
