@@ -92,6 +92,15 @@ impl AppState {
         }
     }
 
+    /// The conversation of `display_id` in the account (remembered once
+    /// found, [`write_model::ConversationIds`]); 404 when there is none.
+    pub async fn conversation_id(&self, account_id: i64, display_id: i64) -> Result<i64, ApiError> {
+        self.conversation_ids
+            .get(&self.pool, account_id, display_id)
+            .await?
+            .ok_or(ApiError::NotFound)
+    }
+
     /// Answers a committed write: waits for the read models (unless the client
     /// opted out with `X-Read-Your-Writes: off`), then renders the resource as
     /// a GET would. If the wait ran out, or the client opted out, the body is

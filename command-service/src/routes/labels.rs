@@ -50,11 +50,7 @@ async fn replace(
     let display_id = id(&path.1)?;
     let caller = auth::account_caller(&req, &state.pool, account_id, Bots::Refused).await?;
     let wanted = labels(&Body::parse(&body)?)?;
-    let conversation_id = state
-        .conversation_ids
-        .get(&state.pool, account_id, display_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let conversation_id = state.conversation_id(account_id, display_id).await?;
     let ctx = state.context(&req, caller.principal);
     let actor = caller.principal.actor();
     let committed = state

@@ -100,11 +100,7 @@ async fn create(
             "Validation failed: Attachments are too many (maximum is {MAX_ATTACHMENTS})"
         )));
     }
-    let conversation_id = state
-        .conversation_ids
-        .get(&state.pool, account_id, display_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let conversation_id = state.conversation_id(account_id, display_id).await?;
     let stored = blobs::store(
         &state.pool,
         &state.blobs,
@@ -242,11 +238,7 @@ async fn delete(
     let display_id = id(&path.1)?;
     let message_id = id(&path.2)?;
     let caller = auth::account_caller(&req, &state.pool, account_id, Bots::Refused).await?;
-    let conversation_id = state
-        .conversation_ids
-        .get(&state.pool, account_id, display_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let conversation_id = state.conversation_id(account_id, display_id).await?;
     let ctx = state.context(&req, caller.principal);
     let committed = state
         .store
