@@ -6,6 +6,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use domain::conversation::ConversationStatus;
+use futures::TryFutureExt;
 use serde_json::{json, Value};
 
 use super::{get, id, Params};
@@ -112,17 +113,16 @@ async fn list(
     state
         .pages
         .page(&caller, &req, || async move {
-            let (counts, rows) = futures::try_join!(counts(state, &caller, &filter), async {
-                Ok(repo::conversations::list(
-                    &state.pool,
-                    caller.account_id,
-                    &filter,
-                    assignee,
-                    PER_PAGE,
-                    offset,
-                )
-                .await?)
-            })?;
+            let rows = repo::conversations::list(
+                &state.pool,
+                caller.account_id,
+                &filter,
+                assignee,
+                PER_PAGE,
+                offset,
+            )
+            .err_into();
+            let (counts, rows) = futures::try_join!(counts(state, &caller, &filter), rows)?;
             let payload = render::conversation_list(&state.pool, rows).await?;
             Ok(json!({
                 "data": {"meta": counts_json(counts), "payload": payload},
