@@ -240,29 +240,11 @@ async fn generations(env: &TestEnv) -> Vec<(i64, i64)> {
         .unwrap()
 }
 
-/// Applies `events` in one batch and commits; returns the transaction's id.
-async fn apply_batch(env: &TestEnv, events: &[infra::envelope::Envelope]) -> i64 {
-    let mut tx = transaction(env).await;
-    let txid: i64 = sqlx::query_scalar("select pg_current_xact_id()::text::bigint")
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
-    let mut batch = Batch::open(&mut tx, events.iter().map(|e| e.streamid.as_str()))
-        .await
-        .unwrap();
-    for e in events {
-        batch.apply(&mut tx, e).await.unwrap();
-    }
-    let _ = batch.close(&mut tx, None).await.unwrap();
-    tx.commit().await.unwrap();
-    txid
-}
-
 #[tokio::test]
 async fn a_batch_moves_the_generation_of_every_account_it_changed_and_of_no_other() {
     let env = TestEnv::new().await;
     let mut envelopes = Envelopes::default();
-    let first = apply_batch(
+    let first = apply_in_one_batch(
         &env,
         &[
             envelopes.next(&StreamId::account(1), &account_created(1)),
@@ -273,7 +255,7 @@ async fn a_batch_moves_the_generation_of_every_account_it_changed_and_of_no_othe
     .await;
     assert_eq!(generations(&env).await, [(1, first), (2, first)]);
 
-    let second = apply_batch(
+    let second = apply_in_one_batch(
         &env,
         &[envelopes.next(&StreamId::contact(1), &contact_updated(1, 1, "b"))],
     )
@@ -286,7 +268,7 @@ async fn a_batch_moves_the_generation_of_every_account_it_changed_and_of_no_othe
     );
 
     // A user belongs to no account: account 0 stands for those rows.
-    let third = apply_batch(
+    let third = apply_in_one_batch(
         &env,
         &[envelopes.next(&StreamId::user(7), &user_created(7))],
     )
@@ -298,9 +280,9 @@ async fn a_batch_moves_the_generation_of_every_account_it_changed_and_of_no_othe
 
     // A duplicate changes nothing, so it moves nothing.
     let duplicate = envelopes.next(&StreamId::contact(2), &contact_created(2, 2, "c"));
-    apply_batch(&env, std::slice::from_ref(&duplicate)).await;
+    apply_in_one_batch(&env, std::slice::from_ref(&duplicate)).await;
     let before = generations(&env).await;
-    apply_batch(&env, &[duplicate]).await;
+    apply_in_one_batch(&env, &[duplicate]).await;
     assert_eq!(generations(&env).await, before);
     env.cleanup().await;
 }

@@ -225,10 +225,14 @@ pub async fn apply_one(pool: &PgPool, env: &Envelope) -> Result<Applied, ApplyEr
 }
 
 /// Applies `events` to `read_model` in one batch without savepoints, as
-/// the worker does, and commits.
-pub async fn apply_in_one_batch(env: &TestEnv, events: &[Envelope]) {
+/// the worker does, and commits; returns the transaction's id.
+pub async fn apply_in_one_batch(env: &TestEnv, events: &[Envelope]) -> i64 {
     let mut tx = env.pool.begin().await.unwrap();
     projections::schema::use_schema(&mut tx, "read_model")
+        .await
+        .unwrap();
+    let txid: i64 = sqlx::query_scalar("select pg_current_xact_id()::text::bigint")
+        .fetch_one(&mut *tx)
         .await
         .unwrap();
     let mut batch =
@@ -240,6 +244,7 @@ pub async fn apply_in_one_batch(env: &TestEnv, events: &[Envelope]) {
     }
     let _ = batch.close(&mut tx, None).await.unwrap();
     tx.commit().await.unwrap();
+    txid
 }
 
 /// Events into the log and onto the stream, as the command service and
