@@ -101,10 +101,11 @@ pub async fn apply(conn: &mut PgConnection, env: &Envelope) -> Result<Applied, A
 }
 
 /// What an event changes in the read-model tables (its bookkeeping is the
-/// [`Batch`]'s): the per-type change, the activity messages it derives and
-/// its report facts. Messages (posted and derived) and counter moves are
-/// only gathered into `deferred`; an event that reads or writes what they
-/// do first writes them, so it never sees the read model without them.
+/// [`Batch`]'s): the per-type change with its report facts, and the
+/// activity messages it derives. Messages (posted and derived),
+/// conversations' changes and counter moves are only gathered into
+/// `deferred`; an event that reads or writes what they do first writes
+/// them, so it never sees the read model without them.
 pub(crate) async fn change(
     conn: &mut PgConnection,
     event: &Event,
@@ -114,19 +115,20 @@ pub(crate) async fn change(
     if !deferred.commutes_with(event) {
         deferred.write(conn).await?;
     }
-    write(conn, event, env.time, deferred).await?;
+    write(conn, event, env, deferred).await?;
     crate::activity::derive(event, env, &mut deferred.activities);
-    crate::reports::apply(conn, event, env).await
+    Ok(())
 }
 
-/// The read-model change of one event (messages and counter moves: into
-/// `deferred`).
+/// The read-model change of one event (messages, conversation changes and
+/// counter moves: into `deferred`).
 async fn write(
     conn: &mut PgConnection,
     event: &Event,
-    at: DateTime<Utc>,
+    env: &Envelope,
     deferred: &mut Deferred,
 ) -> Result<(), ApplyError> {
+    let at = env.time;
     match event {
         Event::AccountCreated {
             account_id,
@@ -320,17 +322,23 @@ async fn write(
                 additional_attributes,
                 custom_attributes,
             };
-            create_conversation(conn, &row, at, &mut deferred.counts).await
+            create_conversation(conn, &row, at, &mut deferred.counts).await?;
+            crate::reports::conversation_created(conn, &row, at).await
         }
         Event::ConversationStatusChanged {
             conversation_id,
+            from,
             to,
             snoozed_until,
             ..
         } => {
             let snoozed_until = timestamp(*snoozed_until)?;
-            let counts = &mut deferred.counts;
-            change_status(conn, *conversation_id, *to, snoozed_until, at, counts).await
+            let patches = &mut deferred.patches;
+            patches.status(*conversation_id, *to, snoozed_until, at);
+            if *to == ConversationStatus::Resolved && *from != ConversationStatus::Resolved {
+                patches.resolved(*conversation_id, env.streamversion, at);
+            }
+            Ok(())
         }
         // ---- messages and labels ----
         Event::MessageCreated {
@@ -372,7 +380,10 @@ async fn write(
             conversation_id,
             labels,
             ..
-        } => crate::messages::set_labels(conn, *conversation_id, labels, at).await,
+        } => {
+            deferred.patches.labels(*conversation_id, labels, at);
+            Ok(())
+        }
         // ---- teams, members, assignments ----
         Event::TeamCreated {
             team_id,
@@ -419,16 +430,16 @@ async fn write(
             to,
             ..
         } => {
-            let change = Reassign::Assignee(*to);
-            reassign(conn, *conversation_id, change, at, &mut deferred.counts).await
+            deferred.patches.assignee(*conversation_id, *to, at);
+            Ok(())
         }
         Event::ConversationTeamChanged {
             conversation_id,
             to,
             ..
         } => {
-            let change = Reassign::Team(*to);
-            reassign(conn, *conversation_id, change, at, &mut deferred.counts).await
+            deferred.patches.team(*conversation_id, *to, at);
+            Ok(())
         }
         // ---- agent bots and sso ----
         Event::AgentBotCreated {
@@ -951,16 +962,17 @@ async fn add_contact_inbox(
 
 // ---- conversations and their counters -------------------------------------------
 
-struct NewConversation<'a> {
-    id: i64,
-    account_id: i64,
+/// A conversation's row as its creation gives it.
+pub(crate) struct NewConversation<'a> {
+    pub(crate) id: i64,
+    pub(crate) account_id: i64,
     display_id: i64,
-    inbox_id: i64,
+    pub(crate) inbox_id: i64,
     contact_id: i64,
     contact_inbox_id: i64,
     status: ConversationStatus,
-    assignee_id: Option<i64>,
-    team_id: Option<i64>,
+    pub(crate) assignee_id: Option<i64>,
+    pub(crate) team_id: Option<i64>,
     snoozed_until: Option<DateTime<Utc>>,
     additional_attributes: &'a Attributes,
     custom_attributes: &'a Attributes,
@@ -1018,60 +1030,6 @@ async fn create_conversation(
         assignee_id: c.assignee_id.unwrap_or(0),
         team_id: c.team_id.unwrap_or(0),
     });
-    Ok(())
-}
-
-/// The counter key of a conversation row as it was before an update: its
-/// `account_id, inbox_id, status, coalesce(assignee_id, 0), coalesce(team_id, 0)`.
-type KeyRow = (i64, i64, String, i64, i64);
-
-fn count_key((account_id, inbox_id, status, assignee_id, team_id): KeyRow) -> CountKey {
-    CountKey {
-        account_id,
-        inbox_id,
-        status,
-        assignee_id,
-        team_id,
-    }
-}
-
-async fn change_status(
-    conn: &mut PgConnection,
-    id: i64,
-    to: ConversationStatus,
-    snoozed_until: Option<DateTime<Utc>>,
-    at: DateTime<Utc>,
-    counts: &mut Counts,
-) -> Result<(), ApplyError> {
-    // The counters move from the row as it was: `b` is the row before this
-    // statement's update. (Under a second applier, which the worker lock
-    // keeps out, `b` could be stale; the batch's close would then fail its
-    // compare-and-set on the stream and the batch be redone.)
-    let before: Option<KeyRow> = sqlx::query_as(
-        "update conversations c set status = $2, snoozed_until = $3, updated_at = $4 \
-         from conversations b where b.id = c.id and c.id = $1 \
-         returning b.account_id, b.inbox_id, b.status, coalesce(b.assignee_id, 0), \
-           coalesce(b.team_id, 0)",
-    )
-    .bind(id)
-    .bind(to.as_str())
-    .bind(snoozed_until)
-    .bind(at)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(before) = before else {
-        tracing::warn!(
-            conversation_id = id,
-            "status change of an unknown conversation"
-        );
-        return Ok(());
-    };
-    let from = count_key(before);
-    let to = CountKey {
-        status: to.as_str().to_owned(),
-        ..from.clone()
-    };
-    counts.moved(from, to);
     Ok(())
 }
 
@@ -1178,59 +1136,5 @@ async fn remove_members(
         .bind(user_ids)
         .execute(conn)
         .await?;
-    Ok(())
-}
-
-/// A conversation's new assignee or team.
-#[derive(Clone, Copy)]
-enum Reassign {
-    Assignee(Option<i64>),
-    Team(Option<i64>),
-}
-
-async fn reassign(
-    conn: &mut PgConnection,
-    id: i64,
-    change: Reassign,
-    at: DateTime<Utc>,
-    counts: &mut Counts,
-) -> Result<(), ApplyError> {
-    // The counters move from the row as it was: `b` is the row before this
-    // statement's update.
-    let (column, to) = match change {
-        Reassign::Assignee(to) => ("assignee_id", to),
-        Reassign::Team(to) => ("team_id", to),
-    };
-    let sql = format!(
-        "update conversations c set {column} = $2, updated_at = $3 \
-         from conversations b where b.id = c.id and c.id = $1 \
-         returning b.account_id, b.inbox_id, b.status, coalesce(b.assignee_id, 0), \
-           coalesce(b.team_id, 0)"
-    );
-    let before: Option<KeyRow> = sqlx::query_as(&sql)
-        .bind(id)
-        .bind(to)
-        .bind(at)
-        .fetch_optional(&mut *conn)
-        .await?;
-    let Some(before) = before else {
-        tracing::warn!(
-            conversation_id = id,
-            "reassignment of an unknown conversation"
-        );
-        return Ok(());
-    };
-    let from = count_key(before);
-    let to = match change {
-        Reassign::Assignee(to) => CountKey {
-            assignee_id: to.unwrap_or(0),
-            ..from.clone()
-        },
-        Reassign::Team(to) => CountKey {
-            team_id: to.unwrap_or(0),
-            ..from.clone()
-        },
-    };
-    counts.moved(from, to);
     Ok(())
 }

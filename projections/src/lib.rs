@@ -34,6 +34,7 @@ pub mod health;
 pub mod hooks;
 pub mod messages;
 pub mod parked;
+pub mod patches;
 pub mod process;
 pub mod rebuild;
 // ---- reports ----

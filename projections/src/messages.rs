@@ -146,20 +146,14 @@ impl Run {
             } => {
                 !self.conversations.contains(conversation_id) && !self.contacts.contains(contact_id)
             }
-            // They rewrite the conversation's row (`updated_at` too) and its
-            // report facts, and derive activity messages of ids of their own.
-            Event::ConversationStatusChanged {
-                conversation_id, ..
-            }
-            | Event::ConversationAssigneeChanged {
-                conversation_id, ..
-            }
-            | Event::ConversationTeamChanged {
-                conversation_id, ..
-            }
-            | Event::ConversationLabelsChanged {
-                conversation_id, ..
-            } => !self.conversations.contains(conversation_id),
+            // They write nothing at once: their changes wait as patches
+            // (`crate::patches`), which touch other columns of the
+            // conversation than the run and move `updated_at` forward only,
+            // and activity lines of ids of their own.
+            Event::ConversationStatusChanged { .. }
+            | Event::ConversationAssigneeChanged { .. }
+            | Event::ConversationTeamChanged { .. }
+            | Event::ConversationLabelsChanged { .. } => true,
             _ => false,
         }
     }
@@ -243,22 +237,5 @@ pub async fn soft_delete(
     .bind(at)
     .execute(conn)
     .await?;
-    Ok(())
-}
-
-/// The conversation's labels after a change (the conversation stream is
-/// applied in order, so the event's full set is the truth).
-pub async fn set_labels(
-    conn: &mut PgConnection,
-    conversation_id: i64,
-    labels: &[String],
-    at: DateTime<Utc>,
-) -> Result<(), ApplyError> {
-    sqlx::query("update conversations set labels = $2, updated_at = $3 where id = $1")
-        .bind(conversation_id)
-        .bind(labels)
-        .bind(at)
-        .execute(conn)
-        .await?;
     Ok(())
 }

@@ -8,17 +8,16 @@
 //! is therefore an upsert from both sides, each side writing only its own
 //! columns, and the first response is the least `(time, message id)` of the
 //! qualifying messages, so any order gives the same row. Status, assignee and
-//! team changes come on the conversation's own stream, after its creation,
-//! and may read the row as it stands.
+//! team changes come on the conversation's own stream, after its creation;
+//! they are folded per batch with the conversation's own changes
+//! ([`crate::patches`]), resolutions included.
 
 use chrono::{DateTime, Utc};
-use domain::conversation::ConversationStatus;
-use domain::Event;
-use infra::envelope::Envelope;
 use sqlx::PgConnection;
 
-use crate::apply::ApplyError;
+use crate::apply::{ApplyError, NewConversation};
 use crate::messages::Run;
+use crate::patches::Resolutions;
 
 /// Statements that remove an account's report facts (`$1`: the account id).
 pub const DELETE_ACCOUNT: [&str; 3] = [
@@ -27,76 +26,33 @@ pub const DELETE_ACCOUNT: [&str; 3] = [
     "delete from report_resolutions where account_id = $1",
 ];
 
-/// Folds the report facts of one event (the stream-version guard has
-/// already run: this is called once per event). Posted messages are folded
-/// a run at a time by [`messages`].
-pub async fn apply(
+/// The conversation's report row, from its creation. An upsert: a reply
+/// applied before the conversation (another stream) may have made the row
+/// for its first response. Posted messages' facts are written a run at a
+/// time ([`messages`]), conversation changes and resolutions with the
+/// batch's patches ([`crate::patches::Patches`]).
+pub(crate) async fn conversation_created(
     conn: &mut PgConnection,
-    event: &Event,
-    env: &Envelope,
+    c: &NewConversation<'_>,
+    at: DateTime<Utc>,
 ) -> Result<(), ApplyError> {
-    let at = env.time;
-    match event {
-        Event::ConversationCreated {
-            conversation_id,
-            account_id,
-            inbox_id,
-            assignee_id,
-            team_id,
-            ..
-        } => {
-            sqlx::query(
-                "insert into report_conversations \
-                   (conversation_id, account_id, inbox_id, assignee_id, team_id, created_at) \
-                 values ($1, $2, $3, $4, $5, $6) \
-                 on conflict (conversation_id) do update set \
-                   account_id = excluded.account_id, inbox_id = excluded.inbox_id, \
-                   assignee_id = excluded.assignee_id, team_id = excluded.team_id, \
-                   created_at = excluded.created_at",
-            )
-            .bind(conversation_id)
-            .bind(account_id)
-            .bind(inbox_id)
-            .bind(assignee_id)
-            .bind(team_id)
-            .bind(at)
-            .execute(conn)
-            .await?;
-        }
-        Event::ConversationStatusChanged {
-            conversation_id,
-            from,
-            to,
-            ..
-        } if *to == ConversationStatus::Resolved && *from != ConversationStatus::Resolved => {
-            resolved(conn, *conversation_id, env.streamversion, at).await?;
-        }
-        Event::ConversationAssigneeChanged {
-            conversation_id,
-            to,
-            ..
-        } => {
-            sqlx::query(
-                "update report_conversations set assignee_id = $2 where conversation_id = $1",
-            )
-            .bind(conversation_id)
-            .bind(to)
-            .execute(conn)
-            .await?;
-        }
-        Event::ConversationTeamChanged {
-            conversation_id,
-            to,
-            ..
-        } => {
-            sqlx::query("update report_conversations set team_id = $2 where conversation_id = $1")
-                .bind(conversation_id)
-                .bind(to)
-                .execute(conn)
-                .await?;
-        }
-        _ => {}
-    }
+    sqlx::query(
+        "insert into report_conversations \
+           (conversation_id, account_id, inbox_id, assignee_id, team_id, created_at) \
+         values ($1, $2, $3, $4, $5, $6) \
+         on conflict (conversation_id) do update set \
+           account_id = excluded.account_id, inbox_id = excluded.inbox_id, \
+           assignee_id = excluded.assignee_id, team_id = excluded.team_id, \
+           created_at = excluded.created_at",
+    )
+    .bind(c.id)
+    .bind(c.account_id)
+    .bind(c.inbox_id)
+    .bind(c.assignee_id)
+    .bind(c.team_id)
+    .bind(at)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -153,27 +109,36 @@ pub async fn messages(conn: &mut PgConnection, run: &Run) -> Result<(), ApplyErr
     Ok(())
 }
 
-/// Records a resolution with the conversation's inbox, assignee and team as
-/// they stand, and the seconds since its creation.
-async fn resolved(
-    conn: &mut PgConnection,
-    conversation_id: i64,
-    stream_version: i64,
-    at: DateTime<Utc>,
-) -> Result<(), ApplyError> {
+/// Records resolutions (gathered by [`Patches`](crate::patches::Patches))
+/// with the conversation's inbox and the seconds since its creation, and
+/// the assignee and team the batch had set by then or, where it had set
+/// none, the stored ones. Written before the batch's patches move
+/// `report_conversations` on.
+pub async fn resolutions(conn: &mut PgConnection, r: &Resolutions) -> Result<(), ApplyError> {
     sqlx::query(
         "insert into report_resolutions \
            (conversation_id, stream_version, account_id, inbox_id, assignee_id, team_id, \
             resolved_at, seconds) \
-         select conversation_id, $2, account_id, inbox_id, assignee_id, team_id, $3, \
-                greatest(extract(epoch from ($3 - created_at))::double precision, 0) \
-           from report_conversations \
-          where conversation_id = $1 and created_at is not null \
+         select x.conversation_id, x.stream_version, c.account_id, c.inbox_id, \
+                case when x.assignee_known then x.assignee_id else c.assignee_id end, \
+                case when x.team_known then x.team_id else c.team_id end, \
+                x.resolved_at, \
+                greatest(extract(epoch from (x.resolved_at - c.created_at))::double precision, 0) \
+           from unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::boolean[], \
+                  $5::bigint[], $6::boolean[], $7::bigint[]) \
+             as x(conversation_id, stream_version, resolved_at, assignee_known, assignee_id, \
+                  team_known, team_id) \
+           join report_conversations c on c.conversation_id = x.conversation_id \
+          where c.created_at is not null \
          on conflict (conversation_id, stream_version) do nothing",
     )
-    .bind(conversation_id)
-    .bind(stream_version)
-    .bind(at)
+    .bind(&r.conversation_id)
+    .bind(&r.stream_version)
+    .bind(&r.resolved_at)
+    .bind(&r.assignee_known)
+    .bind(&r.assignee_id)
+    .bind(&r.team_known)
+    .bind(&r.team_id)
     .execute(conn)
     .await?;
     Ok(())

@@ -247,6 +247,66 @@ pub async fn apply_in_one_batch(env: &TestEnv, events: &[Envelope]) -> i64 {
     txid
 }
 
+/// A transaction with its search path on `schema`.
+pub async fn schema_transaction(
+    env: &TestEnv,
+    schema: &str,
+) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut tx = env.pool.begin().await.unwrap();
+    projections::schema::use_schema(&mut tx, schema)
+        .await
+        .unwrap();
+    tx
+}
+
+/// Creates an empty read model in `schema`.
+pub async fn create_schema(env: &TestEnv, schema: &str) {
+    let mut tx = env.pool.begin().await.unwrap();
+    projections::schema::create_in(&mut tx, schema)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// Applies `log` to a new read model in `schema`, each event in a
+/// transaction of its own and written with its event (the savepoint mode):
+/// the reference a batch's deferred writes must equal.
+pub async fn apply_one_at_a_time(env: &TestEnv, schema: &str, log: &[Envelope]) {
+    create_schema(env, schema).await;
+    for e in log {
+        let mut tx = schema_transaction(env, schema).await;
+        let mut batch = projections::batch::Batch::open(&mut tx, [e.streamid.as_str()])
+            .await
+            .unwrap()
+            .eager();
+        batch.apply(&mut tx, e).await.unwrap();
+        let _ = batch.close(&mut tx, None).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+}
+
+/// Applies `log` to a new read model in `schema` in one batch without
+/// savepoints, as the worker and the rebuild do.
+pub async fn apply_as_one_batch<'a>(
+    env: &TestEnv,
+    schema: &str,
+    log: impl IntoIterator<Item = &'a Envelope> + Clone,
+) {
+    create_schema(env, schema).await;
+    let mut tx = schema_transaction(env, schema).await;
+    let mut batch = projections::batch::Batch::open(
+        &mut tx,
+        log.clone().into_iter().map(|e| e.streamid.as_str()),
+    )
+    .await
+    .unwrap();
+    for e in log {
+        batch.apply(&mut tx, e).await.unwrap();
+    }
+    let _ = batch.close(&mut tx, None).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
 /// Events into the log and onto the stream, as the command service and
 /// the relay would put them there.
 pub struct Feed {

@@ -17,6 +17,7 @@ mod helpers;
 mod history;
 mod messages;
 mod parked;
+mod patches;
 mod rebuild;
 mod reports;
 mod runs;

@@ -7,7 +7,6 @@ use domain::conversation::ConversationStatus::{Open, Resolved};
 use domain::message::{ContentType, MessageType, Sender};
 use domain::{Event, StreamId};
 use infra::envelope::Envelope;
-use projections::batch::Batch;
 
 use crate::helpers::*;
 
@@ -172,51 +171,13 @@ fn log() -> Vec<Envelope> {
         .collect()
 }
 
-/// A transaction on `schema`.
-async fn transaction(env: &TestEnv, schema: &str) -> sqlx::Transaction<'static, sqlx::Postgres> {
-    let mut tx = env.pool.begin().await.unwrap();
-    projections::schema::use_schema(&mut tx, schema)
-        .await
-        .unwrap();
-    tx
-}
-
-async fn create_schema(env: &TestEnv, schema: &str) {
-    let mut tx = env.pool.begin().await.unwrap();
-    projections::schema::create_in(&mut tx, schema)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
-}
-
 #[tokio::test]
 async fn messages_written_a_run_at_a_time_leave_what_one_event_at_a_time_leaves() {
     let env = TestEnv::new().await;
     let log = log();
-    create_schema(&env, "alone").await;
-    create_schema(&env, "together").await;
-
-    // Each event in a transaction of its own, written with its event.
-    for e in &log {
-        let mut tx = transaction(&env, "alone").await;
-        let mut batch = Batch::open(&mut tx, [e.streamid.as_str()])
-            .await
-            .unwrap()
-            .eager();
-        batch.apply(&mut tx, e).await.unwrap();
-        let _ = batch.close(&mut tx, None).await.unwrap();
-        tx.commit().await.unwrap();
-    }
+    apply_one_at_a_time(&env, "alone", &log).await;
     // All in one batch, a redelivery included.
-    let mut tx = transaction(&env, "together").await;
-    let mut batch = Batch::open(&mut tx, log.iter().map(|e| e.streamid.as_str()))
-        .await
-        .unwrap();
-    for e in log.iter().chain([&log[18]]) {
-        batch.apply(&mut tx, e).await.unwrap();
-    }
-    let _ = batch.close(&mut tx, None).await.unwrap();
-    tx.commit().await.unwrap();
+    apply_as_one_batch(&env, "together", log.iter().chain([&log[18]])).await;
 
     // What the run wrote, so the comparison below compares something.
     let first: (i64, i64) = sqlx::query_as(
