@@ -115,14 +115,7 @@ pub async fn rebuild(pool: &PgPool, progress: bool) -> anyhow::Result<RebuildRep
     bar.set_message("replaying the log");
     for _ in 0..CATCH_UP_ROUNDS {
         let horizon = horizon(pool).await?;
-        let mut replayed = 0;
-        loop {
-            let n = replay_batch(pool, horizon, &mut cursor, &mut tally, &bar).await?;
-            if n == 0 {
-                break;
-            }
-            replayed += n;
-        }
+        let replayed = replay(pool, horizon, &mut cursor, &mut tally, &bar).await?;
         if replayed < BATCH as usize {
             break;
         }
@@ -149,7 +142,7 @@ pub async fn rebuild(pool: &PgPool, progress: bool) -> anyhow::Result<RebuildRep
     // commits later reaches the new schema through the worker.
     bar.set_message("replaying the rest");
     let horizon = horizon(pool).await?;
-    while replay_batch(pool, horizon, &mut cursor, &mut tally, &bar).await? > 0 {}
+    replay(pool, horizon, &mut cursor, &mut tally, &bar).await?;
     reconcile(pool, horizon, &mut tally, &bar).await?;
 
     bar.set_message("swapping the schemas");
@@ -229,36 +222,55 @@ async fn horizon(pool: &PgPool) -> anyhow::Result<i64> {
     Ok(horizon)
 }
 
-/// Replays the next batch below `horizon`; returns how many events it held.
-async fn replay_batch(
+/// Replays the log from `cursor` up to `horizon`, a batch at a time, and
+/// returns how many events it held. Each batch is read while the one
+/// before it is applied, on a connection of its own: reading is a quarter
+/// of a replay's time and needs nothing the apply writes.
+async fn replay(
     pool: &PgPool,
     horizon: i64,
     cursor: &mut Cursor,
     tally: &mut Tally,
     bar: &ProgressBar,
 ) -> anyhow::Result<usize> {
-    let events: Vec<StoredEvent> = sqlx::query_as(&format!(
+    let mut replayed = 0;
+    let mut events = read_batch(pool, horizon, *cursor).await?;
+    while let Some(last) = events.last() {
+        let after = Cursor {
+            txid: last.txid,
+            position: last.position,
+        };
+        let (next, applied) = tokio::join!(
+            read_batch(pool, horizon, after),
+            apply_counted(pool, &events, tally, bar)
+        );
+        applied?;
+        *cursor = after;
+        replayed += events.len();
+        events = next?;
+    }
+    Ok(replayed)
+}
+
+/// The next batch after `after` below `horizon`.
+async fn read_batch(
+    pool: &PgPool,
+    horizon: i64,
+    after: Cursor,
+) -> anyhow::Result<Vec<StoredEvent>> {
+    sqlx::query_as(&format!(
         "select {COLUMNS} from event_store.events \
          where (txid, position) > ($1::text::xid8, $2) \
            and txid < $3::text::xid8 \
          order by txid, position limit $4"
     ))
-    .bind(cursor.txid.to_string())
-    .bind(cursor.position)
+    .bind(after.txid.to_string())
+    .bind(after.position)
     .bind(horizon.to_string())
     .bind(BATCH)
     .fetch_all(pool)
     .await
-    .context("reading the log")?;
-    let Some(last) = events.last() else {
-        return Ok(0);
-    };
-    apply_counted(pool, &events, tally, bar).await?;
-    *cursor = Cursor {
-        txid: last.txid,
-        position: last.position,
-    };
-    Ok(events.len())
+    .context("reading the log")
 }
 
 /// Belt and braces for the swap: with the worker paused, every event above
