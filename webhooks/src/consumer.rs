@@ -7,9 +7,11 @@
 //! and only one process per consumer name works (an advisory lock; the
 //! others stand by). Messages are handled in feed order, in batches of
 //! whatever has arrived (up to [`BATCH`]): the deliveries of a batch and the
-//! checkpoint commit together, one commit per batch, then every message of
-//! it is double-acked. A crash between commit and ack means a
-//! redelivery, which inserts nothing new (deliveries have deterministic ids).
+//! checkpoint commit together, one commit per batch, then the batch is
+//! acked with one double ack of its last message (the consumer acks all:
+//! an ack covers every message before it). A crash between commit and ack
+//! means a redelivery, which inserts nothing new (deliveries have
+//! deterministic ids).
 //! A transient failure (Postgres down) retries the same batch after a
 //! backoff without moving on; a message that is not a readable event is
 //! logged and skipped.
@@ -81,7 +83,8 @@ async fn consumer(
         .create_consumer(pull::Config {
             durable_name: Some(name.to_owned()),
             description: Some("turns the event feed into webhook deliveries".into()),
-            ack_policy: AckPolicy::Explicit,
+            // Acking a message acks every one before it: one ack per batch.
+            ack_policy: AckPolicy::All,
             deliver_policy: DeliverPolicy::ByStartSequence {
                 start_sequence: after + 1,
             },
@@ -279,9 +282,10 @@ where
             }
         }
     };
-    for ack in join_all(batch.iter().map(|m| m.double_ack())).await {
-        if let Err(e) = ack {
-            tracing::warn!(error = %e, "ack failed; the message will be redelivered");
+    // The consumer acks all: the last message's ack covers the batch.
+    if let Some(last) = batch.last() {
+        if let Err(e) = last.double_ack().await {
+            tracing::warn!(error = %e, "ack failed; the batch will be redelivered");
         }
     }
     Ok(enqueued)

@@ -454,6 +454,26 @@ async fn every_event_arrives_signed_and_in_conversation_order_through_500s_timeo
         }
     })
     .await;
+    // The consumer acked every message it turned into deliveries (it acks
+    // a batch with its last message; unacked ones would come again).
+    let js = infra::nats::connect(&app.env.settings).await.unwrap();
+    let consumer: async_nats::jetstream::consumer::PullConsumer = js
+        .get_stream(&app.env.settings.nats_stream)
+        .await
+        .unwrap()
+        .get_consumer("webhooks-test")
+        .await
+        .unwrap();
+    let consumer = &consumer;
+    eventually(
+        "every message acked",
+        Duration::from_secs(10),
+        || async move {
+            let info = consumer.get_info().await.unwrap();
+            info.num_pending == 0 && info.num_ack_pending == 0
+        },
+    )
+    .await;
     delivery.stop().await;
 
     let seen = flaky.seen();
