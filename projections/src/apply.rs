@@ -33,7 +33,7 @@ use sqlx::types::Json;
 use sqlx::PgConnection;
 
 use crate::batch::{Batch, Deferred};
-use crate::counts::{CountKey, Counts};
+use crate::creations::NewConversation;
 use crate::messages::NewMessageRow;
 
 /// The channel the projection notifies on after a commit (the command service listens).
@@ -272,7 +272,12 @@ async fn write(
             contact_id,
             account_id,
             fields,
-        } => upsert_contact(conn, *contact_id, *account_id, fields, at).await,
+        } => {
+            deferred
+                .creations
+                .contact(*contact_id, *account_id, fields, at);
+            Ok(())
+        }
         Event::ContactUpdated {
             contact_id, fields, ..
         } => update_contact(conn, *contact_id, fields, at).await,
@@ -283,16 +288,15 @@ async fn write(
             inbox_id,
             source_id,
         } => {
-            add_contact_inbox(
-                conn,
+            deferred.creations.contact_inbox(
                 *contact_inbox_id,
                 *account_id,
                 *contact_id,
                 *inbox_id,
                 source_id,
                 at,
-            )
-            .await
+            );
+            Ok(())
         }
         Event::ConversationCreated {
             conversation_id,
@@ -322,8 +326,8 @@ async fn write(
                 additional_attributes,
                 custom_attributes,
             };
-            create_conversation(conn, &row, at, &mut deferred.counts).await?;
-            crate::reports::conversation_created(conn, &row, at).await
+            deferred.creations.conversation(&row, at);
+            Ok(())
         }
         Event::ConversationStatusChanged {
             conversation_id,
@@ -880,36 +884,6 @@ async fn update_inbox(
 
 // ---- contacts -----------------------------------------------------------------
 
-async fn upsert_contact(
-    conn: &mut PgConnection,
-    id: i64,
-    account_id: i64,
-    fields: &ContactFields,
-    at: DateTime<Utc>,
-) -> Result<(), ApplyError> {
-    sqlx::query(
-        "insert into contacts (id, account_id, name, email, phone_number, identifier, \
-           additional_attributes, custom_attributes, created_at, updated_at) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
-         on conflict (id) do update set name = excluded.name, email = excluded.email, \
-           phone_number = excluded.phone_number, identifier = excluded.identifier, \
-           additional_attributes = excluded.additional_attributes, \
-           custom_attributes = excluded.custom_attributes, updated_at = excluded.updated_at",
-    )
-    .bind(id)
-    .bind(account_id)
-    .bind(&fields.name)
-    .bind(&fields.email)
-    .bind(&fields.phone_number)
-    .bind(&fields.identifier)
-    .bind(attributes(&fields.additional_attributes))
-    .bind(attributes(&fields.custom_attributes))
-    .bind(at)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 async fn update_contact(
     conn: &mut PgConnection,
     id: i64,
@@ -934,104 +908,7 @@ async fn update_contact(
     Ok(())
 }
 
-async fn add_contact_inbox(
-    conn: &mut PgConnection,
-    id: i64,
-    account_id: i64,
-    contact_id: i64,
-    inbox_id: i64,
-    source_id: &str,
-    at: DateTime<Utc>,
-) -> Result<(), ApplyError> {
-    sqlx::query(
-        "insert into contact_inboxes (id, account_id, contact_id, inbox_id, source_id, created_at) \
-         values ($1, $2, $3, $4, $5, $6) \
-         on conflict (id) do update set contact_id = excluded.contact_id, \
-           inbox_id = excluded.inbox_id, source_id = excluded.source_id",
-    )
-    .bind(id)
-    .bind(account_id)
-    .bind(contact_id)
-    .bind(inbox_id)
-    .bind(source_id)
-    .bind(at)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 // ---- conversations and their counters -------------------------------------------
-
-/// A conversation's row as its creation gives it.
-pub(crate) struct NewConversation<'a> {
-    pub(crate) id: i64,
-    pub(crate) account_id: i64,
-    display_id: i64,
-    pub(crate) inbox_id: i64,
-    contact_id: i64,
-    contact_inbox_id: i64,
-    status: ConversationStatus,
-    pub(crate) assignee_id: Option<i64>,
-    pub(crate) team_id: Option<i64>,
-    snoozed_until: Option<DateTime<Utc>>,
-    additional_attributes: &'a Attributes,
-    custom_attributes: &'a Attributes,
-}
-
-async fn create_conversation(
-    conn: &mut PgConnection,
-    c: &NewConversation<'_>,
-    at: DateTime<Utc>,
-    counts: &mut Counts,
-) -> Result<(), ApplyError> {
-    let inserted = sqlx::query(
-        "insert into conversations (id, account_id, display_id, inbox_id, contact_id, contact_inbox_id, \
-           status, assignee_id, team_id, snoozed_until, additional_attributes, custom_attributes, \
-           last_activity_at, created_at, updated_at) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-           greatest($13, (select max(m.created_at) from messages m \
-                          where m.conversation_id = $1 and m.message_type in (0, 1))), \
-           $13, $13) \
-         on conflict (id) do nothing",
-    )
-    .bind(c.id)
-    .bind(c.account_id)
-    .bind(c.display_id)
-    .bind(c.inbox_id)
-    .bind(c.contact_id)
-    .bind(c.contact_inbox_id)
-    .bind(c.status.as_str())
-    .bind(c.assignee_id)
-    .bind(c.team_id)
-    .bind(c.snoozed_until)
-    .bind(attributes(c.additional_attributes))
-    .bind(attributes(c.custom_attributes))
-    .bind(at)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if inserted == 0 {
-        // Already there: counting it again would break the counters.
-        return Ok(());
-    }
-    sqlx::query(
-        "update contacts set conversations_count = conversations_count + 1, \
-           last_activity_at = greatest(coalesce(last_activity_at, $2), $2) \
-         where id = $1",
-    )
-    .bind(c.contact_id)
-    .bind(at)
-    .execute(&mut *conn)
-    .await?;
-    counts.add(CountKey {
-        account_id: c.account_id,
-        inbox_id: c.inbox_id,
-        status: c.status.as_str().to_owned(),
-        assignee_id: c.assignee_id.unwrap_or(0),
-        team_id: c.team_id.unwrap_or(0),
-    });
-    Ok(())
-}
 
 // ---- teams, members, assignments -------------------------------------------
 

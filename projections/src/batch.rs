@@ -11,10 +11,11 @@
 //!   every stream of the batch in one query; later checks are in memory;
 //! - [`Batch::apply`] changes the read model for an event and only notes
 //!   its history row, its stream's new version and its place in the log;
-//! - messages (posted ones are most of the log; status and assignment
-//!   changes derive more), conversations' changes and counter moves are
-//!   gathered ([`Deferred`]) and written together, before an event that
-//!   depends on them and at the close;
+//! - creations of contacts and conversations, messages (posted ones are
+//!   most of the log; status and assignment changes derive more),
+//!   conversations' changes and counter moves are gathered ([`Deferred`])
+//!   and written together, before an event that depends on them and at the
+//!   close;
 //! - [`Batch::close`] inserts the history rows (one `insert ... select from
 //!   unnest`), then moves every stream's version with a compare-and-set on
 //!   the version read at open and advances `projection_state`, in one
@@ -57,6 +58,7 @@ use sqlx::PgConnection;
 use crate::activity::Activities;
 use crate::apply::{Applied, ApplyError, APPLIED_CHANNEL};
 use crate::counts::Counts;
+use crate::creations::Creations;
 use crate::history::{contact_of, conversation_of};
 use crate::messages::Run;
 use crate::patches::Patches;
@@ -88,13 +90,15 @@ pub struct Batch {
 }
 
 /// Read-model writes a batch gathers across its events and writes together:
-/// posted messages ([`Run`]), conversations' status, assignee, team and
-/// label changes with their report facts ([`Patches`]), the activity
-/// messages events derive ([`Activities`]) and counter moves ([`Counts`]).
-/// They are written before any event that reads or writes what they do
-/// ([`Deferred::commutes_with`]) and at the batch's close.
+/// contacts', contact inboxes' and conversations' creations
+/// ([`Creations`]), posted messages ([`Run`]), conversations' status,
+/// assignee, team and label changes with their report facts ([`Patches`]),
+/// the activity messages events derive ([`Activities`]) and counter moves
+/// ([`Counts`]). They are written before any event that reads or writes
+/// what they do ([`Deferred::commutes_with`]) and at the batch's close.
 #[derive(Debug, Default)]
 pub struct Deferred {
+    pub(crate) creations: Creations,
     pub(crate) messages: Run,
     pub(crate) patches: Patches,
     pub(crate) activities: Activities,
@@ -102,18 +106,22 @@ pub struct Deferred {
 }
 
 impl Deferred {
-    /// Whether `event` may be applied with these writes still to come: both
-    /// the message run's rule and the patches'. The activities need their
+    /// Whether `event` may be applied with these writes still to come: the
+    /// rules of the creations, the message run and the patches together. The activities need their
     /// conversation and the names they show unchanged, and the counter
     /// moves an account that is still there; neither rule lets an event by
     /// that changes those.
     pub fn commutes_with(&self, event: &Event) -> bool {
-        self.messages.commutes_with(event) && self.patches.commutes_with(event)
+        self.creations.commutes_with(event)
+            && self.messages.commutes_with(event)
+            && self.patches.commutes_with(event)
     }
 
-    /// Writes everything gathered; the patches add their counter moves, so
-    /// the counters go last.
+    /// Writes everything gathered, in the order their events come in a log:
+    /// rows before what changes them. The creations and the patches add
+    /// counter moves, so the counters go last.
     pub async fn write(&mut self, conn: &mut PgConnection) -> Result<(), ApplyError> {
+        self.creations.write(conn, &mut self.counts).await?;
         self.messages.write(conn).await?;
         self.patches.write(conn, &mut self.counts).await?;
         self.activities.write(conn).await?;

@@ -30,6 +30,7 @@ pub mod batch;
 pub mod blobs;
 pub mod checksum;
 pub mod counts;
+pub mod creations;
 pub mod health;
 pub mod hooks;
 pub mod messages;

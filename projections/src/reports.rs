@@ -5,17 +5,16 @@
 //!
 //! Order across streams: a message (stream `message:<id>`) may be applied
 //! before its conversation (stream `conversation:<id>`). The conversation row
-//! is therefore an upsert from both sides, each side writing only its own
-//! columns, and the first response is the least `(time, message id)` of the
+//! is therefore an upsert from both sides (the creation's in
+//! [`crate::creations`]), each side writing only its own columns, and the first response is the least `(time, message id)` of the
 //! qualifying messages, so any order gives the same row. Status, assignee and
 //! team changes come on the conversation's own stream, after its creation;
 //! they are folded per batch with the conversation's own changes
 //! ([`crate::patches`]), resolutions included.
 
-use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
-use crate::apply::{ApplyError, NewConversation};
+use crate::apply::ApplyError;
 use crate::messages::Run;
 use crate::patches::Resolutions;
 
@@ -25,36 +24,6 @@ pub const DELETE_ACCOUNT: [&str; 3] = [
     "delete from report_messages where account_id = $1",
     "delete from report_resolutions where account_id = $1",
 ];
-
-/// The conversation's report row, from its creation. An upsert: a reply
-/// applied before the conversation (another stream) may have made the row
-/// for its first response. Posted messages' facts are written a run at a
-/// time ([`messages`]), conversation changes and resolutions with the
-/// batch's patches ([`crate::patches::Patches`]).
-pub(crate) async fn conversation_created(
-    conn: &mut PgConnection,
-    c: &NewConversation<'_>,
-    at: DateTime<Utc>,
-) -> Result<(), ApplyError> {
-    sqlx::query(
-        "insert into report_conversations \
-           (conversation_id, account_id, inbox_id, assignee_id, team_id, created_at) \
-         values ($1, $2, $3, $4, $5, $6) \
-         on conflict (conversation_id) do update set \
-           account_id = excluded.account_id, inbox_id = excluded.inbox_id, \
-           assignee_id = excluded.assignee_id, team_id = excluded.team_id, \
-           created_at = excluded.created_at",
-    )
-    .bind(c.id)
-    .bind(c.account_id)
-    .bind(c.inbox_id)
-    .bind(c.assignee_id)
-    .bind(c.team_id)
-    .bind(at)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
 
 /// The facts of a run of posted messages, and the first responses among
 /// them, in one statement. Only incoming and outgoing messages (0, 1) are

@@ -1,7 +1,8 @@
 //! Conversations' status, assignee, team and label changes are folded per
-//! conversation and written a batch at a time (`patches::Patches`): the
-//! read model must be the one that applying every event on its own leaves,
-//! counters and report facts included.
+//! conversation and written a batch at a time (`patches::Patches`), and
+//! contacts, contact inboxes and conversations created a kind at a time
+//! (`creations::Creations`): the read model must be the one that applying
+//! every event on its own leaves, counters and report facts included.
 
 use domain::conversation::ConversationStatus::{self, Open, Pending, Resolved, Snoozed};
 use domain::message::{ContentType, MessageType, Sender};
@@ -82,7 +83,8 @@ fn reply(id: i64, conversation: i64) -> Event {
     }
 }
 
-/// Conversation 7 is assigned, resolved, reassigned, given a team and
+/// A contact with a contact inbox, updated while its creation waits, and
+/// its two conversations: conversation 7 is assigned, resolved, reassigned, given a team and
 /// labels, reopened and resolved again, with replies among the changes;
 /// conversation 8 (created assigned and in a team) is resolved with the
 /// stored assignee and team; a team's rename (which patches do not let by)
@@ -101,6 +103,16 @@ fn log() -> Vec<Envelope> {
         at(StreamId::team(5), team(5, "sales", true)),
         at(StreamId::contact(3), contact_created(3, 1, "Ann")),
         at(
+            StreamId::contact(3),
+            Event::ContactInboxCreated {
+                contact_id: 3,
+                account_id: 1,
+                contact_inbox_id: 30,
+                inbox_id: 10,
+                source_id: "s3".into(),
+            },
+        ),
+        at(
             StreamId::conversation(7),
             conversation_created(7, 1, 10, 3, Open, None, None),
         ),
@@ -108,6 +120,8 @@ fn log() -> Vec<Envelope> {
             StreamId::conversation(8),
             conversation_created(8, 1, 10, 3, Open, Some(42), Some(5)),
         ),
+        // An update of a contact whose creation waits in the batch.
+        at(StreamId::contact(3), contact_updated(3, 1, "Ann B")),
         at(StreamId::conversation(7), assigned(7, None, Some(41))),
         at(StreamId::message(100), reply(100, 7)),
         at(StreamId::conversation(7), status(7, Open, Resolved)),
@@ -139,7 +153,7 @@ async fn conversation_changes_folded_per_batch_leave_what_one_event_at_a_time_le
     let log = log();
     apply_one_at_a_time(&env, "alone", &log).await;
     // All in one batch, a redelivery of a resolution included.
-    apply_as_one_batch(&env, "together", log.iter().chain([&log[9]])).await;
+    apply_as_one_batch(&env, "together", log.iter().chain([&log[11]])).await;
 
     // What the patches wrote, so the comparison below compares something.
     let resolutions: Vec<(i64, Option<i64>, Option<i64>)> = sqlx::query_as(
@@ -181,6 +195,15 @@ async fn conversation_changes_folded_per_batch_leave_what_one_event_at_a_time_le
     );
     assert_eq!(
         env.scalar(
+            "select count(*) from together.contacts \
+             where id = 3 and name = 'Ann B' and conversations_count = 2"
+        )
+        .await,
+        1,
+        "the contact created, then updated, with both its conversations counted"
+    );
+    assert_eq!(
+        env.scalar(
             "select count(*) from ( \
                select account_id, inbox_id, status, coalesce(assignee_id, 0), \
                  coalesce(team_id, 0), count(*) from together.conversations group by 1, 2, 3, 4, 5 \
@@ -206,8 +229,8 @@ async fn a_resolution_records_the_assignee_a_previous_batch_stored() {
     let log = log();
     // Up to and including the assignment of 7 to 41; then its reply and
     // resolution.
-    apply_in_one_batch(&env, &log[..8]).await;
-    apply_in_one_batch(&env, &log[8..10]).await;
+    apply_in_one_batch(&env, &log[..10]).await;
+    apply_in_one_batch(&env, &log[10..12]).await;
     let recorded: Option<i64> = sqlx::query_scalar(
         "select assignee_id from read_model.report_resolutions where conversation_id = 7",
     )
