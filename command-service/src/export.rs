@@ -16,7 +16,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use infra::envelope::Envelope;
-use infra::stored::{StoredEvent, COLUMNS};
+use infra::stored::{StoredEvent, COLUMNS, LOG_ORDER};
 use sqlx::PgPool;
 
 /// Events read per query.
@@ -84,7 +84,7 @@ pub async fn export(
                and ($4::timestamptz is null or occurred_at >= $4) \
                and ($5::timestamptz is null or occurred_at < $5) \
                and ($6::bigint is null or account_id = $6) \
-             order by txid, position limit $7"
+             order by {LOG_ORDER} limit $7"
         ))
         .bind(horizon.to_string())
         .bind(txid.to_string())

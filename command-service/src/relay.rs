@@ -30,7 +30,7 @@ use anyhow::Context;
 use async_nats::jetstream;
 use futures::future::try_join_all;
 use infra::envelope::Envelope;
-use infra::stored::{StoredEvent, COLUMNS};
+use infra::stored::{StoredEvent, COLUMNS, LOG_ORDER};
 use infra::Settings;
 use sqlx::postgres::PgListener;
 use sqlx::{Connection, PgConnection, PgPool};
@@ -80,7 +80,7 @@ pub async fn next_batch(
         "select {COLUMNS} from event_store.events \
          where (txid, position) > ($1::text::xid8, $2) \
            and txid < pg_snapshot_xmin(pg_current_snapshot()) \
-         order by txid, position limit $3"
+         order by {LOG_ORDER} limit $3"
     ))
     .bind(after.txid.to_string())
     .bind(after.position)

@@ -51,10 +51,19 @@ pub struct StoredEvent {
     pub recorded_at: DateTime<Utc>,
 }
 
-/// Columns to select for a [`StoredEvent`].
+/// Columns to select for a [`StoredEvent`] from `event_store.events`.
+///
+/// `txid` is an output alias here (the `xid8` column cast to `bigint`), so
+/// a bare `order by txid` sorts by the alias, which no index holds: every
+/// page would sort all the rows after its cursor. Order by [`LOG_ORDER`].
 pub const COLUMNS: &str =
     "position, txid::text::bigint as txid, event_id, stream_id, stream_version, \
      account_id, event_type, schema_version, payload, metadata, occurred_at, recorded_at";
+
+/// The log's order, `(txid, position)`, named by the table's own columns so
+/// that a query selecting [`COLUMNS`] from `event_store.events` reads it
+/// from the `(txid, position)` index instead of sorting.
+pub const LOG_ORDER: &str = "events.txid, events.position";
 
 impl StoredEvent {
     /// Decodes the payload into today's [`domain::Event`] (upcasting old versions).

@@ -101,11 +101,12 @@ pub async fn apply(conn: &mut PgConnection, env: &Envelope) -> Result<Applied, A
 }
 
 /// What an event changes in the read-model tables (its bookkeeping is the
-/// [`Batch`]'s): the per-type change with its report facts, and the
-/// activity messages it derives. Messages (posted and derived),
-/// conversations' changes and counter moves are only gathered into
-/// `deferred`; an event that reads or writes what they do first writes
-/// them, so it never sees the read model without them.
+/// [`Batch`]'s): the per-type change and the activity messages it derives.
+/// Creations of contacts and conversations, messages (posted and derived),
+/// conversations' changes, counter moves and the report facts of all of
+/// them are only gathered into `deferred`; an event that reads or writes
+/// what they do first writes them, so it never sees the read model
+/// without them.
 pub(crate) async fn change(
     conn: &mut PgConnection,
     event: &Event,
@@ -120,8 +121,8 @@ pub(crate) async fn change(
     Ok(())
 }
 
-/// The read-model change of one event (messages, conversation changes and
-/// counter moves: into `deferred`).
+/// The read-model change of one event (creations, messages, conversation
+/// changes and counter moves: into `deferred`).
 async fn write(
     conn: &mut PgConnection,
     event: &Event,

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use infra::envelope::Envelope;
-use infra::stored::{StoredEvent, COLUMNS};
+use infra::stored::{StoredEvent, COLUMNS, LOG_ORDER};
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 
 use crate::batch::Batch;
@@ -262,7 +262,7 @@ async fn read_batch(
         "select {COLUMNS} from event_store.events \
          where (txid, position) > ($1::text::xid8, $2) \
            and txid < $3::text::xid8 \
-         order by txid, position limit $4"
+         order by {LOG_ORDER} limit $4"
     ))
     .bind(after.txid.to_string())
     .bind(after.position)
@@ -291,15 +291,15 @@ async fn reconcile(
         return Ok(());
     }
     let events: Vec<StoredEvent> = sqlx::query_as(&format!(
-        "select {COLUMNS} from event_store.events e \
-         where e.txid >= $1::text::xid8 \
-           and not exists (select 1 from {NEXT_SCHEMA}.parked_events q where q.position = e.position) \
-           and e.stream_version > coalesce((select n.version from {NEXT_SCHEMA}.stream_versions n \
-                                            where n.stream_id = e.stream_id), 0) \
-           and (e.stream_version <= coalesce((select o.version from {LIVE_SCHEMA}.stream_versions o \
-                                              where o.stream_id = e.stream_id), 0) \
-                or exists (select 1 from {LIVE_SCHEMA}.parked_events p where p.position = e.position)) \
-         order by txid, position"
+        "select {COLUMNS} from event_store.events \
+         where events.txid >= $1::text::xid8 \
+           and not exists (select 1 from {NEXT_SCHEMA}.parked_events q where q.position = events.position) \
+           and events.stream_version > coalesce((select n.version from {NEXT_SCHEMA}.stream_versions n \
+                                            where n.stream_id = events.stream_id), 0) \
+           and (events.stream_version <= coalesce((select o.version from {LIVE_SCHEMA}.stream_versions o \
+                                              where o.stream_id = events.stream_id), 0) \
+                or exists (select 1 from {LIVE_SCHEMA}.parked_events p where p.position = events.position)) \
+         order by {LOG_ORDER}"
     ))
     .bind(horizon.to_string())
     .fetch_all(&mut *conn)

@@ -238,3 +238,40 @@ async fn a_rebuild_keeps_what_the_worker_applied_above_a_held_back_horizon() {
     worker.stop().await;
     env.cleanup().await;
 }
+
+/// The relay, the rebuild and the export page through the log in
+/// `(txid, position)` order from a cursor. Ordered by the selected `txid`
+/// (an alias, the column cast to `bigint`), each page sorted every row
+/// after its cursor: 1.2–1.8 s a page of 5,000 on a log of 1.5 million
+/// events. Ordered by the table's columns, the page is read from the
+/// index in order and nothing is sorted.
+#[tokio::test]
+async fn the_log_is_paged_from_its_index_without_a_sort() {
+    use infra::stored::{COLUMNS, LOG_ORDER};
+    let env = TestEnv::new().await;
+    let mut tx = env.pool.begin().await.unwrap();
+    // On an almost empty table a sequential scan would win anyway; take it
+    // out of the running so the plan shows whether the order matches the
+    // index.
+    sqlx::query("set local enable_seqscan = off")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("set local enable_bitmapscan = off")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let plan: Vec<String> = sqlx::query_scalar(&format!(
+        "explain select {COLUMNS} from event_store.events \
+         where (txid, position) > ('0'::xid8, 0) and txid < '1000000'::xid8 \
+         order by {LOG_ORDER} limit 5000"
+    ))
+    .fetch_all(&mut *tx)
+    .await
+    .unwrap();
+    let plan = plan.join("\n");
+    assert!(plan.contains("events_txid_position_idx"), "{plan}");
+    assert!(!plan.contains("Sort"), "{plan}");
+    drop(tx);
+    env.cleanup().await;
+}
