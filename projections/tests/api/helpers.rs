@@ -11,6 +11,7 @@ use domain::account::Role;
 use domain::contact::ContactFields;
 use domain::conversation::ConversationStatus;
 use domain::inbox::{Channel, InboxSettings, WorkingHour};
+use domain::message::{ContentType, MessageType, Sender};
 use domain::{Actor, Event, StreamId};
 use infra::envelope::Envelope;
 use infra::settings::Secret;
@@ -532,6 +533,31 @@ pub fn status_changed(
         to,
         snoozed_until: (to == ConversationStatus::Snoozed).then_some(1_800_000_000),
         actor: Actor::user(1),
+    }
+}
+
+/// A message of `conversation` in `account` (inbox = account × 10).
+pub fn message_created(
+    id: i64,
+    account: i64,
+    conversation: i64,
+    message_type: MessageType,
+    private: bool,
+    sender: Option<Sender>,
+) -> Event {
+    Event::MessageCreated {
+        message_id: id,
+        account_id: account,
+        conversation_id: conversation,
+        inbox_id: account * 10,
+        message_type,
+        content: Some(format!("m{id}")),
+        content_type: ContentType::Text,
+        content_attributes: domain::Attributes::new(),
+        private,
+        sender,
+        source_id: None,
+        attachments: vec![],
     }
 }
 

@@ -5,7 +5,7 @@
 //! every event on its own leaves, counters and report facts included.
 
 use domain::conversation::ConversationStatus::{self, Open, Pending, Resolved, Snoozed};
-use domain::message::{ContentType, MessageType, Sender};
+use domain::message::{MessageType, Sender};
 use domain::{Actor, Event, StreamId};
 use infra::envelope::Envelope;
 
@@ -67,25 +67,14 @@ fn team(id: i64, name: &str, created: bool) -> Event {
 }
 
 fn reply(id: i64, conversation: i64) -> Event {
-    Event::MessageCreated {
-        message_id: id,
-        account_id: 1,
-        conversation_id: conversation,
-        inbox_id: 10,
-        message_type: MessageType::Outgoing,
-        content: Some(format!("m{id}")),
-        content_type: ContentType::Text,
-        content_attributes: domain::Attributes::new(),
-        private: false,
-        sender: Some(Sender::User(41)),
-        source_id: None,
-        attachments: vec![],
-    }
+    let sender = Some(Sender::User(41));
+    message_created(id, 1, conversation, MessageType::Outgoing, false, sender)
 }
 
 /// A contact with a contact inbox, updated while its creation waits, and
-/// its two conversations: conversation 7 is assigned, resolved, reassigned, given a team and
-/// labels, reopened and resolved again, with replies among the changes;
+/// its two conversations: conversation 7 is assigned, resolved,
+/// reassigned, given a team and labels, reopened and resolved again, with
+/// replies among the changes;
 /// conversation 8 (created assigned and in a team) is resolved with the
 /// stored assignee and team; a team's rename (which patches do not let by)
 /// comes in the middle; a status change of a conversation that does not

@@ -4,7 +4,7 @@
 
 use domain::attachment::{Attachment, BlobRef, FileType};
 use domain::conversation::ConversationStatus::{Open, Resolved};
-use domain::message::{ContentType, MessageType, Sender};
+use domain::message::{MessageType, Sender};
 use domain::{Event, StreamId};
 use infra::envelope::Envelope;
 
@@ -12,33 +12,8 @@ use crate::helpers::*;
 
 const DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
 
-/// A message of `conversation` in `account` (inbox = account × 10).
-fn message(
-    id: i64,
-    account: i64,
-    conversation: i64,
-    message_type: MessageType,
-    private: bool,
-    sender: Option<Sender>,
-) -> Event {
-    Event::MessageCreated {
-        message_id: id,
-        account_id: account,
-        conversation_id: conversation,
-        inbox_id: account * 10,
-        message_type,
-        content: Some(format!("m{id}")),
-        content_type: ContentType::Text,
-        content_attributes: domain::Attributes::new(),
-        private,
-        sender,
-        source_id: None,
-        attachments: vec![],
-    }
-}
-
 fn incoming(id: i64, account: i64, conversation: i64, contact: i64) -> Event {
-    message(
+    message_created(
         id,
         account,
         conversation,
@@ -49,7 +24,7 @@ fn incoming(id: i64, account: i64, conversation: i64, contact: i64) -> Event {
 }
 
 fn reply(id: i64, conversation: i64, private: bool) -> Event {
-    message(
+    message_created(
         id,
         1,
         conversation,
@@ -131,7 +106,7 @@ fn log() -> Vec<Envelope> {
             "message:14",
             1,
             13,
-            message(14, 1, 7, MessageType::Activity, false, None),
+            message_created(14, 1, 7, MessageType::Activity, false, None),
         ),
         ("message:15", 1, 14, with_file),
         // Newer than the status change of its conversation that follows:
