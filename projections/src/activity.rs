@@ -207,7 +207,7 @@ pub fn derive(event: &Event, env: &Envelope, activities: &mut Activities) {
 /// The names and the conversation's account and inbox are read when the
 /// batch writes them, not when the event is applied: a batch writes its
 /// deferred writes before any event that could change a user's or a team's
-/// name or remove a conversation (`crate::messages::Run::commutes_with`
+/// name or remove a conversation (`crate::batch::Deferred::commutes_with`
 /// lets none of those by), so both read the same.
 #[derive(Debug, Default)]
 pub struct Activities {

@@ -8,8 +8,8 @@
 //! writes them at once: a status change used to cost three statements
 //! (`-1`, `+1`, and dropping a row at zero), now a batch costs one. Deltas
 //! commute, so they may wait for the batch's end; only an account's deletion
-//! must see them written first (the batch writes them before any event a
-//! message run does not let by, that one included).
+//! must see them written first (the batch writes them before any event it
+//! does not let by, that one included: `crate::batch::Deferred::commutes_with`).
 
 use std::collections::HashMap;
 

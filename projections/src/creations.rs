@@ -12,7 +12,7 @@
 //!
 //! The result is what applying them one at a time gives, because nothing
 //! that reads or writes those rows is let by while they wait
-//! ([`Creations::commutes_with`]): a contact's update, or a second
+//! ([`Creations::conflicts_with`]): a contact's update, or a second
 //! creation of a contact, contact inbox or conversation already waiting,
 //! writes them first, and the batch writes them before its message run and
 //! patches, which come after them in the log (a message of a conversation
@@ -175,27 +175,22 @@ impl Creations {
         c.at.push(at);
     }
 
-    /// Whether `event` may be applied with these creations still to come:
-    /// any event the batch also defers, except an update of a contact
-    /// created here and a second creation of a row already waiting (which
-    /// the version guard makes impossible; one statement cannot write a
-    /// row twice).
-    pub fn commutes_with(&self, event: &Event) -> bool {
+    /// Whether `event`, one the batch may let by pending writes
+    /// ([`crate::batch::Deferred::commutes_with`]), touches a waiting row:
+    /// an update of a contact created here, or a second creation of a row
+    /// already waiting (which the version guard makes impossible; one
+    /// statement cannot write a row twice).
+    pub fn conflicts_with(&self, event: &Event) -> bool {
         match event {
             Event::ContactUpdated { contact_id, .. } | Event::ContactCreated { contact_id, .. } => {
-                !self.waiting.contacts.contains(contact_id)
+                self.waiting.contacts.contains(contact_id)
             }
             Event::ContactInboxCreated {
                 contact_inbox_id, ..
-            } => !self.waiting.contact_inboxes.contains(contact_inbox_id),
+            } => self.waiting.contact_inboxes.contains(contact_inbox_id),
             Event::ConversationCreated {
                 conversation_id, ..
-            } => !self.waiting.conversations.contains(conversation_id),
-            Event::MessageCreated { .. }
-            | Event::ConversationStatusChanged { .. }
-            | Event::ConversationAssigneeChanged { .. }
-            | Event::ConversationTeamChanged { .. }
-            | Event::ConversationLabelsChanged { .. } => true,
+            } => self.waiting.conversations.contains(conversation_id),
             _ => false,
         }
     }

@@ -69,7 +69,7 @@ pub fn sender_columns(sender: Option<Sender>) -> (Option<&'static str>, Option<i
 /// time forward only (`greatest`), and the first response is the least
 /// `(time, message id)` either way. The batch writes the run before any
 /// other event that reads or writes what the run does
-/// ([`Run::commutes_with`]), so no such event sees the read model without
+/// ([`Run::conflicts_with`]), so no such event sees the read model without
 /// the messages before it.
 #[derive(Debug, Default)]
 pub struct Run {
@@ -122,38 +122,23 @@ impl Run {
         }
     }
 
-    /// Whether `event` may be applied before the run is written, the run
-    /// still to come after it: it reads and writes none of the rows the run
-    /// writes or reads (the run's conversations, the contacts that sent its
-    /// messages, its messages and their facts), so the order of the two
-    /// changes nothing. None of them changes a user's or a team's name, an
-    /// account, or removes a conversation, which the batch's other deferred
-    /// writes rely on (`crate::batch::Deferred`). It lets a run go on past
-    /// the conversations opened and moved among the messages of others,
-    /// which is how a busy log looks. Any event not named here writes the
-    /// run first.
-    pub fn commutes_with(&self, event: &Event) -> bool {
+    /// Whether `event`, one the batch may let by pending writes
+    /// ([`crate::batch::Deferred::commutes_with`]), reads or writes rows the
+    /// run writes or reads: a contact that sent one of its messages, or a
+    /// conversation it holds an incoming or outgoing message of (a
+    /// conversation's creation reads its messages and moves its contact).
+    /// Another conversation opened among the messages of others is not, so
+    /// a busy log's run goes on past it.
+    pub fn conflicts_with(&self, event: &Event) -> bool {
         match event {
-            Event::MessageCreated { .. } => true,
             Event::ContactCreated { contact_id, .. }
             | Event::ContactUpdated { contact_id, .. }
-            | Event::ContactInboxCreated { contact_id, .. } => !self.contacts.contains(contact_id),
-            // It reads the conversation's messages and moves its contact.
+            | Event::ContactInboxCreated { contact_id, .. } => self.contacts.contains(contact_id),
             Event::ConversationCreated {
                 conversation_id,
                 contact_id,
                 ..
-            } => {
-                !self.conversations.contains(conversation_id) && !self.contacts.contains(contact_id)
-            }
-            // They write nothing at once: their changes wait as patches
-            // (`crate::patches`), which touch other columns of the
-            // conversation than the run and move `updated_at` forward only,
-            // and activity lines of ids of their own.
-            Event::ConversationStatusChanged { .. }
-            | Event::ConversationAssigneeChanged { .. }
-            | Event::ConversationTeamChanged { .. }
-            | Event::ConversationLabelsChanged { .. } => true,
+            } => self.conversations.contains(conversation_id) || self.contacts.contains(contact_id),
             _ => false,
         }
     }

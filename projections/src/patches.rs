@@ -23,7 +23,8 @@
 //! one that does not depend on their order. Every other event that reads or
 //! writes conversations (a deletion of a user, team or account, a
 //! conversation's creation with a pending patch) is not let by
-//! ([`Patches::commutes_with`]): the batch writes the patches first.
+//! ([`Patches::conflicts_with`], `crate::batch::Deferred::commutes_with`):
+//! the batch writes the patches first.
 
 use std::collections::{HashMap, HashSet};
 
@@ -123,23 +124,16 @@ impl Patches {
         r.team_id.push(team.flatten());
     }
 
-    /// Whether `event` may be applied with these patches still to come:
-    /// posted messages (they move other columns, and `updated_at` forward
-    /// only), the changes patches fold, and contacts' and other
-    /// conversations' creation.
-    pub fn commutes_with(&self, event: &Event) -> bool {
+    /// Whether `event`, one the batch may let by pending writes
+    /// ([`crate::batch::Deferred::commutes_with`]), touches a patched row:
+    /// only a creation of a conversation with a patch waiting. Posted
+    /// messages move other columns (and `updated_at` forward only), and
+    /// later changes fold into the patch.
+    pub fn conflicts_with(&self, event: &Event) -> bool {
         match event {
-            Event::MessageCreated { .. }
-            | Event::ConversationStatusChanged { .. }
-            | Event::ConversationAssigneeChanged { .. }
-            | Event::ConversationTeamChanged { .. }
-            | Event::ConversationLabelsChanged { .. }
-            | Event::ContactCreated { .. }
-            | Event::ContactUpdated { .. }
-            | Event::ContactInboxCreated { .. } => true,
             Event::ConversationCreated {
                 conversation_id, ..
-            } => !self.pending.contains_key(conversation_id),
+            } => self.pending.contains_key(conversation_id),
             _ => false,
         }
     }
