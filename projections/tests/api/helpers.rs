@@ -642,20 +642,25 @@ impl Workload {
 
 /// The counters as stored, and as a grouped count of conversations.
 pub async fn counters_and_counts(pool: &PgPool) -> (Vec<CountRow>, Vec<CountRow>) {
-    let stored: Vec<CountRow> = sqlx::query_as(
+    counters_and_counts_in(pool, "read_model").await
+}
+
+/// [`counters_and_counts`] of the read model in `schema`.
+pub async fn counters_and_counts_in(pool: &PgPool, schema: &str) -> (Vec<CountRow>, Vec<CountRow>) {
+    let stored: Vec<CountRow> = sqlx::query_as(&format!(
         "select account_id, inbox_id, status, assignee_id, team_id, n \
-         from read_model.conversation_counts \
-         order by account_id, inbox_id, status, assignee_id, team_id",
-    )
+         from {schema}.conversation_counts \
+         order by account_id, inbox_id, status, assignee_id, team_id"
+    ))
     .fetch_all(pool)
     .await
     .unwrap();
-    let counted: Vec<CountRow> = sqlx::query_as(
+    let counted: Vec<CountRow> = sqlx::query_as(&format!(
         "select account_id, inbox_id, status, coalesce(assignee_id, 0) as assignee_id, \
            coalesce(team_id, 0) as team_id, count(*) as n \
-         from read_model.conversations \
-         group by 1, 2, 3, 4, 5 order by 1, 2, 3, 4, 5",
-    )
+         from {schema}.conversations \
+         group by 1, 2, 3, 4, 5 order by 1, 2, 3, 4, 5"
+    ))
     .fetch_all(pool)
     .await
     .unwrap();
