@@ -79,7 +79,8 @@ fn reply(id: i64, conversation: i64) -> Event {
 /// stored assignee and team; a team's rename (which patches do not let by)
 /// comes in the middle; a status change of a conversation that does not
 /// exist is skipped. Times follow positions, except one reply that is newer
-/// than the status change after it.
+/// than the status change after it. Last, a message from a contact created
+/// after it.
 fn log() -> Vec<Envelope> {
     let mut envelopes = Envelopes::default();
     let mut at = |stream: StreamId, event: Event| envelopes.next(&stream, &event);
@@ -133,6 +134,16 @@ fn log() -> Vec<Envelope> {
     newer.time += chrono::Duration::seconds(60);
     log.push(newer);
     log.push(at(StreamId::conversation(8), status(8, Snoozed, Open)));
+    // A contact's message before the contact's creation, an order the log
+    // cannot produce (a contact commits before its messages): the message
+    // applied alone finds no contact to move, so the waiting run must be
+    // written before the creation, not after it.
+    let from_bob = Some(Sender::Contact(4));
+    log.push(at(
+        StreamId::message(103),
+        message_created(103, 1, 8, MessageType::Incoming, false, from_bob),
+    ));
+    log.push(at(StreamId::contact(4), contact_created(4, 1, "Bob")));
     log
 }
 
