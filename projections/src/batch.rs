@@ -17,7 +17,8 @@
 //!   and written together, before an event that depends on them and at the
 //!   close;
 //! - [`Batch::close`] inserts the history rows (one `insert ... select from
-//!   unnest`), then moves every stream's version with a compare-and-set on
+//!   unnest`; in a rebuild the payloads are copied from the log,
+//!   [`Batch::payloads_from_log`]), then moves every stream's version with a compare-and-set on
 //!   the version read at open and advances `projection_state`, in one
 //!   statement; it returns one `read_model_applied` notification per stream
 //!   ([`Notifications`]), which the caller sends after its commit.
@@ -169,6 +170,19 @@ impl Batch {
         self
     }
 
+    /// Declares that every envelope this batch applies is the row of
+    /// `event_store.events` at its position (the rebuild reads them from
+    /// there): the history rows then copy their payload from the log inside
+    /// Postgres instead of sending it back. Sent, each payload was
+    /// serialized again by the projection and parsed again by Postgres,
+    /// which made the history insert the costliest statement of a rebuild.
+    /// An envelope with no such row fails the insert (its payload is
+    /// required).
+    pub fn payloads_from_log(mut self) -> Self {
+        self.history = History::new(true);
+        self
+    }
+
     async fn load(&mut self, conn: &mut PgConnection, ids: &[&str]) -> Result<(), ApplyError> {
         if ids.is_empty() {
             return Ok(());
@@ -279,7 +293,7 @@ impl Batch {
         } else {
             self.accounts.insert(account);
             if self.eager {
-                let mut one = History::default();
+                let mut one = History::new(self.history.from_log);
                 one.push(env);
                 one.insert(conn).await?;
             } else {
@@ -298,7 +312,10 @@ impl Batch {
     }
 
     async fn flush_history(&mut self, conn: &mut PgConnection) -> Result<(), ApplyError> {
-        std::mem::take(&mut self.history).insert(conn).await
+        let noted = History::new(self.history.from_log);
+        std::mem::replace(&mut self.history, noted)
+            .insert(conn)
+            .await
     }
 
     /// Writes what the batch noted: deferred writes, history rows, stream
@@ -419,6 +436,9 @@ impl Notifications {
 /// History rows noted for one insert, column by column.
 #[derive(Debug, Default)]
 struct History {
+    /// The payloads are copied from `event_store.events`
+    /// ([`Batch::payloads_from_log`]); `payload` stays empty.
+    from_log: bool,
     stream_id: Vec<String>,
     stream_version: Vec<i64>,
     position: Vec<i64>,
@@ -436,6 +456,13 @@ struct History {
 }
 
 impl History {
+    fn new(from_log: bool) -> Self {
+        History {
+            from_log,
+            ..History::default()
+        }
+    }
+
     fn push(&mut self, env: &Envelope) {
         self.stream_id.push(env.streamid.clone());
         self.stream_version.push(env.streamversion);
@@ -443,7 +470,9 @@ impl History {
         self.account_id.push(env.accountid);
         self.event_type.push(env.eventtype.clone());
         self.schema_version.push(env.schemaversion);
-        self.payload.push(Json(env.data.clone()));
+        if !self.from_log {
+            self.payload.push(Json(env.data.clone()));
+        }
         self.actor_type.push(env.actortype.clone());
         self.actor_id.push(env.actorid);
         self.correlation_id.push(env.correlationid.clone());
@@ -458,31 +487,50 @@ impl History {
         if self.stream_id.is_empty() {
             return Ok(());
         }
-        sqlx::query(
+        // The log's row must be the event's own; if it is not there, the
+        // payload is null and the insert fails instead of dropping the row.
+        let (payload, source) = if self.from_log {
+            (
+                "e.payload",
+                "left join event_store.events e on e.position = h.position \
+                   and e.stream_id = h.stream_id and e.stream_version = h.stream_version",
+            )
+        } else {
+            ("h.payload", "")
+        };
+        let sql = format!(
             "insert into history (stream_id, stream_version, position, account_id, event_type, \
                schema_version, payload, actor_type, actor_id, correlation_id, causation_id, \
                occurred_at, conversation_id, contact_id) \
-             select * from unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], \
-               $5::text[], $6::int[], $7::jsonb[], $8::text[], $9::bigint[], $10::text[], \
-               $11::text[], $12::timestamptz[], $13::bigint[], $14::bigint[]) \
-             on conflict (stream_id, stream_version) do nothing",
-        )
-        .bind(self.stream_id)
-        .bind(self.stream_version)
-        .bind(self.position)
-        .bind(self.account_id)
-        .bind(self.event_type)
-        .bind(self.schema_version)
-        .bind(self.payload)
-        .bind(self.actor_type)
-        .bind(self.actor_id)
-        .bind(self.correlation_id)
-        .bind(self.causation_id)
-        .bind(self.occurred_at)
-        .bind(self.conversation_id)
-        .bind(self.contact_id)
-        .execute(conn)
-        .await?;
+             select h.stream_id, h.stream_version, h.position, h.account_id, h.event_type, \
+               h.schema_version, {payload}, h.actor_type, h.actor_id, h.correlation_id, \
+               h.causation_id, h.occurred_at, h.conversation_id, h.contact_id \
+             from unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], \
+               $6::int[], $7::text[], $8::bigint[], $9::text[], $10::text[], \
+               $11::timestamptz[], $12::bigint[], $13::bigint[], $14::jsonb[]) \
+               as h(stream_id, stream_version, position, account_id, event_type, \
+                    schema_version, actor_type, actor_id, correlation_id, causation_id, \
+                    occurred_at, conversation_id, contact_id, payload) \
+             {source} \
+             on conflict (stream_id, stream_version) do nothing"
+        );
+        sqlx::query(&sql)
+            .bind(self.stream_id)
+            .bind(self.stream_version)
+            .bind(self.position)
+            .bind(self.account_id)
+            .bind(self.event_type)
+            .bind(self.schema_version)
+            .bind(self.actor_type)
+            .bind(self.actor_id)
+            .bind(self.correlation_id)
+            .bind(self.causation_id)
+            .bind(self.occurred_at)
+            .bind(self.conversation_id)
+            .bind(self.contact_id)
+            .bind(self.payload)
+            .execute(conn)
+            .await?;
         Ok(())
     }
 }

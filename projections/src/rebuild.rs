@@ -369,7 +369,10 @@ async fn apply_batch(
     let mut tally = Tally::default();
     let mut tx = pool.begin().await?;
     schema::use_schema(&mut tx, NEXT_SCHEMA).await?;
-    let mut batch = Batch::open(&mut tx, events.iter().map(|e| e.stream_id.as_str())).await?;
+    // Every event is a row of the log, read from there.
+    let mut batch = Batch::open(&mut tx, events.iter().map(|e| e.stream_id.as_str()))
+        .await?
+        .payloads_from_log();
     if guard == Guard::Savepoint {
         batch = batch.eager();
     }

@@ -286,3 +286,55 @@ async fn a_batch_moves_the_generation_of_every_account_it_changed_and_of_no_othe
     assert_eq!(generations(&env).await, before);
     env.cleanup().await;
 }
+
+/// The rebuild's batches copy history payloads from the log
+/// (`Batch::payloads_from_log`): the row holds the log's payload, not the
+/// one the envelope carries, and an envelope the log does not hold fails
+/// the batch instead of losing its history row.
+#[tokio::test]
+async fn a_batch_copying_payloads_from_the_log_writes_the_logs_and_refuses_an_event_not_there() {
+    let env = TestEnv::new().await;
+    let feed = Feed::new(&env).await;
+    let logged = feed
+        .append(&StreamId::contact(1), &contact_created(1, 1, "logged"))
+        .await;
+    let mut carried = logged.clone();
+    carried.data = contact_created(1, 1, "carried").payload();
+    let mut tx = transaction(&env).await;
+    let mut batch = Batch::open(&mut tx, [carried.streamid.as_str()])
+        .await
+        .unwrap()
+        .payloads_from_log();
+    batch.apply(&mut tx, &carried).await.unwrap();
+    let _ = batch.close(&mut tx, None).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        env.scalar(
+            "select count(*) from read_model.history h join event_store.events e \
+             on e.position = h.position and e.payload = h.payload \
+             where h.stream_id = 'contact:1' and h.payload->>'name' = 'logged'"
+        )
+        .await,
+        1,
+        "the history row holds the log's payload"
+    );
+
+    let unlogged = envelope(
+        "contact:2",
+        1,
+        logged.position + 1000,
+        &contact_created(2, 1, "nowhere"),
+    );
+    let mut tx = transaction(&env).await;
+    let mut batch = Batch::open(&mut tx, [unlogged.streamid.as_str()])
+        .await
+        .unwrap()
+        .payloads_from_log();
+    batch.apply(&mut tx, &unlogged).await.unwrap();
+    let closed = batch.close(&mut tx, None).await;
+    assert!(
+        closed.is_err(),
+        "an event the log does not hold has no payload to copy: {closed:?}"
+    );
+    env.cleanup().await;
+}
