@@ -18,10 +18,11 @@
 //!   close;
 //! - [`Batch::close`] inserts the history rows (one `insert ... select from
 //!   unnest`; in a rebuild the payloads are copied from the log,
-//!   [`Batch::payloads_from_log`]), then moves every stream's version with a compare-and-set on
-//!   the version read at open and advances `projection_state`, in one
-//!   statement; it returns one `read_model_applied` notification per stream
-//!   ([`Notifications`]), which the caller sends after its commit.
+//!   [`Batch::payloads_from_log`]), then moves every stream's version with
+//!   a compare-and-set on the version read at open and advances
+//!   `projection_state`, in one statement; it returns one
+//!   `read_model_applied` notification per stream ([`Notifications`]),
+//!   which the caller sends after its commit.
 //!
 //! The same statement moves the read-model generation of every account the
 //! batch touched (`account_generations`; account 0 stands for rows of no
