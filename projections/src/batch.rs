@@ -293,12 +293,10 @@ impl Batch {
             self.accounts.remove(&account);
         } else {
             self.accounts.insert(account);
+            self.history.push(env);
             if self.eager {
-                let mut one = History::new(self.history.from_log);
-                one.push(env);
-                one.insert(conn).await?;
-            } else {
-                self.history.push(env);
+                // Written with its event: the only row noted.
+                self.flush_history(conn).await?;
             }
         }
         if let Some(state) = self.streams.get_mut(&env.streamid) {
