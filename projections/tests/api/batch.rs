@@ -3,20 +3,12 @@
 //! the read-model generations of the accounts it changed.
 
 use domain::{Event, StreamId};
+use infra::envelope::Envelope;
 use projections::apply::{Applied, ApplyError};
 use projections::batch::Batch;
 use sqlx::postgres::PgListener;
 
 use crate::helpers::*;
-
-/// A transaction on `read_model`, as the worker opens one.
-async fn transaction(env: &TestEnv) -> sqlx::Transaction<'static, sqlx::Postgres> {
-    let mut tx = env.pool.begin().await.unwrap();
-    projections::schema::use_schema(&mut tx, "read_model")
-        .await
-        .unwrap();
-    tx
-}
 
 /// Nothing more arrives on `listener` (notifications already sent are
 /// queued on it, so a short wait sees them).
@@ -43,7 +35,7 @@ async fn a_batch_writes_every_events_bookkeeping_at_its_close_and_notifies_each_
         batch_of.push(envelopes.next(&stream, &contact_updated(contact, 1, "third")));
     }
 
-    let mut tx = transaction(&env).await;
+    let mut tx = schema_transaction(&env, "read_model").await;
     let mut batch = Batch::open(&mut tx, batch_of.iter().map(|e| e.streamid.as_str()))
         .await
         .unwrap();
@@ -125,7 +117,7 @@ async fn a_batch_whose_streams_moved_since_it_opened_fails_with_a_conflict() {
     let other = envelopes.next(&StreamId::contact(2), &contact_created(2, 1, "c"));
 
     // A new stream another transaction inserts meanwhile.
-    let mut tx = transaction(&env).await;
+    let mut tx = schema_transaction(&env, "read_model").await;
     let mut batch = Batch::open(&mut tx, [first.streamid.as_str()])
         .await
         .unwrap();
@@ -137,7 +129,7 @@ async fn a_batch_whose_streams_moved_since_it_opened_fails_with_a_conflict() {
     tx.rollback().await.unwrap();
 
     // An existing stream another transaction moved meanwhile.
-    let mut tx = transaction(&env).await;
+    let mut tx = schema_transaction(&env, "read_model").await;
     let mut batch = Batch::open(&mut tx, [second.streamid.as_str(), other.streamid.as_str()])
         .await
         .unwrap();
@@ -163,7 +155,7 @@ async fn a_batch_whose_streams_moved_since_it_opened_fails_with_a_conflict() {
         0
     );
     // The retry the worker makes finds the moved stream a duplicate.
-    let mut tx = transaction(&env).await;
+    let mut tx = schema_transaction(&env, "read_model").await;
     let mut batch = Batch::open(&mut tx, [second.streamid.as_str(), other.streamid.as_str()])
         .await
         .unwrap();
@@ -195,7 +187,7 @@ async fn an_account_deleted_in_a_batch_takes_the_history_noted_before_it_in_that
         ),
         envelopes.next(&StreamId::contact(2), &contact_created(2, 2, "b")),
     ];
-    let mut tx = transaction(&env).await;
+    let mut tx = schema_transaction(&env, "read_model").await;
     let mut batch = Batch::open(&mut tx, events.iter().map(|e| e.streamid.as_str()))
         .await
         .unwrap();
@@ -287,6 +279,20 @@ async fn a_batch_moves_the_generation_of_every_account_it_changed_and_of_no_othe
     env.cleanup().await;
 }
 
+/// Applies `event` in a batch of its own that copies history payloads from
+/// the log, committed unless its close failed.
+async fn apply_from_log(env: &TestEnv, event: &Envelope) -> Result<(), ApplyError> {
+    let mut tx = schema_transaction(env, "read_model").await;
+    let mut batch = Batch::open(&mut tx, [event.streamid.as_str()])
+        .await
+        .unwrap()
+        .payloads_from_log();
+    batch.apply(&mut tx, event).await.unwrap();
+    let _ = batch.close(&mut tx, None).await?;
+    tx.commit().await.unwrap();
+    Ok(())
+}
+
 /// The rebuild's batches copy history payloads from the log
 /// (`Batch::payloads_from_log`): the row holds the log's payload, not the
 /// one the envelope carries, and an envelope the log does not hold fails
@@ -300,14 +306,7 @@ async fn a_batch_copying_payloads_from_the_log_writes_the_logs_and_refuses_an_ev
         .await;
     let mut carried = logged.clone();
     carried.data = contact_created(1, 1, "carried").payload();
-    let mut tx = transaction(&env).await;
-    let mut batch = Batch::open(&mut tx, [carried.streamid.as_str()])
-        .await
-        .unwrap()
-        .payloads_from_log();
-    batch.apply(&mut tx, &carried).await.unwrap();
-    let _ = batch.close(&mut tx, None).await.unwrap();
-    tx.commit().await.unwrap();
+    apply_from_log(&env, &carried).await.unwrap();
     assert_eq!(
         env.scalar(
             "select count(*) from read_model.history h join event_store.events e \
@@ -325,13 +324,7 @@ async fn a_batch_copying_payloads_from_the_log_writes_the_logs_and_refuses_an_ev
         logged.position + 1000,
         &contact_created(2, 1, "nowhere"),
     );
-    let mut tx = transaction(&env).await;
-    let mut batch = Batch::open(&mut tx, [unlogged.streamid.as_str()])
-        .await
-        .unwrap()
-        .payloads_from_log();
-    batch.apply(&mut tx, &unlogged).await.unwrap();
-    let closed = batch.close(&mut tx, None).await;
+    let closed = apply_from_log(&env, &unlogged).await;
     assert!(
         closed.is_err(),
         "an event the log does not hold has no payload to copy: {closed:?}"

@@ -228,24 +228,32 @@ pub async fn apply_one(pool: &PgPool, env: &Envelope) -> Result<Applied, ApplyEr
 /// Applies `events` to `read_model` in one batch without savepoints, as
 /// the worker does, and commits; returns the transaction's id.
 pub async fn apply_in_one_batch(env: &TestEnv, events: &[Envelope]) -> i64 {
-    let mut tx = env.pool.begin().await.unwrap();
-    projections::schema::use_schema(&mut tx, "read_model")
-        .await
-        .unwrap();
+    let mut tx = schema_transaction(env, "read_model").await;
     let txid: i64 = sqlx::query_scalar("select pg_current_xact_id()::text::bigint")
         .fetch_one(&mut *tx)
         .await
         .unwrap();
-    let mut batch =
-        projections::batch::Batch::open(&mut tx, events.iter().map(|e| e.streamid.as_str()))
-            .await
-            .unwrap();
-    for e in events {
-        batch.apply(&mut tx, e).await.unwrap();
-    }
-    let _ = batch.close(&mut tx, None).await.unwrap();
+    apply_batch(&mut tx, events).await;
     tx.commit().await.unwrap();
     txid
+}
+
+/// Applies `log` in one batch without savepoints in the transaction of
+/// `conn`, as the worker and the rebuild do.
+async fn apply_batch<'a>(
+    conn: &mut PgConnection,
+    log: impl IntoIterator<Item = &'a Envelope> + Clone,
+) {
+    let mut batch = projections::batch::Batch::open(
+        &mut *conn,
+        log.clone().into_iter().map(|e| e.streamid.as_str()),
+    )
+    .await
+    .unwrap();
+    for e in log {
+        batch.apply(&mut *conn, e).await.unwrap();
+    }
+    let _ = batch.close(conn, None).await.unwrap();
 }
 
 /// A transaction with its search path on `schema`.
@@ -295,17 +303,16 @@ pub async fn apply_as_one_batch<'a>(
 ) {
     create_schema(env, schema).await;
     let mut tx = schema_transaction(env, schema).await;
-    let mut batch = projections::batch::Batch::open(
-        &mut tx,
-        log.clone().into_iter().map(|e| e.streamid.as_str()),
-    )
-    .await
-    .unwrap();
-    for e in log {
-        batch.apply(&mut tx, e).await.unwrap();
-    }
-    let _ = batch.close(&mut tx, None).await.unwrap();
+    apply_batch(&mut tx, log).await;
     tx.commit().await.unwrap();
+}
+
+/// The read models in schemas `alone` and `together` are the same, by the
+/// rebuild's checksum of every table.
+pub async fn assert_same_read_model(env: &TestEnv, alone: &str, together: &str) {
+    let alone = projections::checksum(&env.pool, alone).await.unwrap();
+    let together = projections::checksum(&env.pool, together).await.unwrap();
+    assert_eq!(together, alone);
 }
 
 /// Events into the log and onto the stream, as the command service and

@@ -208,9 +208,7 @@ async fn conversation_changes_folded_per_batch_leave_what_one_event_at_a_time_le
         "the counters are a grouped count of the conversations"
     );
 
-    let alone = projections::checksum(&env.pool, "alone").await.unwrap();
-    let together = projections::checksum(&env.pool, "together").await.unwrap();
-    assert_eq!(together, alone);
+    assert_same_read_model(&env, "alone", "together").await;
     env.cleanup().await;
 }
 

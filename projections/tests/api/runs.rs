@@ -199,9 +199,7 @@ async fn messages_written_a_run_at_a_time_leave_what_one_event_at_a_time_leaves(
         "incoming and outgoing messages, not the activity, not account 3's"
     );
 
-    let alone = projections::checksum(&env.pool, "alone").await.unwrap();
-    let together = projections::checksum(&env.pool, "together").await.unwrap();
-    assert_eq!(together, alone);
+    assert_same_read_model(&env, "alone", "together").await;
     env.cleanup().await;
 }
 
