@@ -10,6 +10,8 @@
 //! - [`fuzz`]: schemathesis against the served OpenAPI document.
 //! - [`failover`]: writes keep reaching the read models when a relay is killed.
 //! - [`faults`]: the command service, NATS and Postgres fail under load.
+//! - [`front_door`]: nginx answers every client of an open-loop load's
+//!   thousand-odd connections.
 //! - [`read_cache`]: rendered conversation pages are served again only while
 //!   nothing they show has changed.
 
@@ -17,6 +19,7 @@ mod crash_recovery;
 mod failover;
 mod faults;
 mod first_slice;
+mod front_door;
 mod fuzz;
 mod harness;
 mod read_cache;
