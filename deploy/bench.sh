@@ -39,6 +39,8 @@ if [[ -f "$RUN_DIR/command-service.pid" ]]; then
     "$ROOT/deploy/stop.sh"
 fi
 ensure_postgres
+# The tool (pgbench among it) reaches Postgres as the services do.
+prefer_local_socket
 say "a clean database: $PG_DATABASE"
 psql_admin -c "drop database if exists \"$PG_DATABASE\" with (force)"
 

@@ -19,6 +19,7 @@ ensure_build_tools
 
 say "Postgres"
 ensure_postgres
+prefer_local_socket
 ensure_database
 
 say "NATS"
