@@ -9,7 +9,8 @@
 //! [`stored`] is an event row of the Postgres log; [`tokens`] derives and hashes
 //! access tokens; [`http`] holds the health endpoints and the request-id
 //! plumbing every HTTP process shares; [`blobs`] is the blob store of
-//! attachment and avatar bytes and signs their URLs.
+//! attachment and avatar bytes and signs their URLs; [`spares`] keeps
+//! connections outside sqlx's pool for a statement every request runs.
 
 pub mod blobs;
 pub mod db;
@@ -19,6 +20,7 @@ pub mod nats;
 pub mod rate_limit;
 pub mod settings;
 pub mod shutdown;
+pub mod spares;
 pub mod stored;
 pub mod telemetry;
 pub mod tokens;

@@ -14,6 +14,7 @@ use sqlx::PgPool;
 use crate::cache::Generation;
 use crate::error::ApiError;
 use crate::repo::{self, InboxScope};
+use crate::AppState;
 
 /// An authenticated caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,7 +123,7 @@ pub async fn user(req: &HttpRequest, pool: &PgPool) -> Result<i64, ApiError> {
 /// segment is even parsed, so a junk account id is a 404 only for a valid token.
 pub async fn account_caller(
     req: &HttpRequest,
-    pool: &PgPool,
+    state: &AppState,
     account_segment: &str,
 ) -> Result<Caller, ApiError> {
     let Some(token) = token(req) else {
@@ -132,8 +133,13 @@ pub async fn account_caller(
     // existence and the owner's role in it. A segment that is no id asks
     // for no account; it is refused below, after the token.
     let parsed = crate::routes::id(account_segment);
-    let found =
-        repo::auth::admission(pool, &tokens::hash(&token), parsed.as_ref().ok().copied()).await?;
+    let found = repo::auth::admission(
+        &state.pool,
+        &state.admissions,
+        &tokens::hash(&token),
+        parsed.as_ref().ok().copied(),
+    )
+    .await?;
     let Some(found) = found else {
         return Err(ApiError::INVALID_TOKEN);
     };

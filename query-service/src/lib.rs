@@ -46,6 +46,8 @@ pub(crate) struct AppState {
     pub blobs: infra::blobs::BlobStore,
     /// Rendered conversation pages.
     pub pages: cache::PageCache,
+    /// Connections for the admission statement, outside the pool.
+    pub admissions: infra::spares::Spares,
 }
 
 /// The running HTTP server and the port it bound.
@@ -88,6 +90,9 @@ impl Application {
             blob_urls: render::BlobUrls::from_settings(&settings),
             blobs: infra::blobs::BlobStore::from_settings(&settings)?,
             pages: cache::PageCache::new(settings.read_cache_bytes),
+            // As many again as the pool: the query service opens at most
+            // twice DATABASE_POOL_SIZE connections.
+            admissions: infra::spares::Spares::new(settings.database_pool_size as usize),
         });
         let pool_data = web::Data::new(pool);
         let rate_limit = RateLimit::from_settings(&settings);

@@ -58,7 +58,7 @@ async fn list(
     req: HttpRequest,
     path: web::Path<(String,)>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = auth::account_caller(&req, &state.pool, &path.0).await?;
+    let caller = auth::account_caller(&req, &state, &path.0).await?;
     let view = BotView::Account {
         reveal_token: caller.role == Role::Administrator,
     };
@@ -76,7 +76,7 @@ async fn show(
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = auth::account_caller(&req, &state.pool, &path.0).await?;
+    let caller = auth::account_caller(&req, &state, &path.0).await?;
     let bot_id = id(&path.1)?;
     let body = render::account_agent_bot(
         &state.pool,
@@ -96,7 +96,7 @@ async fn inbox_bot(
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = auth::account_caller(&req, &state.pool, &path.0).await?;
+    let caller = auth::account_caller(&req, &state, &path.0).await?;
     let inbox_id = id(&path.1)?;
     if repo::inboxes::inbox(&state.pool, caller.account_id, inbox_id)
         .await?

@@ -80,7 +80,7 @@ async fn list(
     path: web::Path<(String,)>,
     query: web::Query<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = auth::account_caller(&req, &state.pool, &path.0).await?;
+    let caller = auth::account_caller(&req, &state, &path.0).await?;
     let params = Params::new(query);
     let query = ContactQuery {
         search: None,
@@ -96,7 +96,7 @@ async fn search(
     path: web::Path<(String,)>,
     query: web::Query<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = auth::account_caller(&req, &state.pool, &path.0).await?;
+    let caller = auth::account_caller(&req, &state, &path.0).await?;
     let params = Params::new(query);
     let Some(q) = params.get("q") else {
         return Err(ApiError::Unprocessable(
@@ -116,7 +116,7 @@ async fn show(
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = auth::account_caller(&req, &state.pool, &path.0).await?;
+    let caller = auth::account_caller(&req, &state, &path.0).await?;
     let contact_id = id(&path.1)?;
     let contact = render::contact(&state.pool, caller.account_id, contact_id)
         .await?
@@ -133,7 +133,7 @@ async fn contactable_inboxes(
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = auth::account_caller(&req, &state.pool, &path.0).await?;
+    let caller = auth::account_caller(&req, &state, &path.0).await?;
     let contact_id = id(&path.1)?;
     if repo::contacts::contact(&state.pool, caller.account_id, contact_id)
         .await?
@@ -169,7 +169,7 @@ async fn conversations(
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = auth::account_caller(&req, &state.pool, &path.0).await?;
+    let caller = auth::account_caller(&req, &state, &path.0).await?;
     let contact_id = id(&path.1)?;
     if repo::contacts::contact(&state.pool, caller.account_id, contact_id)
         .await?

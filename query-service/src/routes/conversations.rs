@@ -104,7 +104,7 @@ async fn list(
     path: web::Path<(String,)>,
     query: web::Query<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = auth::account_caller(&req, &state.pool, &path.0).await?;
+    let caller = auth::account_caller(&req, &state, &path.0).await?;
     let params = Params::new(query);
     let filter = filter(&params, &caller)?;
     let assignee = assignee(&params, &caller);
@@ -138,7 +138,7 @@ async fn meta(
     path: web::Path<(String,)>,
     query: web::Query<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = auth::account_caller(&req, &state.pool, &path.0).await?;
+    let caller = auth::account_caller(&req, &state, &path.0).await?;
     let params = Params::new(query);
     let filter = filter(&params, &caller)?;
     let state = &state;
@@ -160,7 +160,7 @@ async fn show(
     path: web::Path<(String, String)>,
     query: web::Query<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = auth::account_caller(&req, &state.pool, &path.0).await?;
+    let caller = auth::account_caller(&req, &state, &path.0).await?;
     let display_id = id(&path.1)?;
     // ---- audit ----
     if let Some(raw) = Params::new(query).get("as_of") {

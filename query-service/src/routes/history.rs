@@ -138,7 +138,7 @@ async fn conversation_history(
     path: web::Path<(String, String)>,
     query: web::Query<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = auth::account_caller(&req, &state.pool, &path.0).await?;
+    let caller = auth::account_caller(&req, &state, &path.0).await?;
     let display_id = id(&path.1)?;
     let (conversation_id, _) = visible_conversation(&state, &caller, display_id).await?;
     let params = Params::new(query);
@@ -156,7 +156,7 @@ async fn contact_history(
     path: web::Path<(String, String)>,
     query: web::Query<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = auth::account_caller(&req, &state.pool, &path.0).await?;
+    let caller = auth::account_caller(&req, &state, &path.0).await?;
     let contact_id = id(&path.1)?;
     if repo::contacts::contact(&state.pool, caller.account_id, contact_id)
         .await?
@@ -180,7 +180,7 @@ async fn audit_events(
     path: web::Path<(String,)>,
     query: web::Query<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = auth::account_caller(&req, &state.pool, &path.0).await?;
+    let caller = auth::account_caller(&req, &state, &path.0).await?;
     if caller.role != Role::Administrator {
         return Err(ApiError::NOT_ALLOWED);
     }

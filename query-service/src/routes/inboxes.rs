@@ -18,7 +18,7 @@ async fn list(
     req: HttpRequest,
     path: web::Path<(String,)>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = auth::account_caller(&req, &state.pool, &path.0).await?;
+    let caller = auth::account_caller(&req, &state, &path.0).await?;
     let rows = repo::inboxes::visible(&state.pool, caller.account_id, caller.scope()).await?;
     let mut payload: Vec<Value> = rows.iter().map(render::inbox_shape).collect();
     render::blobs::with_avatars(&state.pool, &state.blob_urls, &mut payload).await?;

@@ -22,7 +22,7 @@ async fn list(
     req: HttpRequest,
     path: web::Path<(String,)>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = auth::account_caller(&req, &state.pool, &path.0).await?;
+    let caller = auth::account_caller(&req, &state, &path.0).await?;
     let admin = caller.role == Role::Administrator;
     let body = render::apps(&state.pool, caller.account_id, admin).await?;
     Ok(HttpResponse::Ok().json(body))
@@ -34,7 +34,7 @@ async fn show(
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = auth::account_caller(&req, &state.pool, &path.0).await?;
+    let caller = auth::account_caller(&req, &state, &path.0).await?;
     let admin = caller.role == Role::Administrator;
     let body = render::app(&state.pool, caller.account_id, &path.1, admin)
         .await?

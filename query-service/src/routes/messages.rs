@@ -60,7 +60,7 @@ async fn list(
     path: web::Path<(String, String)>,
     query: web::Query<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = auth::account_caller(&req, &state.pool, &path.0).await?;
+    let caller = auth::account_caller(&req, &state, &path.0).await?;
     let conversation = visible(&state, &caller, &path.1).await?;
     let params = Params::new(query);
     let window = Window {
@@ -111,7 +111,7 @@ async fn labels(
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = auth::account_caller(&req, &state.pool, &path.0).await?;
+    let caller = auth::account_caller(&req, &state, &path.0).await?;
     let conversation = visible(&state, &caller, &path.1).await?;
     Ok(HttpResponse::Ok().json(json!({"payload": conversation.labels})))
 }

@@ -119,7 +119,7 @@ async fn admitted(
     account_segment: &str,
     params: &Params,
 ) -> Result<Query, ApiError> {
-    let caller = auth::account_caller(req, &state.pool, account_segment).await?;
+    let caller = auth::account_caller(req, state, account_segment).await?;
     if caller.role != Role::Administrator {
         return Err(ApiError::NOT_ALLOWED);
     }

@@ -29,7 +29,7 @@ async fn list(
     req: HttpRequest,
     path: web::Path<(String,)>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = auth::account_caller(&req, &state.pool, &path.0).await?;
+    let caller = auth::account_caller(&req, &state, &path.0).await?;
     let rows = repo::teams::teams(&state.pool, caller.account_id, caller.user_id).await?;
     let body: Vec<Value> = rows.iter().map(|t| render::team_shape(t, true)).collect();
     Ok(HttpResponse::Ok().json(body))
@@ -41,7 +41,7 @@ async fn show(
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = auth::account_caller(&req, &state.pool, &path.0).await?;
+    let caller = auth::account_caller(&req, &state, &path.0).await?;
     let team_id = id(&path.1)?;
     let body = render::team(&state.pool, caller.account_id, team_id, caller.user_id)
         .await?
@@ -55,7 +55,7 @@ async fn members(
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = auth::account_caller(&req, &state.pool, &path.0).await?;
+    let caller = auth::account_caller(&req, &state, &path.0).await?;
     let team_id = id(&path.1)?;
     if repo::teams::team(&state.pool, caller.account_id, team_id, caller.user_id)
         .await?
@@ -73,7 +73,7 @@ async fn inbox_members(
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = auth::account_caller(&req, &state.pool, &path.0).await?;
+    let caller = auth::account_caller(&req, &state, &path.0).await?;
     let inbox_id = id(&path.1)?;
     if repo::inboxes::inbox(&state.pool, caller.account_id, inbox_id)
         .await?

@@ -34,7 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 async fn admin(state: &AppState, req: &HttpRequest, account: &str) -> Result<Caller, ApiError> {
-    let caller = auth::account_caller(req, &state.pool, account).await?;
+    let caller = auth::account_caller(req, state, account).await?;
     if caller.role != Role::Administrator {
         return Err(ApiError::NOT_ALLOWED);
     }

@@ -134,3 +134,31 @@ async fn health_and_readiness_answer() {
     assert_eq!(app.get("/health", None).await.0, 200);
     assert_eq!(app.get("/ready", None).await.0, 200);
 }
+
+/// The admission statement runs on connections kept outside the pool
+/// (`infra::spares`). One whose server end went away (a Postgres restart,
+/// an administrator's `pg_terminate_backend`) costs no request an error:
+/// the pool answers instead, and the broken connection is closed.
+#[tokio::test]
+async fn a_kept_connection_that_broke_is_replaced_without_an_error() {
+    let app = TestApp::spawn().await;
+    let s = app.with_account().await;
+    let inboxes = s.path("/inboxes");
+    assert_eq!(app.get(&inboxes, Some(&s.admin)).await.0, 200);
+
+    // Only the kept connections have run the admission statement.
+    let ended: Vec<bool> = sqlx::query_scalar(
+        "select pg_terminate_backend(pid) from pg_stat_activity \
+         where datname = current_database() and usename = 'chatwoot_reader' \
+           and query like '%from read_model.access_tokens t where t.token_hash%'",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert!(!ended.is_empty() && ended.iter().all(|e| *e), "{ended:?}");
+
+    for _ in 0..3 {
+        let (status, body) = app.get(&inboxes, Some(&s.admin)).await;
+        assert_eq!(status, 200, "{body}");
+    }
+}

@@ -1,0 +1,188 @@
+//! Connections kept aside for the one statement every request runs.
+//!
+//! sqlx's pool sends `Sync` and waits for Postgres' answer each time a
+//! connection goes back to it (`PoolConnection::return_to_pool` in
+//! sqlx-core 0.8: a future dropped mid-statement may have left the
+//! connection with an answer unread), and has no setting to skip it. For
+//! the query service's admission statement, run once for every request,
+//! that is a second round trip per request: without it, list reads served
+//! 15–25 % more a second (docs/performance.md, seventh session).
+//!
+//! [`Spares`] keeps such connections itself, and makes the pool's check
+//! unneeded instead of skipping it: a connection goes back only through
+//! [`Spare::keep`], called once its statement has been answered, so none
+//! can come back mid-statement; one dropped with its future (or after an
+//! error) is closed. At most `most` are open at once; past that, [`Spares::take`]
+//! answers `None` and the caller uses the pool. They are opened with the
+//! pool's own options, so they are what the pool's connections are (the
+//! query service's are read-only).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use sqlx::{Connection, PgConnection, PgPool};
+
+/// Connections kept out of the pool; see the module documentation.
+#[derive(Debug)]
+pub struct Spares {
+    idle: Mutex<Vec<PgConnection>>,
+    open: AtomicUsize,
+    most: usize,
+}
+
+/// A connection taken from [`Spares`]: closed when dropped, unless kept.
+#[derive(Debug)]
+pub struct Spare<'a> {
+    conn: Option<PgConnection>,
+    spares: &'a Spares,
+    kept: bool,
+}
+
+impl Spares {
+    /// Room for `most` connections (0: every caller uses the pool).
+    pub fn new(most: usize) -> Self {
+        Spares {
+            idle: Mutex::new(Vec::new()),
+            open: AtomicUsize::new(0),
+            most,
+        }
+    }
+
+    /// An idle connection, or a new one while fewer than `most` are open
+    /// (opened with `pool`'s options); `None` when all are in use.
+    pub async fn take(&self, pool: &PgPool) -> Result<Option<Spare<'_>>, sqlx::Error> {
+        if let Some(conn) = self.lock().pop() {
+            return Ok(Some(Spare {
+                conn: Some(conn),
+                spares: self,
+                kept: false,
+            }));
+        }
+        if self.open.fetch_add(1, Ordering::SeqCst) >= self.most {
+            self.open.fetch_sub(1, Ordering::SeqCst);
+            return Ok(None);
+        }
+        // From here the count includes this connection: the guard gives it
+        // back if connecting fails (or this future is dropped).
+        let mut spare = Spare {
+            conn: None,
+            spares: self,
+            kept: false,
+        };
+        spare.conn = Some(PgConnection::connect_with(&pool.connect_options()).await?);
+        Ok(Some(spare))
+    }
+
+    /// Connections open now, in use or idle.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::SeqCst)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<PgConnection>> {
+        // A panic elsewhere while holding the lock leaves a plain Vec behind.
+        self.idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Spare<'_> {
+    /// The connection, to run a statement on.
+    pub fn conn(&mut self) -> &mut PgConnection {
+        self.conn
+            .as_mut()
+            .expect("a taken spare holds its connection until kept or dropped")
+    }
+
+    /// Puts the connection back for the next caller. Only for a connection
+    /// whose statement has been answered in full.
+    pub fn keep(mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.spares.lock().push(conn);
+            self.kept = true;
+        }
+    }
+}
+
+impl Drop for Spare<'_> {
+    fn drop(&mut self) {
+        // Kept, it is still open; otherwise dropping the connection (if it
+        // was ever opened) closes it.
+        if !self.kept {
+            self.spares.open.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use sqlx::postgres::PgPoolOptions;
+
+    use super::*;
+
+    async fn pool() -> PgPool {
+        let url = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        PgPoolOptions::new()
+            .max_connections(2)
+            .connect(&url)
+            .await
+            .expect("Postgres at DATABASE_URL")
+    }
+
+    async fn backend(spare: &mut Spare<'_>) -> i32 {
+        sqlx::query_scalar("select pg_backend_pid()")
+            .fetch_one(spare.conn())
+            .await
+            .expect("a spare answers")
+    }
+
+    #[tokio::test]
+    async fn a_kept_connection_serves_the_next_caller() {
+        let pool = pool().await;
+        let spares = Spares::new(2);
+        let mut first = spares.take(&pool).await.unwrap().expect("room for one");
+        let pid = backend(&mut first).await;
+        first.keep();
+        let mut second = spares.take(&pool).await.unwrap().expect("the kept one");
+        assert_eq!(backend(&mut second).await, pid);
+        assert_eq!(spares.open(), 1);
+    }
+
+    #[tokio::test]
+    async fn past_the_limit_callers_are_sent_to_the_pool() {
+        let pool = pool().await;
+        let spares = Spares::new(1);
+        let held = spares.take(&pool).await.unwrap().expect("room for one");
+        assert!(spares.take(&pool).await.unwrap().is_none());
+        drop(held);
+        assert_eq!(spares.open(), 0);
+        assert!(spares.take(&pool).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_connection_dropped_mid_statement_is_closed_not_reused() {
+        let pool = pool().await;
+        let spares = Spares::new(2);
+        let mut spare = spares.take(&pool).await.unwrap().expect("room for one");
+        let pid = backend(&mut spare).await;
+        // The statement's future is dropped before Postgres answers.
+        let slow = sqlx::query("select pg_sleep(5)").execute(spare.conn());
+        assert!(tokio::time::timeout(Duration::from_millis(100), slow)
+            .await
+            .is_err());
+        drop(spare);
+        assert_eq!(spares.open(), 0);
+
+        // The next caller gets a fresh connection whose answers are its own.
+        let mut next = spares.take(&pool).await.unwrap().expect("room again");
+        assert_ne!(backend(&mut next).await, pid);
+        let answer: String = sqlx::query_scalar("select 'mine'")
+            .fetch_one(next.conn())
+            .await
+            .unwrap();
+        assert_eq!(answer, "mine");
+    }
+}
