@@ -13,6 +13,7 @@ use sqlx::PgPool;
 
 use crate::error::ApiError;
 use crate::write_model;
+use crate::AppState;
 
 /// An authenticated caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,26 +141,31 @@ pub enum Bots {
 /// one of the account's inboxes); every write pays this, so it is one query.
 pub async fn account_caller(
     req: &HttpRequest,
-    pool: &PgPool,
+    state: &AppState,
     account_id: i64,
     bots: Bots,
 ) -> Result<AccountCaller, ApiError> {
     let Some(token) = token(req) else {
         return Err(ApiError::NotSignedIn);
     };
-    let found: Option<(String, i64, bool, Option<String>, bool)> = sqlx::query_as(
-        "select t.owner_type, t.owner_id, \
-           exists(select 1 from write_model.accounts a where a.id = $2 and not a.deleted), \
-           (select m.role from write_model.account_users m \
-             where t.owner_type = 'user' and m.account_id = $2 and m.user_id = t.owner_id), \
-           t.owner_type = 'agent_bot' and exists(select 1 from write_model.inboxes i \
-             where i.account_id = $2 and i.agent_bot_id = t.owner_id) \
-         from write_model.access_tokens t where t.token_hash = $1",
-    )
-    .bind(tokens::hash(&token))
-    .bind(account_id)
-    .fetch_optional(pool)
-    .await?;
+    let hash = tokens::hash(&token);
+    // On a kept connection: no second round trip when it is given back.
+    let found: Option<(String, i64, bool, Option<String>, bool)> = state
+        .admissions
+        .fetch_optional(&state.pool, || {
+            sqlx::query_as(
+                "select t.owner_type, t.owner_id, \
+                   exists(select 1 from write_model.accounts a where a.id = $2 and not a.deleted), \
+                   (select m.role from write_model.account_users m \
+                     where t.owner_type = 'user' and m.account_id = $2 and m.user_id = t.owner_id), \
+                   t.owner_type = 'agent_bot' and exists(select 1 from write_model.inboxes i \
+                     where i.account_id = $2 and i.agent_bot_id = t.owner_id) \
+                 from write_model.access_tokens t where t.token_hash = $1",
+            )
+            .bind(hash.as_str())
+            .bind(account_id)
+        })
+        .await?;
     let Some((owner_type, owner_id, account_exists, role, bot_connected)) = found else {
         return Err(ApiError::Unauthorized("Invalid Access Token"));
     };

@@ -61,6 +61,9 @@ pub struct AppState {
     pub blob_urls: query_service::render::BlobUrls,
     /// Conversation ids by account and display id.
     pub conversation_ids: write_model::ConversationIds,
+    /// Connections for the admission statement every write runs, outside
+    /// the pool (`infra::spares`).
+    pub admissions: infra::spares::Spares,
 }
 
 impl AppState {
@@ -180,6 +183,9 @@ impl Application {
             blobs: infra::blobs::BlobStore::from_settings(&settings)?,
             blob_urls: query_service::render::BlobUrls::from_settings(&settings),
             conversation_ids: write_model::ConversationIds::new(100_000),
+            // As many again as the pool: at most twice DATABASE_POOL_SIZE
+            // connections in all.
+            admissions: infra::spares::Spares::new(settings.database_pool_size as usize),
             settings,
         });
         tokio::spawn(idempotency::sweep_forever(pool.clone()));

@@ -20,7 +20,9 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::QueryAs;
+use sqlx::{Connection, FromRow, PgConnection, PgPool, Postgres};
 
 /// Connections kept out of the pool; see the module documentation.
 #[derive(Debug)]
@@ -71,6 +73,34 @@ impl Spares {
         };
         spare.conn = Some(PgConnection::connect_with(&pool.connect_options()).await?);
         Ok(Some(spare))
+    }
+
+    /// `query`'s row, if any, run on a kept connection (put back once
+    /// answered), or on the pool when none is free, or when the kept one
+    /// turns out broken (a server restart: it is closed, and this request
+    /// is not failed for it). `query` builds the statement, so that it can
+    /// be built again for the pool.
+    pub async fn fetch_optional<'q, O, F>(
+        &self,
+        pool: &PgPool,
+        query: F,
+    ) -> Result<Option<O>, sqlx::Error>
+    where
+        F: Fn() -> QueryAs<'q, Postgres, O, PgArguments>,
+        O: Send + Unpin + for<'r> FromRow<'r, PgRow>,
+    {
+        // Opening a kept connection can fail like any other; the pool says so then.
+        if let Ok(Some(mut spare)) = self.take(pool).await {
+            match query().fetch_optional(spare.conn()).await {
+                Ok(found) => {
+                    spare.keep();
+                    return Ok(found);
+                }
+                Err(e) if crate::db::is_unavailable(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        query().fetch_optional(pool).await
     }
 
     /// Connections open now, in use or idle.

@@ -285,7 +285,7 @@ async fn account_create(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let account_id = id(&path)?;
-    let caller = auth::account_caller(&req, &state.pool, account_id, Bots::Refused).await?;
+    let caller = auth::account_caller(&req, &state, account_id, Bots::Refused).await?;
     caller.require_administrator()?;
     let changes = changes(&Body::parse(&body)?.unwrap_key("agent_bot"))?;
     let committed = create(&state, &req, caller.principal, Some(account_id), changes).await?;
@@ -310,7 +310,7 @@ async fn account_update(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let account_id = id(&path.0)?;
-    let caller = auth::account_caller(&req, &state.pool, account_id, Bots::Refused).await?;
+    let caller = auth::account_caller(&req, &state, account_id, Bots::Refused).await?;
     caller.require_administrator()?;
     let bot_id = own_bot(&state, account_id, &path.1).await?;
     let changes = changes(&Body::parse(&body)?.unwrap_key("agent_bot"))?;
@@ -334,7 +334,7 @@ async fn account_delete(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let account_id = id(&path.0)?;
-    let caller = auth::account_caller(&req, &state.pool, account_id, Bots::Refused).await?;
+    let caller = auth::account_caller(&req, &state, account_id, Bots::Refused).await?;
     caller.require_administrator()?;
     let bot_id = own_bot(&state, account_id, &path.1).await?;
     let committed = delete(&state, &req, caller.principal, bot_id).await?;
@@ -350,7 +350,7 @@ async fn set_agent_bot(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let account_id = id(&path.0)?;
-    let caller = auth::account_caller(&req, &state.pool, account_id, Bots::Refused).await?;
+    let caller = auth::account_caller(&req, &state, account_id, Bots::Refused).await?;
     caller.require_administrator()?;
     let inbox_id = id(&path.1)?;
     let b = Body::parse(&body)?;

@@ -70,7 +70,7 @@ async fn assign(
 ) -> Result<HttpResponse, ApiError> {
     let account_id = id(&path.0)?;
     let display_id = id(&path.1)?;
-    let caller = auth::account_caller(&req, &state.pool, account_id, Bots::Refused).await?;
+    let caller = auth::account_caller(&req, &state, account_id, Bots::Refused).await?;
     let b = Body::parse(&body)?.unwrap_key("assignment");
     let ask = if b.has("assignee_id") {
         Ask::Assignee(b.id("assignee_id")?.filter(|id| *id > 0))

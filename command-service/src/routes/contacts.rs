@@ -110,7 +110,7 @@ async fn create(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let account_id = id(&path)?;
-    let caller = auth::account_caller(&req, &state.pool, account_id, Bots::Refused).await?;
+    let caller = auth::account_caller(&req, &state, account_id, Bots::Refused).await?;
     let outer = Body::parse(&body)?;
     let inbox_id = outer.id("inbox_id")?;
     let source_id = outer.string("source_id")?;
@@ -190,7 +190,7 @@ async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let account_id = id(&path.0)?;
     let contact_id = id(&path.1)?;
-    let caller = auth::account_caller(&req, &state.pool, account_id, Bots::Refused).await?;
+    let caller = auth::account_caller(&req, &state, account_id, Bots::Refused).await?;
     let changes = contact_changes(&Body::parse(&body)?.unwrap_key("contact"))?;
     let ctx = state.context(&req, caller.principal);
     let committed = state
@@ -242,7 +242,7 @@ async fn add_contact_inbox(
 ) -> Result<HttpResponse, ApiError> {
     let account_id = id(&path.0)?;
     let contact_id = id(&path.1)?;
-    let caller = auth::account_caller(&req, &state.pool, account_id, Bots::Refused).await?;
+    let caller = auth::account_caller(&req, &state, account_id, Bots::Refused).await?;
     // The contact first: another account's contact is a 404 whatever the body says.
     let mut conn = state.pool.acquire().await?;
     if !write_model::contact_in_account(&mut conn, account_id, contact_id).await? {

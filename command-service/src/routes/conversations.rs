@@ -39,7 +39,7 @@ async fn create(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let account_id = id(&path)?;
-    let caller = auth::account_caller(&req, &state.pool, account_id, Bots::Allowed).await?;
+    let caller = auth::account_caller(&req, &state, account_id, Bots::Allowed).await?;
     let b = Body::parse(&body)?.unwrap_key("conversation");
     // A first message (`message: {content, ...}`), created in the same unit
     // of work; an absent, null or empty object means none (Chatwoot's
@@ -223,7 +223,7 @@ async fn toggle_status(
 ) -> Result<HttpResponse, ApiError> {
     let account_id = id(&path.0)?;
     let display_id = id(&path.1)?;
-    let caller = auth::account_caller(&req, &state.pool, account_id, Bots::Allowed).await?;
+    let caller = auth::account_caller(&req, &state, account_id, Bots::Allowed).await?;
     let b = Body::parse(&body)?.unwrap_key("conversation");
     let requested = status(&b)?;
     let snoozed_until = b.id("snoozed_until")?;

@@ -35,7 +35,7 @@ async fn change_members(
     change: fn(Vec<i64>) -> MembersChange,
 ) -> Result<HttpResponse, ApiError> {
     let account_id = id(&path)?;
-    let caller = auth::account_caller(&req, &state.pool, account_id, Bots::Refused).await?;
+    let caller = auth::account_caller(&req, &state, account_id, Bots::Refused).await?;
     caller.require_administrator()?;
     let b = Body::parse(&body)?;
     let inbox_id = b

@@ -71,7 +71,7 @@ async fn create(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let account_id = id(&path)?;
-    let caller = auth::account_caller(&req, &state.pool, account_id, Bots::Refused).await?;
+    let caller = auth::account_caller(&req, &state, account_id, Bots::Refused).await?;
     caller.require_administrator()?;
     let (b, avatar) = read_body(&state, &req, body).await?;
     let b = b.unwrap_key("inbox");
@@ -144,7 +144,7 @@ async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let account_id = id(&path.0)?;
     let inbox_id = id(&path.1)?;
-    let caller = auth::account_caller(&req, &state.pool, account_id, Bots::Refused).await?;
+    let caller = auth::account_caller(&req, &state, account_id, Bots::Refused).await?;
     caller.require_administrator()?;
     let (b, avatar) = read_body(&state, &req, body).await?;
     let b = b.unwrap_key("inbox");
@@ -271,7 +271,7 @@ async fn delete_avatar(
 ) -> Result<HttpResponse, ApiError> {
     let account_id = id(&path.0)?;
     let inbox_id = id(&path.1)?;
-    let caller = auth::account_caller(&req, &state.pool, account_id, Bots::Refused).await?;
+    let caller = auth::account_caller(&req, &state, account_id, Bots::Refused).await?;
     caller.require_administrator()?;
     let ctx = state.context(&req, caller.principal);
     let committed = state

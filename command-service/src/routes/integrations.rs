@@ -37,7 +37,7 @@ async fn admin(
     account_segment: &str,
 ) -> Result<AccountCaller, ApiError> {
     let account_id = id(account_segment)?;
-    let caller = auth::account_caller(req, &state.pool, account_id, Bots::Refused).await?;
+    let caller = auth::account_caller(req, state, account_id, Bots::Refused).await?;
     caller.require_administrator()?;
     Ok(caller)
 }

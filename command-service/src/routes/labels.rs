@@ -48,7 +48,7 @@ async fn replace(
 ) -> Result<HttpResponse, ApiError> {
     let account_id = id(&path.0)?;
     let display_id = id(&path.1)?;
-    let caller = auth::account_caller(&req, &state.pool, account_id, Bots::Refused).await?;
+    let caller = auth::account_caller(&req, &state, account_id, Bots::Refused).await?;
     let wanted = labels(&Body::parse(&body)?)?;
     let conversation_id = state.conversation_id(account_id, display_id).await?;
     let ctx = state.context(&req, caller.principal);

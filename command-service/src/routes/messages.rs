@@ -87,7 +87,7 @@ async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let account_id = id(&path.0)?;
     let display_id = id(&path.1)?;
-    let caller = auth::account_caller(&req, &state.pool, account_id, Bots::Allowed).await?;
+    let caller = auth::account_caller(&req, &state, account_id, Bots::Allowed).await?;
     let (body, uploads) = if blobs::is_multipart(req.headers()) {
         blobs::read_multipart(req.headers(), body, state.settings.max_file_bytes).await?
     } else {
@@ -237,7 +237,7 @@ async fn delete(
     let account_id = id(&path.0)?;
     let display_id = id(&path.1)?;
     let message_id = id(&path.2)?;
-    let caller = auth::account_caller(&req, &state.pool, account_id, Bots::Refused).await?;
+    let caller = auth::account_caller(&req, &state, account_id, Bots::Refused).await?;
     let conversation_id = state.conversation_id(account_id, display_id).await?;
     let ctx = state.context(&req, caller.principal);
     let committed = state

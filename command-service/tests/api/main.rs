@@ -15,6 +15,7 @@ mod client_compat;
 mod concurrency;
 mod conformance;
 mod conformance_cases;
+mod connections;
 mod event_store;
 mod export;
 mod helpers;

@@ -39,7 +39,7 @@ pub struct Admission {
 /// the generations that tell whether a cached page is still current. `None`
 /// for an unknown token. Every request runs it, so it runs on a kept
 /// connection (`infra::spares`: no second round trip when the connection
-/// is given back), or on the pool when all are busy or a kept one broke.
+/// is given back).
 #[tracing::instrument(skip_all, fields(account_id = account_id))]
 pub async fn admission(
     pool: &PgPool,
@@ -47,35 +47,23 @@ pub async fn admission(
     token_hash: &str,
     account_id: Option<i64>,
 ) -> Result<Option<Admission>, sqlx::Error> {
-    let query = || {
-        sqlx::query_as(
-            "select t.owner_type, t.owner_id, \
-               exists(select 1 from read_model.accounts a where a.id = $2) as account_exists, \
-               (select m.role from read_model.account_users m \
-                 where t.owner_type = 'user' and m.account_id = $2 and m.user_id = t.owner_id) as role, \
-               (select g.generation from read_model.account_generations g \
-                 where g.account_id = $2) as account_generation, \
-               (select g.generation from read_model.account_generations g \
-                 where g.account_id = 0) as global_generation \
-             from read_model.access_tokens t where t.token_hash = $1",
-        )
-        .bind(token_hash)
-        .bind(account_id)
-    };
-    // Opening a kept connection can fail like any other; the pool says so then.
-    if let Ok(Some(mut spare)) = spares.take(pool).await {
-        match query().fetch_optional(spare.conn()).await {
-            Ok(found) => {
-                spare.keep();
-                return Ok(found);
-            }
-            // A kept connection outlived its server (a restart): it is
-            // closed, and the pool answers this once.
-            Err(e) if infra::db::is_unavailable(&e) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    query().fetch_optional(pool).await
+    spares
+        .fetch_optional(pool, || {
+            sqlx::query_as(
+                "select t.owner_type, t.owner_id, \
+                   exists(select 1 from read_model.accounts a where a.id = $2) as account_exists, \
+                   (select m.role from read_model.account_users m \
+                     where t.owner_type = 'user' and m.account_id = $2 and m.user_id = t.owner_id) as role, \
+                   (select g.generation from read_model.account_generations g \
+                     where g.account_id = $2) as account_generation, \
+                   (select g.generation from read_model.account_generations g \
+                     where g.account_id = 0) as global_generation \
+                 from read_model.access_tokens t where t.token_hash = $1",
+            )
+            .bind(token_hash)
+            .bind(account_id)
+        })
+        .await
 }
 
 /// Whether the account exists.
