@@ -15,12 +15,13 @@
 //! error) is closed. At most `most` are open at once; past that, [`Spares::take`]
 //! answers `None` and the caller uses the pool. They are opened with the
 //! pool's own options, so they are what the pool's connections are (the
-//! query service's are read-only).
+//! query service's are read-only), but for an `application_name` ending
+//! in [`KEPT`].
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgRow};
 use sqlx::query::QueryAs;
 use sqlx::{Connection, FromRow, PgConnection, PgPool, Postgres};
 
@@ -71,7 +72,7 @@ impl Spares {
             spares: self,
             kept: false,
         };
-        spare.conn = Some(PgConnection::connect_with(&pool.connect_options()).await?);
+        spare.conn = Some(PgConnection::connect_with(&kept_options(pool)).await?);
         Ok(Some(spare))
     }
 
@@ -115,6 +116,20 @@ impl Spares {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
+
+/// The pool's options, named so that `pg_stat_activity` tells kept
+/// connections apart: `application_name` ends in [`KEPT`].
+fn kept_options(pool: &PgPool) -> PgConnectOptions {
+    let options = (*pool.connect_options()).clone();
+    let name = match options.get_application_name() {
+        Some(name) => format!("{name} {KEPT}"),
+        None => KEPT.to_owned(),
+    };
+    options.application_name(&name)
+}
+
+/// How a kept connection's `application_name` ends.
+pub const KEPT: &str = "(kept)";
 
 impl Spare<'_> {
     /// The connection, to run a statement on.
@@ -214,5 +229,39 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(answer, "mine");
+    }
+
+    #[tokio::test]
+    async fn a_kept_connection_whose_server_end_went_away_gives_way_to_the_pool() {
+        let pool = pool().await;
+        let spares = Spares::new(1);
+        let mut spare = spares.take(&pool).await.unwrap().expect("room for one");
+        let pid = backend(&mut spare).await;
+        spare.keep();
+        // Waits up to 5 s for the backend to end.
+        sqlx::query("select pg_terminate_backend($1, 5000)")
+            .bind(pid)
+            .execute(&pool)
+            .await
+            .unwrap();
+
+        let answer: Option<(i32,)> = spares
+            .fetch_optional(&pool, || sqlx::query_as("select 7"))
+            .await
+            .unwrap();
+        assert_eq!(answer, Some((7,)));
+        assert_eq!(spares.open(), 0);
+    }
+
+    #[tokio::test]
+    async fn kept_connections_are_named_in_pg_stat_activity() {
+        let pool = pool().await;
+        let spares = Spares::new(1);
+        let mut spare = spares.take(&pool).await.unwrap().expect("room for one");
+        let name: String = sqlx::query_scalar("select current_setting('application_name')")
+            .fetch_one(spare.conn())
+            .await
+            .unwrap();
+        assert!(name.ends_with(KEPT), "{name}");
     }
 }

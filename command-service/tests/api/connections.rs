@@ -25,12 +25,12 @@ async fn a_kept_connection_that_broke_is_replaced_without_an_error() {
     let (status, body) = create("Before").await;
     assert_eq!(status, 200, "{body}");
 
-    // Only the kept connections have run the admission statement.
+    // Each has ended on return (pg_terminate_backend waits up to 5 s).
     let ended: Vec<bool> = sqlx::query_scalar(
-        "select pg_terminate_backend(pid) from pg_stat_activity \
-         where datname = current_database() and pid <> pg_backend_pid() \
-           and query like '%from write_model.access_tokens t where t.token_hash%'",
+        "select pg_terminate_backend(pid, 5000) from pg_stat_activity \
+         where datname = current_database() and application_name like '%' || $1",
     )
+    .bind(infra::spares::KEPT)
     .fetch_all(&app.env.pool)
     .await
     .unwrap();

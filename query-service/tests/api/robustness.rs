@@ -146,12 +146,12 @@ async fn a_kept_connection_that_broke_is_replaced_without_an_error() {
     let inboxes = s.path("/inboxes");
     assert_eq!(app.get(&inboxes, Some(&s.admin)).await.0, 200);
 
-    // Only the kept connections have run the admission statement.
+    // Each has ended on return (pg_terminate_backend waits up to 5 s).
     let ended: Vec<bool> = sqlx::query_scalar(
-        "select pg_terminate_backend(pid) from pg_stat_activity \
-         where datname = current_database() and usename = 'chatwoot_reader' \
-           and query like '%from read_model.access_tokens t where t.token_hash%'",
+        "select pg_terminate_backend(pid, 5000) from pg_stat_activity \
+         where datname = current_database() and application_name like '%' || $1",
     )
+    .bind(infra::spares::KEPT)
     .fetch_all(&app.pool)
     .await
     .unwrap();
