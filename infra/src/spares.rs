@@ -4,9 +4,10 @@
 //! connection goes back to it (`PoolConnection::return_to_pool` in
 //! sqlx-core 0.8: a future dropped mid-statement may have left the
 //! connection with an answer unread), and has no setting to skip it. For
-//! the query service's admission statement, run once for every request,
-//! that is a second round trip per request: without it, list reads served
-//! 15–25 % more a second (docs/performance.md, seventh session).
+//! the admission statement both services run once for every request, that
+//! is a second round trip per request: without it, list reads served
+//! 15–25 % more a second and message writes ~12 % more
+//! (docs/performance.md, seventh session).
 //!
 //! [`Spares`] keeps such connections itself, and makes the pool's check
 //! unneeded instead of skipping it: a connection goes back only through
