@@ -162,8 +162,6 @@ impl Drop for Spare<'_> {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use sqlx::postgres::PgPoolOptions;
 
     use super::*;
@@ -178,6 +176,15 @@ mod tests {
             .expect("Postgres at DATABASE_URL")
     }
 
+    /// A connection from `spares`, which must have room for one.
+    async fn taken<'a>(spares: &'a Spares, pool: &PgPool) -> Spare<'a> {
+        spares
+            .take(pool)
+            .await
+            .expect("connecting")
+            .expect("room for a connection")
+    }
+
     async fn backend(spare: &mut Spare<'_>) -> i32 {
         sqlx::query_scalar("select pg_backend_pid()")
             .fetch_one(spare.conn())
@@ -189,10 +196,10 @@ mod tests {
     async fn a_kept_connection_serves_the_next_caller() {
         let pool = pool().await;
         let spares = Spares::new(2);
-        let mut first = spares.take(&pool).await.unwrap().expect("room for one");
+        let mut first = taken(&spares, &pool).await;
         let pid = backend(&mut first).await;
         first.keep();
-        let mut second = spares.take(&pool).await.unwrap().expect("the kept one");
+        let mut second = taken(&spares, &pool).await;
         assert_eq!(backend(&mut second).await, pid);
         assert_eq!(spares.open(), 1);
     }
@@ -201,7 +208,7 @@ mod tests {
     async fn past_the_limit_callers_are_sent_to_the_pool() {
         let pool = pool().await;
         let spares = Spares::new(1);
-        let held = spares.take(&pool).await.unwrap().expect("room for one");
+        let held = taken(&spares, &pool).await;
         assert!(spares.take(&pool).await.unwrap().is_none());
         drop(held);
         assert_eq!(spares.open(), 0);
@@ -212,18 +219,35 @@ mod tests {
     async fn a_connection_dropped_mid_statement_is_closed_not_reused() {
         let pool = pool().await;
         let spares = Spares::new(2);
-        let mut spare = spares.take(&pool).await.unwrap().expect("room for one");
+        let mut spare = taken(&spares, &pool).await;
         let pid = backend(&mut spare).await;
-        // The statement's future is dropped before Postgres answers.
-        let slow = sqlx::query("select pg_sleep(5)").execute(spare.conn());
-        assert!(tokio::time::timeout(Duration::from_millis(100), slow)
+        // A lock another session holds keeps the statement unanswered.
+        let mut holder = pool.begin().await.unwrap();
+        sqlx::query("select pg_advisory_xact_lock($1)")
+            .bind(i64::from(pid))
+            .execute(&mut *holder)
             .await
-            .is_err());
+            .unwrap();
+        {
+            let blocked = sqlx::query("select pg_advisory_lock($1)")
+                .bind(i64::from(pid))
+                .execute(spare.conn());
+            tokio::pin!(blocked);
+            // Driven until Postgres shows it waiting on that lock, then dropped.
+            loop {
+                tokio::select! {
+                    biased;
+                    answer = &mut blocked => panic!("answered past a held lock: {answer:?}"),
+                    waiting = waits_on_a_lock(&pool, pid) => if waiting { break },
+                }
+            }
+        }
         drop(spare);
         assert_eq!(spares.open(), 0);
+        holder.rollback().await.unwrap();
 
         // The next caller gets a fresh connection whose answers are its own.
-        let mut next = spares.take(&pool).await.unwrap().expect("room again");
+        let mut next = taken(&spares, &pool).await;
         assert_ne!(backend(&mut next).await, pid);
         let answer: String = sqlx::query_scalar("select 'mine'")
             .fetch_one(next.conn())
@@ -232,11 +256,22 @@ mod tests {
         assert_eq!(answer, "mine");
     }
 
+    async fn waits_on_a_lock(pool: &PgPool, pid: i32) -> bool {
+        sqlx::query_scalar(
+            "select exists(select 1 from pg_stat_activity \
+             where pid = $1 and wait_event_type = 'Lock')",
+        )
+        .bind(pid)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+    }
+
     #[tokio::test]
     async fn a_kept_connection_whose_server_end_went_away_gives_way_to_the_pool() {
         let pool = pool().await;
         let spares = Spares::new(1);
-        let mut spare = spares.take(&pool).await.unwrap().expect("room for one");
+        let mut spare = taken(&spares, &pool).await;
         let pid = backend(&mut spare).await;
         spare.keep();
         // Waits up to 5 s for the backend to end.
@@ -258,7 +293,7 @@ mod tests {
     async fn kept_connections_are_named_in_pg_stat_activity() {
         let pool = pool().await;
         let spares = Spares::new(1);
-        let mut spare = spares.take(&pool).await.unwrap().expect("room for one");
+        let mut spare = taken(&spares, &pool).await;
         let name: String = sqlx::query_scalar("select current_setting('application_name')")
             .fetch_one(spare.conn())
             .await
