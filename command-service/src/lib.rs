@@ -183,9 +183,7 @@ impl Application {
             blobs: infra::blobs::BlobStore::from_settings(&settings)?,
             blob_urls: query_service::render::BlobUrls::from_settings(&settings),
             conversation_ids: write_model::ConversationIds::new(100_000),
-            // As many again as the pool: at most twice DATABASE_POOL_SIZE
-            // connections in all.
-            admissions: infra::spares::Spares::new(settings.database_pool_size as usize),
+            admissions: infra::spares::Spares::beside(&pool),
             settings,
         });
         tokio::spawn(idempotency::sweep_forever(pool.clone()));

@@ -52,6 +52,12 @@ impl Spares {
         }
     }
 
+    /// Room for as many connections as `pool` may open: beside it, a
+    /// service holds at most twice its pool's size.
+    pub fn beside(pool: &PgPool) -> Self {
+        Spares::new(pool.options().get_max_connections() as usize)
+    }
+
     /// An idle connection, or a new one while fewer than `most` are open
     /// (opened with `pool`'s options); `None` when all are in use.
     pub async fn take(&self, pool: &PgPool) -> Result<Option<Spare<'_>>, sqlx::Error> {

@@ -90,9 +90,7 @@ impl Application {
             blob_urls: render::BlobUrls::from_settings(&settings),
             blobs: infra::blobs::BlobStore::from_settings(&settings)?,
             pages: cache::PageCache::new(settings.read_cache_bytes),
-            // As many again as the pool: the query service opens at most
-            // twice DATABASE_POOL_SIZE connections.
-            admissions: infra::spares::Spares::new(settings.database_pool_size as usize),
+            admissions: infra::spares::Spares::beside(&pool),
         });
         let pool_data = web::Data::new(pool);
         let rate_limit = RateLimit::from_settings(&settings);
