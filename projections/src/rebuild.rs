@@ -10,6 +10,10 @@
 //!    Nothing can later appear behind that key, so nothing is skipped. Each
 //!    catch-up round stops at the horizon it started with, so it ends even
 //!    while writes keep coming.
+//!    The secondary indexes of the biggest tables that the replay never
+//!    reads through ([`DEFERRED_INDEXES`]) are dropped before it and built
+//!    once it has caught up: one sorted build instead of an index entry
+//!    placed at a time for every row.
 //! 3. Caught up, it vacuums and analyzes the new tables (statistics for
 //!    the planner, dead row versions of the replay's updates gone), then
 //!    takes [`crate::PAUSE_LOCK`] exclusively. The live
@@ -52,6 +56,19 @@ const CATCH_UP_ROUNDS: usize = 20;
 const ATTEMPTS: u32 = 5;
 /// Advisory-lock key that keeps two rebuilds apart ("rmrebld").
 const REBUILD_LOCK: i64 = 0x0072_6d72_6562_6c64;
+/// Indexes of `sql/read_model.sql` the replay builds after it has caught
+/// up instead of maintaining them row by row: indexes of the tables that
+/// grow with every message (history, messages, their report facts) which
+/// the projection reads through only to delete an account. Naming one here
+/// is a speed decision only: the schema swapped in has every index either
+/// way. An account deleted during the replay scans those tables instead.
+pub const DEFERRED_INDEXES: &[&str] = &[
+    "history_conversation_idx",
+    "history_contact_idx",
+    "history_account_idx",
+    "messages_account_idx",
+    "report_messages_account_idx",
+];
 
 /// What a rebuild did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +117,7 @@ pub async fn rebuild(pool: &PgPool, progress: bool) -> anyhow::Result<RebuildRep
     tx.execute(format!("drop schema if exists {NEXT_SCHEMA} cascade").as_str())
         .await?;
     schema::create_in(&mut tx, NEXT_SCHEMA).await?;
+    let deferred = defer_indexes(&mut tx).await?;
     tx.commit().await?;
 
     let total: i64 = sqlx::query_scalar("select count(*) from event_store.events")
@@ -120,6 +138,9 @@ pub async fn rebuild(pool: &PgPool, progress: bool) -> anyhow::Result<RebuildRep
             break;
         }
     }
+
+    bar.set_message("building the deferred indexes");
+    build_indexes(pool, &deferred).await?;
 
     // The new tables have no statistics yet, and the replay left a dead
     // row version behind every update (a conversation is rewritten by its
@@ -191,6 +212,47 @@ fn progress_bar(total: i64, visible: bool) -> anyhow::Result<ProgressBar> {
         .progress_chars("=> "),
     );
     Ok(bar)
+}
+
+/// Drops the [`DEFERRED_INDEXES`] of the schema being built and returns
+/// the statements that create them again, as Postgres states them.
+async fn defer_indexes(conn: &mut PgConnection) -> anyhow::Result<Vec<String>> {
+    let found: Vec<(String, String)> = sqlx::query_as(
+        "select indexname::text, indexdef from pg_indexes \
+         where schemaname = $1 and indexname = any($2) order by indexname",
+    )
+    .bind(NEXT_SCHEMA)
+    .bind(DEFERRED_INDEXES)
+    .fetch_all(&mut *conn)
+    .await?;
+    anyhow::ensure!(
+        found.len() == DEFERRED_INDEXES.len(),
+        "the read-model schema lacks some of the indexes a rebuild defers \
+         (found {:?} of {DEFERRED_INDEXES:?})",
+        found.iter().map(|(name, _)| name).collect::<Vec<_>>()
+    );
+    let names: Vec<String> = found
+        .iter()
+        .map(|(name, _)| format!("{NEXT_SCHEMA}.{name}"))
+        .collect();
+    conn.execute(format!("drop index {}", names.join(", ")).as_str())
+        .await
+        .context("dropping the deferred indexes")?;
+    Ok(found
+        .into_iter()
+        .map(|(_, definition)| definition)
+        .collect())
+}
+
+/// Creates the deferred indexes again, one after the other (Postgres sorts
+/// each with its parallel maintenance workers).
+async fn build_indexes(pool: &PgPool, definitions: &[String]) -> anyhow::Result<()> {
+    for definition in definitions {
+        pool.execute(definition.as_str())
+            .await
+            .with_context(|| format!("building a deferred index: {definition}"))?;
+    }
+    Ok(())
 }
 
 /// `VACUUM (ANALYZE)` of every table of the schema being built (outside a

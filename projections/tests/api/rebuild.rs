@@ -24,6 +24,17 @@ async fn read_model_schemas(env: &TestEnv) -> Vec<String> {
     .unwrap()
 }
 
+/// The live schema's indexes as `(name, definition without the schema)`.
+async fn live_indexes(env: &TestEnv) -> Vec<(String, String)> {
+    sqlx::query_as(
+        "select indexname::text, replace(indexdef, ' read_model.', ' ') from pg_indexes \
+         where schemaname = 'read_model' order by 1",
+    )
+    .fetch_all(&env.pool)
+    .await
+    .unwrap()
+}
+
 async fn settled(env: &TestEnv, parked: i64) -> bool {
     let parked_now = env
         .scalar("select count(*) from read_model.parked_events")
@@ -69,10 +80,17 @@ async fn a_rebuild_from_the_log_equals_the_live_read_model_and_swaps_in_place() 
     let live = projections::checksum(&env.pool, "read_model")
         .await
         .unwrap();
+    let indexes = live_indexes(&env).await;
     let report = projections::rebuild::rebuild(&env.pool, false)
         .await
         .unwrap();
     assert_eq!(report.events as i64, log_events(&env).await);
+    // The indexes the replay built after the rows are there again, as the
+    // schema's DDL states them.
+    assert_eq!(live_indexes(&env).await, indexes);
+    for deferred in projections::rebuild::DEFERRED_INDEXES {
+        assert!(indexes.iter().any(|(name, _)| name == deferred));
+    }
     assert_eq!(report.parked, 2);
     assert_eq!(report.applied, report.events - 2);
     assert!(report.replaced.is_some());
