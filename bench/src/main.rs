@@ -16,7 +16,8 @@
 //!   at half that rate, below what a small box saturates at;
 //! - a hot spot: 32 clients on 10 conversations;
 //! - reads on a big account: the conversation list (25 a page, with counts)
-//!   and one conversation;
+//!   and one conversation, right after the seed and again once the read
+//!   model is settled (the whole log applied, vacuumed and analyzed);
 //! - the projection rebuild from the log, in events per second;
 //! - each process' resident memory, idle and under load.
 //!
@@ -161,15 +162,29 @@ struct Results {
     /// when the box is not saturated (the full rate may be beyond it).
     visible_half: Option<(u64, f64, Stats, u64)>,
     hot: Option<Stats>,
-    /// The list on its first pages (what agents' dashboards poll).
-    list_first: Option<Stats>,
-    /// The list on any page.
-    list: Option<Stats>,
-    show: Option<Stats>,
+    /// The reads right after the seed, while Postgres still does the
+    /// upkeep a bulk load leaves (autovacuum of the grown tables).
+    reads_fresh: Option<Reads>,
+    /// The reads once the read model is settled: the whole log applied,
+    /// the read model vacuumed and analyzed.
+    reads: Option<Reads>,
+    /// What settling took: seconds, and the autovacuum workers busy on the
+    /// database when the fresh reads began.
+    settle: Option<(f64, i64)>,
     rebuild: Option<(u64, f64)>,
     memory_idle: Vec<(String, Option<f64>)>,
     memory_load: Vec<(String, Option<f64>)>,
     seeded: (u64, u64),
+}
+
+/// The reads measured on the big account.
+struct Reads {
+    /// The list on its first pages (what agents' dashboards poll).
+    list_first: Stats,
+    /// The list on any page.
+    list: Stats,
+    /// One conversation, any of them.
+    show: Stats,
 }
 
 #[tokio::main]
@@ -299,22 +314,15 @@ async fn main() -> anyhow::Result<()> {
         args.conversations,
         args.conversations * args.messages_per_conversation,
     );
-    let pages = (args.conversations / 25).max(1);
-    let first = pages.min(FIRST_PAGES);
-    eprintln!("== GET conversation list, 32 clients, the first {first} pages");
-    r.list_first = Some(list_pages(&api, &big, first, duration).await);
-    eprintln!("== GET conversation list, 32 clients, any of {pages} pages");
-    r.list = Some(list_pages(&api, &big, pages, duration).await);
-    eprintln!("== GET conversation, 32 clients");
-    let (api2, a, ids) = (api.clone(), big.clone(), Arc::new(seeded));
-    r.show = Some(
-        closed_loop(32, duration, move |client, i| {
-            let (api, a, ids) = (api2.clone(), a.clone(), ids.clone());
-            let id = ids[((client as u64 * 31 + i * 7) % ids.len().max(1) as u64) as usize];
-            async move { get_ok(&api, &a, &format!("/conversations/{id}")).await }
-        })
-        .await,
-    );
+    let seeded = Arc::new(seeded);
+    let busy = system::autovacuum_workers(&pool).await?;
+    eprintln!("== reads right after the seed ({busy} autovacuum workers busy)");
+    r.reads_fresh = Some(reads(&api, &big, args.conversations, &seeded, duration).await);
+    eprintln!("== settling the read model (the whole log applied, vacuum and analyze)");
+    let settle = system::settle(&pool).await?;
+    r.settle = Some((settle.as_secs_f64(), busy));
+    eprintln!("== reads on the settled read model");
+    r.reads = Some(reads(&api, &big, args.conversations, &seeded, duration).await);
 
     eprintln!("== projection rebuild");
     r.rebuild = Some(system::rebuild(&args.projections_bin).await?);
@@ -382,6 +390,36 @@ async fn caught_up(pool: &PgPool) -> anyhow::Result<()> {
 
 /// Pages of the list a dashboard polls: the first ones.
 const FIRST_PAGES: u64 = 10;
+
+/// The list's first pages, any page, and any one conversation, 32 clients
+/// each.
+async fn reads(
+    api: &Api,
+    big: &Account,
+    conversations: u64,
+    ids: &Arc<Vec<i64>>,
+    duration: Duration,
+) -> Reads {
+    let pages = (conversations / 25).max(1);
+    let first = pages.min(FIRST_PAGES);
+    eprintln!("== GET conversation list, 32 clients, the first {first} pages");
+    let list_first = list_pages(api, big, first, duration).await;
+    eprintln!("== GET conversation list, 32 clients, any of {pages} pages");
+    let list = list_pages(api, big, pages, duration).await;
+    eprintln!("== GET conversation, 32 clients");
+    let (api, a, ids) = (api.clone(), big.clone(), ids.clone());
+    let show = closed_loop(32, duration, move |client, i| {
+        let (api, a, ids) = (api.clone(), a.clone(), ids.clone());
+        let id = ids[((client as u64 * 31 + i * 7) % ids.len().max(1) as u64) as usize];
+        async move { get_ok(&api, &a, &format!("/conversations/{id}")).await }
+    })
+    .await;
+    Reads {
+        list_first,
+        list,
+        show,
+    }
+}
 
 /// 32 clients reading list pages spread over pages 1..=`pages`.
 async fn list_pages(api: &Api, big: &Account, pages: u64, duration: Duration) -> Stats {
@@ -664,24 +702,35 @@ fn report(r: &Results, args: &Args) -> String {
             st,
         );
     }
-    if let Some(st) = &r.list_first {
+    for (when, reads) in [
+        (", settled", &r.reads),
+        (", right after the seed", &r.reads_fresh),
+    ] {
+        let Some(reads) = reads else { continue };
         row(
-            &format!(
-                "GET conversation list (25 a page, counts), big account, pages 1–{FIRST_PAGES}"
-            ),
-            st.rate(),
-            st,
+            &format!("GET conversation list (25 a page, counts), big account, pages 1–{FIRST_PAGES}{when}"),
+            reads.list_first.rate(),
+            &reads.list_first,
+        );
+        row(
+            &format!("GET conversation list (25 a page, counts), big account, any page{when}"),
+            reads.list.rate(),
+            &reads.list,
+        );
+        row(
+            &format!("GET conversation, big account{when}"),
+            reads.show.rate(),
+            &reads.show,
         );
     }
-    if let Some(st) = &r.list {
-        row(
-            "GET conversation list (25 a page, counts), big account, any page",
-            st.rate(),
-            st,
+    if let Some((seconds, busy)) = r.settle {
+        let _ = writeln!(
+            s,
+            "\nThe reads ran twice: right after the seed ({busy} autovacuum workers busy as they \
+             began), and settled: once the projection had applied the whole log and the tool had \
+             vacuumed and analyzed the read model ({seconds:.1} s), as autovacuum does in its own \
+             time after a bulk load. The targets are judged on the settled reads."
         );
-    }
-    if let Some(st) = &r.show {
-        row("GET conversation, big account", st.rate(), st);
     }
     if let Some((events, secs)) = r.rebuild {
         let _ = writeln!(
@@ -737,9 +786,13 @@ fn report(r: &Results, args: &Args) -> String {
             verdict(st.ms(99.0) <= 50.0 && *missing == 0)
         );
     }
+    let settled = r.reads.as_ref();
     for (pages, st) in [
-        (format!("pages 1–{FIRST_PAGES}"), &r.list_first),
-        ("any page".to_owned(), &r.list),
+        (
+            format!("pages 1–{FIRST_PAGES}"),
+            settled.map(|r| &r.list_first),
+        ),
+        ("any page".to_owned(), settled.map(|r| &r.list)),
     ] {
         if let Some(st) = st {
             let _ = writeln!(
