@@ -200,7 +200,10 @@ pub async fn settle(pool: &PgPool) -> anyhow::Result<Duration> {
             break;
         }
         if Instant::now() > deadline {
-            bail!("the projection still has {} events to apply", status.pending());
+            bail!(
+                "the projection still has {} events to apply",
+                status.pending()
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -184,6 +184,18 @@ impl Batch {
         self
     }
 
+    /// Takes the history rows noted so far and not yet written, leaving
+    /// none: for a caller that writes them itself, elsewhere
+    /// ([`HistoryRows::insert`]), once this batch's transaction has
+    /// committed. A rebuild does, on a connection of its own, so that the
+    /// biggest insert of a batch runs beside the next batch's apply. Rows
+    /// the batch had to write itself (before an account's deletion, or
+    /// each with its event in [`Batch::eager`] mode) are not among them.
+    pub fn take_history(&mut self) -> HistoryRows {
+        let empty = History::new(self.history.from_log);
+        HistoryRows(std::mem::replace(&mut self.history, empty))
+    }
+
     async fn load(&mut self, conn: &mut PgConnection, ids: &[&str]) -> Result<(), ApplyError> {
         if ids.is_empty() {
             return Ok(());
@@ -429,6 +441,30 @@ impl Notifications {
             .execute(executor)
             .await?;
         Ok(())
+    }
+}
+
+/// History rows taken from a batch ([`Batch::take_history`]) to be written
+/// elsewhere.
+#[derive(Debug)]
+#[must_use = "taken history rows are written with `insert`"]
+pub struct HistoryRows(History);
+
+impl HistoryRows {
+    /// How many rows.
+    pub fn len(&self) -> usize {
+        self.0.stream_id.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Inserts them into the `history` of the current `search_path`, as
+    /// the batch's close would have (a row already there changes nothing).
+    pub async fn insert(self, conn: &mut PgConnection) -> Result<(), ApplyError> {
+        self.0.insert(conn).await
     }
 }
 

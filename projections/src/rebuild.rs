@@ -10,6 +10,8 @@
 //!    Nothing can later appear behind that key, so nothing is skipped. Each
 //!    catch-up round stops at the horizon it started with, so it ends even
 //!    while writes keep coming.
+//!    Each batch's history rows are written after its commit, on a
+//!    connection of their own, while the next batch is applied.
 //!    The secondary indexes of the biggest tables that the replay never
 //!    reads through ([`DEFERRED_INDEXES`]) are dropped before it and built
 //!    once it has caught up: one sorted build instead of an index entry
@@ -40,7 +42,7 @@ use infra::envelope::Envelope;
 use infra::stored::{StoredEvent, COLUMNS, LOG_ORDER};
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 
-use crate::batch::Batch;
+use crate::batch::{Batch, HistoryRows};
 use crate::process::{process_with, Guard, Outcome};
 use crate::schema::{self, LIVE_SCHEMA};
 
@@ -287,7 +289,9 @@ async fn horizon(pool: &PgPool) -> anyhow::Result<i64> {
 /// Replays the log from `cursor` up to `horizon`, a batch at a time, and
 /// returns how many events it held. Each batch is read while the one
 /// before it is applied, on a connection of its own: reading is a quarter
-/// of a replay's time and needs nothing the apply writes.
+/// of a replay's time and needs nothing the apply writes. The history rows
+/// of each applied batch are written by a [`HistoryWriter`] beside the next
+/// batch's apply.
 async fn replay(
     pool: &PgPool,
     horizon: i64,
@@ -296,22 +300,100 @@ async fn replay(
     bar: &ProgressBar,
 ) -> anyhow::Result<usize> {
     let mut replayed = 0;
+    let mut history = HistoryWriter::start(pool).await?;
     let mut events = read_batch(pool, horizon, *cursor).await?;
     while let Some(last) = events.last() {
         let after = Cursor {
             txid: last.txid,
             position: last.position,
         };
+        if deletes_an_account(&events) {
+            // The deletion removes the account's history rows: every one
+            // of an earlier batch must be there first.
+            history.finish().await?;
+            history = HistoryWriter::start(pool).await?;
+        }
         let (next, applied) = tokio::join!(
             read_batch(pool, horizon, after),
-            apply_counted(pool, &events, tally, bar)
+            apply_counted(pool, &events, tally, bar, &mut history)
         );
         applied?;
         *cursor = after;
         replayed += events.len();
         events = next?;
     }
+    history.finish().await?;
     Ok(replayed)
+}
+
+/// Whether one of the events deletes an account.
+fn deletes_an_account(events: &[StoredEvent]) -> bool {
+    let deleted = domain::Event::AccountDeleted { account_id: 0 }.event_type();
+    events.iter().any(|e| e.event_type == deleted)
+}
+
+/// Writes the history rows of committed batches into the schema being
+/// built, in the order it is given them, on a connection of its own and
+/// in a task of its own, so that a batch's biggest insert (a row per event,
+/// with its payload) runs beside the next batch's apply instead of before
+/// its commit. Nothing reads the history during a rebuild; the swap comes
+/// after [`HistoryWriter::finish`].
+struct HistoryWriter {
+    rows: Option<tokio::sync::mpsc::Sender<HistoryRows>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl HistoryWriter {
+    async fn start(pool: &PgPool) -> anyhow::Result<Self> {
+        let mut conn = PgConnection::connect_with(&pool.connect_options())
+            .await
+            .context("opening the rebuild's history connection")?;
+        conn.execute(format!("set search_path to {NEXT_SCHEMA}").as_str())
+            .await?;
+        // Two batches' rows at most wait while one is written.
+        let (rows, mut queue) = tokio::sync::mpsc::channel::<HistoryRows>(2);
+        let task = tokio::spawn(async move {
+            while let Some(batch) = queue.recv().await {
+                batch
+                    .insert(&mut conn)
+                    .await
+                    .context("writing the rebuild's history rows")?;
+            }
+            conn.close().await?;
+            Ok(())
+        });
+        Ok(HistoryWriter {
+            rows: Some(rows),
+            task,
+        })
+    }
+
+    /// Queues a committed batch's rows (waits while two are queued).
+    async fn send(&mut self, batch: HistoryRows) -> anyhow::Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let sent = match &self.rows {
+            Some(rows) => rows.send(batch).await.is_ok(),
+            None => false,
+        };
+        if sent {
+            return Ok(());
+        }
+        // The task ended early: it failed, and says why when it is awaited.
+        self.rows = None;
+        match (&mut self.task).await {
+            Ok(Err(e)) => Err(e),
+            Ok(Ok(())) => Err(anyhow::anyhow!("the history writer stopped")),
+            Err(e) => Err(anyhow::Error::new(e).context("the history writer failed")),
+        }
+    }
+
+    /// Waits until every queued row is written.
+    async fn finish(mut self) -> anyhow::Result<()> {
+        self.rows = None;
+        self.task.await.context("the history writer failed")?
+    }
 }
 
 /// The next batch after `after` below `horizon`.
@@ -375,26 +457,33 @@ async fn reconcile(
         events = events.len(),
         "the live read model had events above the horizon; taking them from the log"
     );
+    let mut history = HistoryWriter::start(pool).await?;
     for chunk in events.chunks(BATCH as usize) {
-        apply_counted(pool, chunk, tally, bar).await?;
+        if deletes_an_account(chunk) {
+            history.finish().await?;
+            history = HistoryWriter::start(pool).await?;
+        }
+        apply_counted(pool, chunk, tally, bar, &mut history).await?;
     }
-    Ok(())
+    history.finish().await
 }
 
-/// Applies events in one transaction (retried a few times), counting them.
+/// Applies events in one transaction (retried a few times), counting them,
+/// and hands the committed batch's history rows to `history`.
 async fn apply_counted(
     pool: &PgPool,
     events: &[StoredEvent],
     tally: &mut Tally,
     bar: &ProgressBar,
+    history: &mut HistoryWriter,
 ) -> anyhow::Result<()> {
     let mut attempt = 1;
     // Without savepoints first, as the live worker does; a batch holding an
     // event that cannot be applied is redone at once with them.
     let mut guard = Guard::Optimistic;
-    let batch = loop {
+    let (batch, rows) = loop {
         match apply_batch(pool, events, guard).await {
-            Ok(Some(t)) => break t,
+            Ok(Some(applied)) => break applied,
             Ok(None) => {
                 tracing::info!("a rebuild batch holds an event that cannot be applied; redoing it with savepoints");
                 guard = Guard::Savepoint;
@@ -411,6 +500,7 @@ async fn apply_counted(
             Err(e) => return Err(e.context("rebuild batch failed repeatedly")),
         }
     };
+    history.send(rows).await?;
     tally.events += batch.events;
     tally.applied += batch.applied;
     tally.parked += batch.parked;
@@ -422,12 +512,13 @@ async fn apply_counted(
 }
 
 /// Applies the events in one transaction; `None` when, without savepoints,
-/// one of them could not be applied (nothing is committed then).
+/// one of them could not be applied (nothing is committed then). With the
+/// tally come the history rows the batch left for the caller to write.
 async fn apply_batch(
     pool: &PgPool,
     events: &[StoredEvent],
     guard: Guard,
-) -> anyhow::Result<Option<Tally>> {
+) -> anyhow::Result<Option<(Tally, HistoryRows)>> {
     let mut tally = Tally::default();
     let mut tx = pool.begin().await?;
     schema::use_schema(&mut tx, NEXT_SCHEMA).await?;
@@ -452,6 +543,7 @@ async fn apply_batch(
         }
         tally.events += 1;
     }
+    let rows = batch.take_history();
     // Nobody waits on the schema being built: its notifications are dropped.
     // The close writes what the batch deferred, so it can meet poison too.
     match batch.close(&mut tx, None).await {
@@ -460,7 +552,7 @@ async fn apply_batch(
         Err(e) => return Err(e.into()),
     }
     tx.commit().await?;
-    Ok(Some(tally))
+    Ok(Some((tally, rows)))
 }
 
 /// Renames the live schema away and the new one into its place, in one

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use domain::StreamId;
+use domain::{Event, StreamId};
 use serde_json::json;
 use sqlx::Connection;
 
@@ -291,5 +291,82 @@ async fn the_log_is_paged_from_its_index_without_a_sort() {
     assert!(plan.contains("events_txid_position_idx"), "{plan}");
     assert!(!plan.contains("Sort"), "{plan}");
     drop(tx);
+    env.cleanup().await;
+}
+
+/// Appends `(stream, version, event)` rows to the log in one transaction,
+/// in the given order.
+async fn append_all(env: &TestEnv, events: &[(String, i64, Event)]) {
+    let streams: Vec<&str> = events.iter().map(|(s, _, _)| s.as_str()).collect();
+    let versions: Vec<i64> = events.iter().map(|(_, v, _)| *v).collect();
+    let accounts: Vec<Option<i64>> = events.iter().map(|(_, _, e)| e.account_id()).collect();
+    let types: Vec<&str> = events.iter().map(|(_, _, e)| e.event_type()).collect();
+    let schemas: Vec<i32> = events.iter().map(|(_, _, e)| e.schema_version()).collect();
+    let payloads: Vec<serde_json::Value> = events.iter().map(|(_, _, e)| e.payload()).collect();
+    sqlx::query(
+        "insert into event_store.events (event_id, stream_id, stream_version, account_id, \
+           event_type, schema_version, payload, metadata, occurred_at) \
+         select gen_random_uuid(), s, v, a, t, n, p, \
+           '{\"actor_type\":\"system\",\"correlation_id\":\"test\"}', now() \
+         from unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::int[], $6::jsonb[]) \
+           with ordinality as e(s, v, a, t, n, p, k) \
+         order by k",
+    )
+    .bind(&streams)
+    .bind(&versions)
+    .bind(&accounts)
+    .bind(&types)
+    .bind(&schemas)
+    .bind(&payloads)
+    .execute(&env.pool)
+    .await
+    .unwrap();
+}
+
+/// A rebuild writes each batch's history rows beside the next batch's
+/// apply; an account's deletion at the head of the next batch must still
+/// find, and remove, the account's rows of the batch before.
+#[tokio::test]
+async fn an_account_deleted_right_after_a_full_batch_leaves_none_of_its_history() {
+    let env = TestEnv::new().await;
+    let batch = projections::rebuild::BATCH;
+    let mut log = vec![
+        ("account:1".to_owned(), 1, account_created(1)),
+        ("account:2".to_owned(), 1, account_created(2)),
+    ];
+    for contact in 1..=batch - 2 {
+        log.push((
+            format!("contact:{contact}"),
+            1,
+            contact_created(contact, 1, "one of many"),
+        ));
+    }
+    log.push((
+        "account:1".to_owned(),
+        2,
+        Event::AccountDeleted { account_id: 1 },
+    ));
+    log.push((
+        format!("contact:{batch}"),
+        1,
+        contact_created(batch, 2, "kept"),
+    ));
+    append_all(&env, &log).await;
+
+    let report = projections::rebuild::rebuild(&env.pool, false)
+        .await
+        .unwrap();
+    assert_eq!(report.applied as usize, log.len());
+    assert_eq!(
+        env.scalar("select count(*) from read_model.history where account_id = 1")
+            .await,
+        0,
+        "the deleted account's history is gone, the batch before its deletion's too"
+    );
+    assert_eq!(
+        env.scalar("select count(*) from read_model.history where account_id = 2")
+            .await,
+        2
+    );
     env.cleanup().await;
 }
