@@ -463,7 +463,7 @@ impl HistoryRows {
 
     /// Inserts them into the `history` of the current `search_path`, as
     /// the batch's close would have (a row already there changes nothing).
-    pub async fn insert(self, conn: &mut PgConnection) -> Result<(), ApplyError> {
+    pub async fn insert(&self, conn: &mut PgConnection) -> Result<(), ApplyError> {
         self.0.insert(conn).await
     }
 }
@@ -518,7 +518,7 @@ impl History {
     }
 
     /// One insert for every row (a row already there changes nothing).
-    async fn insert(self, conn: &mut PgConnection) -> Result<(), ApplyError> {
+    async fn insert(&self, conn: &mut PgConnection) -> Result<(), ApplyError> {
         if self.stream_id.is_empty() {
             return Ok(());
         }
@@ -550,20 +550,20 @@ impl History {
              on conflict (stream_id, stream_version) do nothing"
         );
         sqlx::query(&sql)
-            .bind(self.stream_id)
-            .bind(self.stream_version)
-            .bind(self.position)
-            .bind(self.account_id)
-            .bind(self.event_type)
-            .bind(self.schema_version)
-            .bind(self.actor_type)
-            .bind(self.actor_id)
-            .bind(self.correlation_id)
-            .bind(self.causation_id)
-            .bind(self.occurred_at)
-            .bind(self.conversation_id)
-            .bind(self.contact_id)
-            .bind(self.payload)
+            .bind(&self.stream_id)
+            .bind(&self.stream_version)
+            .bind(&self.position)
+            .bind(&self.account_id)
+            .bind(&self.event_type)
+            .bind(&self.schema_version)
+            .bind(&self.actor_type)
+            .bind(&self.actor_id)
+            .bind(&self.correlation_id)
+            .bind(&self.causation_id)
+            .bind(&self.occurred_at)
+            .bind(&self.conversation_id)
+            .bind(&self.contact_id)
+            .bind(&self.payload)
             .execute(conn)
             .await?;
         Ok(())

@@ -300,7 +300,7 @@ async fn replay(
     bar: &ProgressBar,
 ) -> anyhow::Result<usize> {
     let mut replayed = 0;
-    let mut history = HistoryWriter::start(pool).await?;
+    let mut history = HistoryWriter::start(pool);
     let mut events = read_batch(pool, horizon, *cursor).await?;
     while let Some(last) = events.last() {
         let after = Cursor {
@@ -311,7 +311,7 @@ async fn replay(
             // The deletion removes the account's history rows: every one
             // of an earlier batch must be there first.
             history.finish().await?;
-            history = HistoryWriter::start(pool).await?;
+            history = HistoryWriter::start(pool);
         }
         let (next, applied) = tokio::join!(
             read_batch(pool, horizon, after),
@@ -333,39 +333,33 @@ fn deletes_an_account(events: &[StoredEvent]) -> bool {
 }
 
 /// Writes the history rows of committed batches into the schema being
-/// built, in the order it is given them, on a connection of its own and
-/// in a task of its own, so that a batch's biggest insert (a row per event,
-/// with its payload) runs beside the next batch's apply instead of before
-/// its commit. Nothing reads the history during a rebuild; the swap comes
-/// after [`HistoryWriter::finish`].
+/// built, in the order it is given them, in a task of its own on a
+/// connection of the pool, so that a batch's biggest insert (a row per
+/// event, with its payload) runs beside the next batch's apply instead of
+/// before its commit. Nothing reads the history during a rebuild; the swap
+/// comes after [`HistoryWriter::finish`]. Each insert is retried as a
+/// batch is (a row already there changes nothing); one that keeps failing
+/// fails the rebuild, which then swaps nothing in.
 struct HistoryWriter {
     rows: Option<tokio::sync::mpsc::Sender<HistoryRows>>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
 impl HistoryWriter {
-    async fn start(pool: &PgPool) -> anyhow::Result<Self> {
-        let mut conn = PgConnection::connect_with(&pool.connect_options())
-            .await
-            .context("opening the rebuild's history connection")?;
-        conn.execute(format!("set search_path to {NEXT_SCHEMA}").as_str())
-            .await?;
+    fn start(pool: &PgPool) -> Self {
         // Two batches' rows at most wait while one is written.
         let (rows, mut queue) = tokio::sync::mpsc::channel::<HistoryRows>(2);
+        let pool = pool.clone();
         let task = tokio::spawn(async move {
             while let Some(batch) = queue.recv().await {
-                batch
-                    .insert(&mut conn)
-                    .await
-                    .context("writing the rebuild's history rows")?;
+                write_history(&pool, &batch).await?;
             }
-            conn.close().await?;
             Ok(())
         });
-        Ok(HistoryWriter {
+        HistoryWriter {
             rows: Some(rows),
             task,
-        })
+        }
     }
 
     /// Queues a committed batch's rows (waits while two are queued).
@@ -393,6 +387,34 @@ impl HistoryWriter {
     async fn finish(mut self) -> anyhow::Result<()> {
         self.rows = None;
         self.task.await.context("the history writer failed")?
+    }
+}
+
+/// Inserts history rows in a transaction of their own, retried a few times.
+async fn write_history(pool: &PgPool, rows: &HistoryRows) -> anyhow::Result<()> {
+    let mut attempt = 1;
+    loop {
+        let written: anyhow::Result<()> = async {
+            let mut tx = pool.begin().await?;
+            schema::use_schema(&mut tx, NEXT_SCHEMA).await?;
+            rows.insert(&mut tx).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+        .await;
+        match written {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt < ATTEMPTS => {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    attempt,
+                    "writing a rebuild batch's history failed; retrying"
+                );
+                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e.context("writing a rebuild batch's history failed repeatedly")),
+        }
     }
 }
 
@@ -457,11 +479,11 @@ async fn reconcile(
         events = events.len(),
         "the live read model had events above the horizon; taking them from the log"
     );
-    let mut history = HistoryWriter::start(pool).await?;
+    let mut history = HistoryWriter::start(pool);
     for chunk in events.chunks(BATCH as usize) {
         if deletes_an_account(chunk) {
             history.finish().await?;
-            history = HistoryWriter::start(pool).await?;
+            history = HistoryWriter::start(pool);
         }
         apply_counted(pool, chunk, tally, bar, &mut history).await?;
     }
