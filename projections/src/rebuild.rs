@@ -10,8 +10,8 @@
 //!    Nothing can later appear behind that key, so nothing is skipped. Each
 //!    catch-up round stops at the horizon it started with, so it ends even
 //!    while writes keep coming.
-//!    Each batch's history rows are written after its commit, on a
-//!    connection of their own, while the next batch is applied.
+//!    Each batch's history rows are written after its commit, on another
+//!    connection, while the next batch is applied.
 //!    The secondary indexes of the biggest tables that the replay never
 //!    reads through ([`DEFERRED_INDEXES`]) are dropped before it and built
 //!    once it has caught up: one sorted build instead of an index entry
