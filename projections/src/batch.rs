@@ -18,7 +18,9 @@
 //!   close;
 //! - [`Batch::close`] inserts the history rows (one `insert ... select from
 //!   unnest`; in a rebuild the payloads are copied from the log,
-//!   [`Batch::payloads_from_log`]), then moves every stream's version with
+//!   [`Batch::payloads_from_log`]; a rebuild takes them out before the
+//!   close, [`Batch::take_history`], and writes them beside the next
+//!   batch), then moves every stream's version with
 //!   a compare-and-set on the version read at open and advances
 //!   `projection_state`, in one statement; it returns one
 //!   `read_model_applied` notification per stream ([`Notifications`]),
@@ -187,7 +189,7 @@ impl Batch {
     /// Takes the history rows noted so far and not yet written, leaving
     /// none: for a caller that writes them itself, elsewhere
     /// ([`HistoryRows::insert`]), once this batch's transaction has
-    /// committed. A rebuild does, on a connection of its own, so that the
+    /// committed. A rebuild does, on another connection, so that the
     /// biggest insert of a batch runs beside the next batch's apply. Rows
     /// the batch had to write itself (before an account's deletion, or
     /// each with its event in [`Batch::eager`] mode) are not among them.
