@@ -392,7 +392,7 @@ impl HistoryWriter {
 
 /// Inserts history rows in a transaction of their own, retried a few times.
 async fn write_history(pool: &PgPool, rows: &HistoryRows) -> anyhow::Result<()> {
-    let mut attempt = 1;
+    let mut retries = Retries::new("writing a rebuild batch's history");
     loop {
         let written: anyhow::Result<()> = async {
             let mut tx = pool.begin().await?;
@@ -404,17 +404,39 @@ async fn write_history(pool: &PgPool, rows: &HistoryRows) -> anyhow::Result<()> 
         .await;
         match written {
             Ok(()) => return Ok(()),
-            Err(e) if attempt < ATTEMPTS => {
-                tracing::warn!(
-                    error = format!("{e:#}"),
-                    attempt,
-                    "writing a rebuild batch's history failed; retrying"
-                );
-                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
-                attempt += 1;
-            }
-            Err(e) => return Err(e.context("writing a rebuild batch's history failed repeatedly")),
+            Err(e) => retries.after(e).await?,
         }
+    }
+}
+
+/// The retries of one piece of a rebuild's work: up to [`ATTEMPTS`] tries
+/// in all, each failure logged and followed by a pause that grows.
+struct Retries {
+    what: &'static str,
+    attempt: u32,
+}
+
+impl Retries {
+    fn new(what: &'static str) -> Self {
+        Retries { what, attempt: 1 }
+    }
+
+    /// After a failed try: pauses and returns, for another try, or gives
+    /// the error back once the tries are used up.
+    async fn after(&mut self, e: anyhow::Error) -> anyhow::Result<()> {
+        if self.attempt >= ATTEMPTS {
+            return Err(e.context(format!("{} failed repeatedly", self.what)));
+        }
+        tracing::warn!(
+            error = format!("{e:#}"),
+            attempt = self.attempt,
+            "{} failed; retrying",
+            self.what
+        );
+        // A backoff between tries, not a wait for some other work.
+        tokio::time::sleep(Duration::from_millis(200 * u64::from(self.attempt))).await;
+        self.attempt += 1;
+        Ok(())
     }
 }
 
@@ -499,7 +521,7 @@ async fn apply_counted(
     bar: &ProgressBar,
     history: &mut HistoryWriter,
 ) -> anyhow::Result<()> {
-    let mut attempt = 1;
+    let mut retries = Retries::new("a rebuild batch");
     // Without savepoints first, as the live worker does; a batch holding an
     // event that cannot be applied is redone at once with them.
     let mut guard = Guard::Optimistic;
@@ -510,16 +532,7 @@ async fn apply_counted(
                 tracing::info!("a rebuild batch holds an event that cannot be applied; redoing it with savepoints");
                 guard = Guard::Savepoint;
             }
-            Err(e) if attempt < ATTEMPTS => {
-                tracing::warn!(
-                    error = format!("{e:#}"),
-                    attempt,
-                    "a rebuild batch failed; retrying"
-                );
-                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
-                attempt += 1;
-            }
-            Err(e) => return Err(e.context("rebuild batch failed repeatedly")),
+            Err(e) => retries.after(e).await?,
         }
     };
     history.send(rows).await?;
