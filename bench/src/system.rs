@@ -186,19 +186,3 @@ pub async fn autovacuum_workers(pool: &PgPool) -> anyhow::Result<i64> {
     .fetch_one(pool)
     .await?)
 }
-
-/// `VACUUM (ANALYZE)` of the read model's tables: what autovacuum does
-/// after a bulk load, in its own time.
-pub async fn vacuum_read_model(pool: &PgPool) -> anyhow::Result<()> {
-    let tables: Vec<String> = sqlx::query_scalar(
-        "select format('%I.%I', schemaname, tablename) from pg_tables \
-         where schemaname = 'read_model' order by tablename",
-    )
-    .fetch_all(pool)
-    .await?;
-    sqlx::raw_sql(&format!("vacuum (analyze) {}", tables.join(", ")))
-        .execute(pool)
-        .await
-        .context("vacuuming and analyzing the read model")?;
-    Ok(())
-}

@@ -152,7 +152,7 @@ pub async fn rebuild(pool: &PgPool, progress: bool) -> anyhow::Result<RebuildRep
     // page of 100,000 conversations: 726 ms against 40 ms once vacuumed).
     // Done before the pause, so the live worker is not held for it.
     bar.set_message("vacuuming and analyzing the new tables");
-    vacuum_analyze(pool).await?;
+    schema::vacuum_analyze(pool, NEXT_SCHEMA).await?;
 
     bar.set_message("pausing the live worker");
     sqlx::query("select pg_advisory_lock($1)")
@@ -257,25 +257,6 @@ async fn build_indexes(pool: &PgPool, definitions: &[String]) -> anyhow::Result<
     Ok(())
 }
 
-/// `VACUUM (ANALYZE)` of every table of the schema being built (outside a
-/// transaction, as `VACUUM` must be).
-async fn vacuum_analyze(pool: &PgPool) -> anyhow::Result<()> {
-    let tables: Vec<String> = sqlx::query_scalar(
-        "select format('%I.%I', schemaname, tablename) from pg_tables \
-         where schemaname = $1 order by tablename",
-    )
-    .bind(NEXT_SCHEMA)
-    .fetch_all(pool)
-    .await?;
-    if tables.is_empty() {
-        return Ok(());
-    }
-    pool.execute(format!("vacuum (analyze) {}", tables.join(", ")).as_str())
-        .await
-        .context("vacuuming and analyzing the new read model")?;
-    Ok(())
-}
-
 /// The commit-safe horizon: every transaction with a smaller id has ended,
 /// and every transaction to come gets a larger one.
 async fn horizon(pool: &PgPool) -> anyhow::Result<i64> {
@@ -307,12 +288,6 @@ async fn replay(
             txid: last.txid,
             position: last.position,
         };
-        if deletes_an_account(&events) {
-            // The deletion removes the account's history rows: every one
-            // of an earlier batch must be there first.
-            history.finish().await?;
-            history = HistoryWriter::start(pool);
-        }
         let (next, applied) = tokio::join!(
             read_batch(pool, horizon, after),
             apply_counted(pool, &events, tally, bar, &mut history)
@@ -381,6 +356,14 @@ impl HistoryWriter {
             Ok(Ok(())) => Err(anyhow::anyhow!("the history writer stopped")),
             Err(e) => Err(anyhow::Error::new(e).context("the history writer failed")),
         }
+    }
+
+    /// Waits until every row queued so far is written, and goes on with
+    /// a fresh writer.
+    async fn drain(&mut self, pool: &PgPool) -> anyhow::Result<()> {
+        std::mem::replace(self, HistoryWriter::start(pool))
+            .finish()
+            .await
     }
 
     /// Waits until every queued row is written.
@@ -503,10 +486,6 @@ async fn reconcile(
     );
     let mut history = HistoryWriter::start(pool);
     for chunk in events.chunks(BATCH as usize) {
-        if deletes_an_account(chunk) {
-            history.finish().await?;
-            history = HistoryWriter::start(pool);
-        }
         apply_counted(pool, chunk, tally, bar, &mut history).await?;
     }
     history.finish().await
@@ -521,6 +500,11 @@ async fn apply_counted(
     bar: &ProgressBar,
     history: &mut HistoryWriter,
 ) -> anyhow::Result<()> {
+    if deletes_an_account(events) {
+        // The deletion removes the account's history rows: every one of an
+        // earlier batch must be there first.
+        history.drain(pool).await?;
+    }
     let mut retries = Retries::new("a rebuild batch");
     // Without savepoints first, as the live worker does; a batch holding an
     // event that cannot be applied is redone at once with them.

@@ -104,6 +104,26 @@ pub async fn create_in(conn: &mut PgConnection, schema_name: &str) -> anyhow::Re
     grant_reader(conn, schema_name).await
 }
 
+/// `VACUUM (ANALYZE)` of every table of `schema_name` (outside a
+/// transaction, as `VACUUM` must be): statistics for the planner and the
+/// visibility map for index-only scans, after a rebuild or a bulk load.
+pub async fn vacuum_analyze(pool: &PgPool, schema_name: &str) -> anyhow::Result<()> {
+    let tables: Vec<String> = sqlx::query_scalar(
+        "select format('%I.%I', schemaname, tablename) from pg_tables \
+         where schemaname = $1 order by tablename",
+    )
+    .bind(schema_name)
+    .fetch_all(pool)
+    .await?;
+    if tables.is_empty() {
+        return Ok(());
+    }
+    pool.execute(format!("vacuum (analyze) {}", tables.join(", ")).as_str())
+        .await
+        .with_context(|| format!("vacuuming and analyzing {schema_name}"))?;
+    Ok(())
+}
+
 /// Whether a schema of that name exists.
 pub async fn exists(conn: &mut PgConnection, schema_name: &str) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar("select exists(select 1 from pg_namespace where nspname = $1)")
