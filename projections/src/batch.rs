@@ -453,14 +453,9 @@ impl Notifications {
 pub struct HistoryRows(History);
 
 impl HistoryRows {
-    /// How many rows.
-    pub fn len(&self) -> usize {
-        self.0.stream_id.len()
-    }
-
     /// Whether it holds none.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.0.stream_id.is_empty()
     }
 
     /// Inserts them into the `history` of the current `search_path`, as
