@@ -28,7 +28,7 @@ pub async fn create_platform_app(
     };
     let committed = store
         .execute(&ctx, async |uow| {
-            let app_id = write_model::next_id(uow.conn(), "platform_app_ids").await?;
+            let app_id = write_model::next_id(uow.conn().await?, "platform_app_ids").await?;
             let token = tokens::derive(secret, OwnerType::PlatformApp, app_id);
             let token_hash = tokens::hash(&token);
             let mut app = uow
@@ -40,7 +40,8 @@ pub async fn create_platform_app(
                 access_token_hash: token_hash.clone(),
             };
             uow.decide(&mut app, &command).await?;
-            write_model::insert_token(uow.conn(), &token_hash, "platform_app", app_id).await?;
+            write_model::insert_token(uow.conn().await?, &token_hash, "platform_app", app_id)
+                .await?;
             Ok((app_id, token))
         })
         .await?;

@@ -85,7 +85,7 @@ async fn create(
     state
         .store
         .execute(&ctx, async |uow| {
-            let bot_id = write_model::next_id(uow.conn(), "agent_bot_ids").await?;
+            let bot_id = write_model::next_id(uow.conn().await?, "agent_bot_ids").await?;
             let token_hash = tokens::hash(&tokens::derive(&secret, OwnerType::AgentBot, bot_id));
             let mut bot = uow.new_stream::<AgentBot>(StreamId::agent_bot(bot_id));
             let command = AgentBotCommand::Create {
@@ -95,8 +95,8 @@ async fn create(
                 access_token_hash: token_hash.clone(),
             };
             uow.decide(&mut bot, &command).await?;
-            wm::insert_bot(uow.conn(), bot_id, account_id).await?;
-            write_model::insert_token(uow.conn(), &token_hash, "agent_bot", bot_id).await?;
+            wm::insert_bot(uow.conn().await?, bot_id, account_id).await?;
+            write_model::insert_token(uow.conn().await?, &token_hash, "agent_bot", bot_id).await?;
             if let Principal::PlatformApp(app_id) = principal {
                 super::platform::grant(uow, app_id, Permissible::AgentBot(bot_id)).await?;
             }
@@ -136,7 +136,7 @@ async fn delete(
         .store
         .execute(&ctx, async |uow| {
             let mut bot = uow.load::<AgentBot>(StreamId::agent_bot(bot_id)).await?;
-            let inbox_ids = wm::inboxes_of_bot(uow.conn(), bot_id).await?;
+            let inbox_ids = wm::inboxes_of_bot(uow.conn().await?, bot_id).await?;
             // Load every stream before the first write (see event_store).
             let mut inboxes = Vec::with_capacity(inbox_ids.len());
             for inbox_id in &inbox_ids {
@@ -148,9 +148,9 @@ async fn delete(
             uow.decide(&mut bot, &AgentBotCommand::Delete).await?;
             for (inbox, inbox_id) in inboxes.iter_mut().zip(&inbox_ids) {
                 uow.decide(inbox, &SetAgentBot(None)).await?;
-                wm::set_inbox_bot(uow.conn(), *inbox_id, None).await?;
+                wm::set_inbox_bot(uow.conn().await?, *inbox_id, None).await?;
             }
-            wm::delete_bot(uow.conn(), bot_id).await?;
+            wm::delete_bot(uow.conn().await?, bot_id).await?;
             Ok(())
         })
         .await
@@ -359,7 +359,7 @@ async fn set_agent_bot(
     let committed = state
         .store
         .execute(&ctx, async |uow: &mut UnitOfWork| {
-            if write_model::inbox_in_account(uow.conn(), account_id, inbox_id)
+            if write_model::inbox_in_account(uow.conn().await?, account_id, inbox_id)
                 .await?
                 .is_none()
             {
@@ -367,7 +367,7 @@ async fn set_agent_bot(
             }
             if let Some(bot_id) = wanted {
                 // The account's own bots and global bots; nothing of another account.
-                match wm::bot(uow.conn(), bot_id).await? {
+                match wm::bot(uow.conn().await?, bot_id).await? {
                     Some(None) => {}
                     Some(Some(owner)) if owner == account_id => {}
                     _ => return Err(ApiError::NotFound),
@@ -375,7 +375,7 @@ async fn set_agent_bot(
             }
             let mut inbox = uow.load::<InboxAgentBot>(StreamId::inbox(inbox_id)).await?;
             uow.decide(&mut inbox, &SetAgentBot(wanted)).await?;
-            wm::set_inbox_bot(uow.conn(), inbox_id, wanted).await?;
+            wm::set_inbox_bot(uow.conn().await?, inbox_id, wanted).await?;
             Ok(())
         })
         .await?;

@@ -111,7 +111,7 @@ async fn assign(
                         return Err(ApiError::invalid("team", "Team must exist"));
                     }
                     let auto_assignee =
-                        wm::auto_assignee(uow.conn(), account_id, team_id, inbox_id).await?;
+                        wm::auto_assignee(uow.conn().await?, account_id, team_id, inbox_id).await?;
                     ConversationCommand::AssignTeam {
                         team: Some(TeamAssignment {
                             team_id,
@@ -125,7 +125,7 @@ async fn assign(
                 Ask::Nothing => return Ok(conversation.state),
             };
             uow.decide(&mut conversation, &command).await?;
-            wm::set_conversation_facts(uow.conn(), &conversation.state).await?;
+            wm::set_conversation_facts(uow.conn().await?, &conversation.state).await?;
             Ok(conversation.state)
         })
         .await?;

@@ -43,7 +43,7 @@ async fn new_contact_inbox(
     inbox_id: i64,
     source_id: Option<String>,
 ) -> Result<NewContactInbox, ApiError> {
-    if write_model::inbox_in_account(uow.conn(), account_id, inbox_id)
+    if write_model::inbox_in_account(uow.conn().await?, account_id, inbox_id)
         .await?
         .is_none()
     {
@@ -52,8 +52,8 @@ async fn new_contact_inbox(
     let source_id = source_id
         .filter(|s| !s.trim().is_empty())
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let source_taken = write_model::source_taken(uow.conn(), inbox_id, &source_id).await?;
-    let contact_inbox_id = write_model::next_id(uow.conn(), "contact_inbox_ids").await?;
+    let source_taken = write_model::source_taken(uow.conn().await?, inbox_id, &source_id).await?;
+    let contact_inbox_id = write_model::next_id(uow.conn().await?, "contact_inbox_ids").await?;
     Ok(NewContactInbox {
         contact_inbox_id,
         inbox_id,
@@ -76,7 +76,7 @@ async fn record(
             domain::Event::ContactCreated { .. } | domain::Event::ContactUpdated { .. }
         )
     }) {
-        write_model::upsert_contact(uow.conn(), contact_id, account_id, &contact.fields)
+        write_model::upsert_contact(uow.conn().await?, contact_id, account_id, &contact.fields)
             .await
             .map_err(on_constraint)?;
     }
@@ -89,7 +89,7 @@ async fn record(
         } = e
         {
             write_model::insert_contact_inbox(
-                uow.conn(),
+                uow.conn().await?,
                 *contact_inbox_id,
                 account_id,
                 contact_id,
@@ -122,10 +122,10 @@ async fn create(
     let committed = state
         .store
         .execute(&ctx, async |uow| {
-            let contact_id = write_model::next_id(uow.conn(), "contact_ids").await?;
+            let contact_id = write_model::next_id(uow.conn().await?, "contact_ids").await?;
             let mut contact = uow.new_stream::<Contact>(StreamId::contact(contact_id));
             let taken = write_model::contact_taken(
-                uow.conn(),
+                uow.conn().await?,
                 account_id,
                 None,
                 changes.email.as_deref(),
@@ -201,7 +201,7 @@ async fn update(
                 return Err(ApiError::NotFound);
             }
             let taken = write_model::contact_taken(
-                uow.conn(),
+                uow.conn().await?,
                 account_id,
                 Some(contact_id),
                 changes.email.as_deref(),

@@ -79,7 +79,8 @@ async fn create(
     let committed = state
         .store
         .execute(&ctx, async |uow| {
-            let conversation_id = write_model::next_id(uow.conn(), "conversation_ids").await?;
+            let conversation_id =
+                write_model::next_id(uow.conn().await?, "conversation_ids").await?;
             let mut conversation =
                 uow.new_stream::<Conversation>(StreamId::conversation(conversation_id));
             // Which contact inbox the conversation runs on.
@@ -87,7 +88,7 @@ async fn create(
                 (Some(contact_id), Some(inbox_id)) => {
                     let mut contact = uow.load::<Contact>(StreamId::contact(contact_id)).await?;
                     if contact.state.ids.map(|(_, a)| a) != Some(account_id)
-                        || write_model::inbox_in_account(uow.conn(), account_id, inbox_id)
+                        || write_model::inbox_in_account(uow.conn().await?, account_id, inbox_id)
                             .await?
                             .is_none()
                     {
@@ -104,9 +105,11 @@ async fn create(
                                 .clone()
                                 .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
                             let source_taken =
-                                write_model::source_taken(uow.conn(), inbox_id, &source).await?;
+                                write_model::source_taken(uow.conn().await?, inbox_id, &source)
+                                    .await?;
                             let ci_id =
-                                write_model::next_id(uow.conn(), "contact_inbox_ids").await?;
+                                write_model::next_id(uow.conn().await?, "contact_inbox_ids")
+                                    .await?;
                             let new = NewContactInbox {
                                 contact_inbox_id: ci_id,
                                 inbox_id,
@@ -116,7 +119,7 @@ async fn create(
                             uow.decide(&mut contact, &ContactCommand::AddContactInbox(new))
                                 .await?;
                             write_model::insert_contact_inbox(
-                                uow.conn(),
+                                uow.conn().await?,
                                 ci_id,
                                 account_id,
                                 contact_id,
@@ -131,24 +134,35 @@ async fn create(
                 }
                 _ => {
                     let source = source_id.clone().unwrap_or_default();
-                    write_model::contact_inbox_by_source(uow.conn(), account_id, inbox_id, &source)
-                        .await?
-                        .ok_or(ApiError::NotFound)?
+                    write_model::contact_inbox_by_source(
+                        uow.conn().await?,
+                        account_id,
+                        inbox_id,
+                        &source,
+                    )
+                    .await?
+                    .ok_or(ApiError::NotFound)?
                 }
             };
             let (_, inbox_has_bot) =
-                write_model::inbox_in_account(uow.conn(), account_id, inbox_id)
+                write_model::inbox_in_account(uow.conn().await?, account_id, inbox_id)
                     .await?
                     .ok_or(ApiError::NotFound)?;
             // ---- integrations ----
             // A dialogflow hook on the inbox answers first, as a bot would.
             let inbox_has_bot = inbox_has_bot
-                || write_model::hooks::inbox_has_app(uow.conn(), inbox_id, "dialogflow").await?;
+                || write_model::hooks::inbox_has_app(uow.conn().await?, inbox_id, "dialogflow")
+                    .await?;
             // ---- teams, members, assignments ----
-            super::assignments::require_inbox_access(uow.conn(), &caller, inbox_id).await?;
+            super::assignments::require_inbox_access(uow.conn().await?, &caller, inbox_id).await?;
             if let Some(assignee) = assignee_id {
-                if !write_model::teams::has_inbox_access(uow.conn(), account_id, inbox_id, assignee)
-                    .await?
+                if !write_model::teams::has_inbox_access(
+                    uow.conn().await?,
+                    account_id,
+                    inbox_id,
+                    assignee,
+                )
+                .await?
                 {
                     return Err(ApiError::invalid(
                         "assignee",
@@ -159,12 +173,12 @@ async fn create(
             let mut assignee_id = assignee_id;
             if let Some(team_id) = team_id {
                 let allow_auto_assign =
-                    write_model::teams::team_in_account(uow.conn(), account_id, team_id)
+                    write_model::teams::team_in_account(uow.conn().await?, account_id, team_id)
                         .await?
                         .ok_or_else(|| ApiError::invalid("team", "Team must exist"))?;
                 if assignee_id.is_none() && allow_auto_assign {
                     assignee_id = write_model::teams::auto_assignee(
-                        uow.conn(),
+                        uow.conn().await?,
                         account_id,
                         team_id,
                         inbox_id,
@@ -172,7 +186,7 @@ async fn create(
                     .await?;
                 }
             }
-            let display_id = write_model::next_display_id(uow.conn(), account_id).await?;
+            let display_id = write_model::next_display_id(uow.conn().await?, account_id).await?;
             let command = ConversationCommand::Create {
                 conversation_id,
                 account_id,
@@ -189,13 +203,20 @@ async fn create(
                 custom_attributes: custom_attributes.clone(),
             };
             uow.decide(&mut conversation, &command).await?;
-            write_model::insert_conversation(uow.conn(), conversation_id, account_id, display_id)
+            write_model::insert_conversation(
+                uow.conn().await?,
+                conversation_id,
+                account_id,
+                display_id,
+            )
+            .await?;
+            write_model::teams::set_conversation_facts(uow.conn().await?, &conversation.state)
                 .await?;
-            write_model::teams::set_conversation_facts(uow.conn(), &conversation.state).await?;
             if let Some(p) = &first_message {
                 super::messages::create_in(uow, &mut conversation, caller.principal, p, Vec::new())
                     .await?;
-                write_model::teams::set_conversation_facts(uow.conn(), &conversation.state).await?;
+                write_model::teams::set_conversation_facts(uow.conn().await?, &conversation.state)
+                    .await?;
             }
             Ok(conversation.state)
         })
@@ -259,7 +280,8 @@ async fn toggle_status(
                     uow.decide(&mut conversation, &assign).await?;
                 }
             }
-            write_model::teams::set_conversation_facts(uow.conn(), &conversation.state).await?;
+            write_model::teams::set_conversation_facts(uow.conn().await?, &conversation.state)
+                .await?;
             Ok(conversation.state)
         })
         .await?;

@@ -57,7 +57,8 @@ async fn change_members(
             let (added, removed) = change.diff(&inbox.state.members);
             let command = InboxMembersCommand::Change(change.clone());
             uow.decide(&mut inbox, &command).await?;
-            wm::change_inbox_members(uow.conn(), inbox_id, account_id, &added, &removed).await?;
+            wm::change_inbox_members(uow.conn().await?, inbox_id, account_id, &added, &removed)
+                .await?;
             Ok(())
         })
         .await?;

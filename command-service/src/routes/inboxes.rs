@@ -103,8 +103,8 @@ async fn create(
     let committed = state
         .store
         .execute(&ctx, async |uow| {
-            let inbox_id = write_model::next_id(uow.conn(), "inbox_ids").await?;
-            let channel_id = write_model::next_id(uow.conn(), sequence).await?;
+            let inbox_id = write_model::next_id(uow.conn().await?, "inbox_ids").await?;
+            let channel_id = write_model::next_id(uow.conn().await?, sequence).await?;
             let mut inbox = uow.new_stream::<Inbox>(StreamId::inbox(inbox_id));
             let command = InboxCommand::Create {
                 inbox_id,
@@ -121,7 +121,8 @@ async fn create(
                 .as_ref()
                 .map(|c| c.channel_type())
                 .unwrap_or_default();
-            write_model::insert_inbox(uow.conn(), inbox_id, account_id, channel_type).await?;
+            write_model::insert_inbox(uow.conn().await?, inbox_id, account_id, channel_type)
+                .await?;
             if avatar.is_some() {
                 set_avatar(uow, &mut inbox, avatar.as_ref()).await?;
             }
@@ -228,9 +229,9 @@ async fn set_avatar(
         .decide(inbox, &InboxCommand::SetAvatar(new))
         .await?
         .is_empty();
-    blobs::keep(uow.conn(), &kept).await?;
+    blobs::keep(uow.conn().await?, &kept).await?;
     if changed {
-        blobs::drop_later(uow.conn(), &old).await?;
+        blobs::drop_later(uow.conn().await?, &old).await?;
     }
     Ok(())
 }

@@ -93,16 +93,16 @@ async fn create(
         .store
         .execute(&ctx, async |uow| {
             if let Some(inbox_id) = inbox_id {
-                if write_model::inbox_in_account(uow.conn(), account_id, inbox_id)
+                if write_model::inbox_in_account(uow.conn().await?, account_id, inbox_id)
                     .await?
                     .is_none()
                 {
                     return Err(ApiError::invalid("inbox", "Inbox must exist"));
                 }
             }
-            let hook_id = write_model::next_id(uow.conn(), "hook_ids").await?;
+            let hook_id = write_model::next_id(uow.conn().await?, "hook_ids").await?;
             let mut hook = uow.new_stream::<Hook>(StreamId::hook(hook_id));
-            let app_has_hook = wm::app_has_hook(uow.conn(), account_id, &app_id).await?;
+            let app_has_hook = wm::app_has_hook(uow.conn().await?, account_id, &app_id).await?;
             let command = HookCommand::Create {
                 hook_id,
                 account_id,
@@ -115,7 +115,7 @@ async fn create(
             uow.decide(&mut hook, &command).await?;
             let h = &hook.state;
             wm::insert_hook(
-                uow.conn(),
+                uow.conn().await?,
                 hook_id,
                 account_id,
                 &h.app_id,
@@ -190,7 +190,7 @@ async fn delete(
         .execute(&ctx, async |uow| {
             let mut hook = load_hook(uow, account_id, hook_id).await?;
             uow.decide(&mut hook, &HookCommand::Delete).await?;
-            wm::delete_hook(uow.conn(), hook_id).await?;
+            wm::delete_hook(uow.conn().await?, hook_id).await?;
             Ok(())
         })
         .await?;

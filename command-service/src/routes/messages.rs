@@ -116,12 +116,15 @@ async fn create(
             let mut attachments = Vec::with_capacity(stored.len());
             for s in &stored {
                 attachments.push(Attachment {
-                    id: write_model::next_id(uow.conn(), "attachment_ids").await?,
+                    id: write_model::next_id(uow.reader(), "attachment_ids").await?,
                     file_type: s.file_type,
                     blob: s.blob.clone(),
                 });
             }
-            blobs::keep(uow.conn(), &keys).await?;
+            if !keys.is_empty() {
+                // Kept in the transaction that refers to them.
+                blobs::keep(uow.conn().await?, &keys).await?;
+            }
             // Only an incoming message writes to its conversation (it may
             // reopen it); the others only read it and need not queue on it.
             let stream = StreamId::conversation(conversation_id);
@@ -196,7 +199,7 @@ pub(super) async fn create_in(
         .ok_or(ApiError::NotFound)?;
     let inbox_id = conversation.state.inbox_id;
     let (message_id, channel_type) =
-        write_model::next_message_id_and_channel(uow.conn(), account_id, inbox_id).await?;
+        write_model::next_message_id_and_channel(uow.reader(), account_id, inbox_id).await?;
     let channel_type = channel_type.ok_or(ApiError::NotFound)?;
     let mut message = uow.new_stream::<Message>(StreamId::message(message_id));
     let sender = match p.message_type {
@@ -254,7 +257,7 @@ async fn delete(
             } else {
                 message.state.blob_keys.clone()
             };
-            blobs::drop_later(uow.conn(), &dropped).await?;
+            blobs::drop_later(uow.conn().await?, &dropped).await?;
             Ok(dropped)
         })
         .await?;

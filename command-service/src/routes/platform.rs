@@ -63,7 +63,7 @@ pub(super) async fn grant(
         Permissible::User(id) => ("user", id),
         Permissible::AgentBot(id) => ("agent_bot", id),
     };
-    write_model::insert_grant(uow.conn(), app_id, kind, target_id).await?;
+    write_model::insert_grant(uow.conn().await?, app_id, kind, target_id).await?;
     Ok(())
 }
 
@@ -89,7 +89,7 @@ async fn create_account(
     let committed = state
         .store
         .execute(&ctx, async |uow| {
-            let account_id = write_model::next_id(uow.conn(), "account_ids").await?;
+            let account_id = write_model::next_id(uow.conn().await?, "account_ids").await?;
             let mut account = uow.new_stream::<Account>(StreamId::account(account_id));
             uow.decide(
                 &mut account,
@@ -100,7 +100,7 @@ async fn create_account(
             )
             .await?;
             grant(uow, app_id, Permissible::Account(account_id)).await?;
-            write_model::insert_account(uow.conn(), account_id).await?;
+            write_model::insert_account(uow.conn().await?, account_id).await?;
             Ok(account.state)
         })
         .await?;
@@ -161,7 +161,7 @@ async fn delete_account(
         .execute(&ctx, async |uow| {
             let mut account = uow.load::<Account>(StreamId::account(account_id)).await?;
             uow.decide(&mut account, &AccountCommand::Delete).await?;
-            write_model::delete_account(uow.conn(), account_id).await?;
+            write_model::delete_account(uow.conn().await?, account_id).await?;
             Ok(())
         })
         .await?;
@@ -186,10 +186,10 @@ async fn upsert_account_user(
         .store
         .execute(&ctx, async |uow| {
             let mut account = uow.load::<Account>(StreamId::account(account_id)).await?;
-            if !write_model::user_exists(uow.conn(), user_id).await? {
+            if !write_model::user_exists(uow.conn().await?, user_id).await? {
                 return Err(ApiError::invalid("user", "User must exist"));
             }
-            let new_id = write_model::next_id(uow.conn(), "account_user_ids").await?;
+            let new_id = write_model::next_id(uow.conn().await?, "account_user_ids").await?;
             let command = AccountCommand::UpsertMember {
                 new_account_user_id: new_id,
                 user_id,
@@ -199,7 +199,7 @@ async fn upsert_account_user(
             uow.decide(&mut account, &command).await?;
             let membership = account.state.members.get(&user_id).copied();
             if let Some(m) = membership {
-                write_model::upsert_member(uow.conn(), account_id, user_id, m.role).await?;
+                write_model::upsert_member(uow.conn().await?, account_id, user_id, m.role).await?;
             }
             Ok(membership)
         })
@@ -239,7 +239,7 @@ async fn delete_account_user(
             let mut account = uow.load::<Account>(StreamId::account(account_id)).await?;
             uow.decide(&mut account, &AccountCommand::RemoveMember { user_id })
                 .await?;
-            write_model::delete_member(uow.conn(), account_id, user_id).await?;
+            write_model::delete_member(uow.conn().await?, account_id, user_id).await?;
             Ok(())
         })
         .await?;
@@ -275,13 +275,13 @@ async fn create_user(
         .store
         .execute(&ctx, async |uow| {
             // An existing e-mail returns that user unchanged, granted to the app (Chatwoot).
-            if let Some(existing) = write_model::user_by_email(uow.conn(), &email).await? {
+            if let Some(existing) = write_model::user_by_email(uow.conn().await?, &email).await? {
                 grant(uow, app_id, Permissible::User(existing)).await?;
                 // The answer shows the user as it is: wait for its stream too.
                 let seen = uow.load::<User>(StreamId::user(existing)).await?;
                 return Ok((existing, email.clone(), Some((seen.stream, seen.version))));
             }
-            let user_id = write_model::next_id(uow.conn(), "user_ids").await?;
+            let user_id = write_model::next_id(uow.conn().await?, "user_ids").await?;
             let token_hash = tokens::hash(&tokens::derive(&secret, OwnerType::User, user_id));
             let mut user = uow.new_stream::<User>(StreamId::user(user_id));
             let command = UserCommand::Create {
@@ -291,10 +291,10 @@ async fn create_user(
                 email_taken: false,
             };
             uow.decide(&mut user, &command).await?;
-            write_model::upsert_user(uow.conn(), user_id, &user.state.email)
+            write_model::upsert_user(uow.conn().await?, user_id, &user.state.email)
                 .await
                 .map_err(on_constraint)?;
-            write_model::insert_token(uow.conn(), &token_hash, "user", user_id).await?;
+            write_model::insert_token(uow.conn().await?, &token_hash, "user", user_id).await?;
             grant(uow, app_id, Permissible::User(user_id)).await?;
             Ok((user_id, user.state.email, None))
         })
@@ -339,7 +339,7 @@ async fn update_user(
         .execute(&ctx, async |uow| {
             let mut user = uow.load::<User>(StreamId::user(user_id)).await?;
             let email_taken = match &changes.email {
-                Some(e) => write_model::user_by_email(uow.conn(), &e.trim().to_lowercase())
+                Some(e) => write_model::user_by_email(uow.conn().await?, &e.trim().to_lowercase())
                     .await?
                     .is_some_and(|other| other != user_id),
                 None => false,
@@ -352,7 +352,7 @@ async fn update_user(
                 },
             )
             .await?;
-            write_model::upsert_user(uow.conn(), user_id, &user.state.email)
+            write_model::upsert_user(uow.conn().await?, user_id, &user.state.email)
                 .await
                 .map_err(on_constraint)?;
             Ok(user.state.email)
@@ -378,7 +378,7 @@ async fn delete_user(
         .store
         .execute(&ctx, async |uow| {
             let mut user = uow.load::<User>(StreamId::user(user_id)).await?;
-            let accounts = write_model::accounts_of_user(uow.conn(), user_id).await?;
+            let accounts = write_model::accounts_of_user(uow.conn().await?, user_id).await?;
             // Load every stream before the first write (see event_store).
             let mut memberships = Vec::with_capacity(accounts.len());
             for account_id in accounts {
@@ -389,7 +389,7 @@ async fn delete_user(
                 uow.decide(account, &AccountCommand::RemoveMember { user_id })
                     .await?;
             }
-            write_model::delete_user(uow.conn(), user_id).await?;
+            write_model::delete_user(uow.conn().await?, user_id).await?;
             Ok(())
         })
         .await?;

@@ -122,9 +122,10 @@ async fn create(
     let committed = state
         .store
         .execute(&ctx, async |uow| {
-            let team_id = crate::write_model::next_id(uow.conn(), "team_ids").await?;
+            let team_id = crate::write_model::next_id(uow.conn().await?, "team_ids").await?;
             let mut team = uow.new_stream::<Team>(StreamId::team(team_id));
-            let name_taken = wm::team_name_taken(uow.conn(), account_id, &name, None).await?;
+            let name_taken =
+                wm::team_name_taken(uow.conn().await?, account_id, &name, None).await?;
             let command = TeamCommand::Create {
                 team_id,
                 account_id,
@@ -134,7 +135,7 @@ async fn create(
             uow.decide(&mut team, &command).await?;
             let t = &team.state;
             wm::upsert_team(
-                uow.conn(),
+                uow.conn().await?,
                 team_id,
                 account_id,
                 &t.name,
@@ -192,8 +193,13 @@ async fn update(
             let mut team = load_team(uow, account_id, team_id).await?;
             let name_taken = match &changes.name {
                 Some(n) => {
-                    wm::team_name_taken(uow.conn(), account_id, &normalize_name(n), Some(team_id))
-                        .await?
+                    wm::team_name_taken(
+                        uow.conn().await?,
+                        account_id,
+                        &normalize_name(n),
+                        Some(team_id),
+                    )
+                    .await?
                 }
                 None => false,
             };
@@ -204,7 +210,7 @@ async fn update(
             uow.decide(&mut team, &command).await?;
             let t = &team.state;
             wm::upsert_team(
-                uow.conn(),
+                uow.conn().await?,
                 team_id,
                 account_id,
                 &t.name,
@@ -237,16 +243,16 @@ async fn delete(
             // Every stream is read before anything is written (docs/adr/0002).
             let mut team = load_team(uow, account_id, team_id).await?;
             let mut conversations = Vec::new();
-            for id in wm::conversations_of_team(uow.conn(), account_id, team_id).await? {
+            for id in wm::conversations_of_team(uow.conn().await?, account_id, team_id).await? {
                 conversations.push(uow.load::<Conversation>(StreamId::conversation(id)).await?);
             }
             uow.decide(&mut team, &TeamCommand::Delete).await?;
             for conversation in &mut conversations {
                 let command = ConversationCommand::ClearTeam { team_id, actor };
                 uow.decide(conversation, &command).await?;
-                wm::set_conversation_facts(uow.conn(), &conversation.state).await?;
+                wm::set_conversation_facts(uow.conn().await?, &conversation.state).await?;
             }
-            wm::delete_team(uow.conn(), team_id).await?;
+            wm::delete_team(uow.conn().await?, team_id).await?;
             Ok(())
         })
         .await?;
@@ -286,7 +292,7 @@ async fn change_members(
             let (added, removed) = change.diff(&team.state.members);
             uow.decide(&mut team, &TeamCommand::Members(change.clone()))
                 .await?;
-            wm::change_team_members(uow.conn(), team_id, &added, &removed).await?;
+            wm::change_team_members(uow.conn().await?, team_id, &added, &removed).await?;
             Ok(added)
         })
         .await?;

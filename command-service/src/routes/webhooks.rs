@@ -104,9 +104,9 @@ async fn create(
     let committed = state
         .store
         .execute(&ctx, async |uow| {
-            let webhook_id = write_model::next_id(uow.conn(), "webhook_ids").await?;
+            let webhook_id = write_model::next_id(uow.conn().await?, "webhook_ids").await?;
             let mut webhook = uow.new_stream::<Webhook>(StreamId::webhook(webhook_id));
-            let url_taken = wm::url_taken(uow.conn(), account_id, url.trim(), None).await?;
+            let url_taken = wm::url_taken(uow.conn().await?, account_id, url.trim(), None).await?;
             let command = WebhookCommand::Create {
                 webhook_id,
                 account_id,
@@ -117,7 +117,7 @@ async fn create(
             };
             uow.decide(&mut webhook, &command).await?;
             wm::insert(
-                uow.conn(),
+                uow.conn().await?,
                 webhook_id,
                 account_id,
                 &webhook.state.url,
@@ -169,7 +169,7 @@ async fn update(
             let mut webhook = load(uow, account_id, webhook_id).await?;
             let url_taken = match &url {
                 Some(u) => {
-                    wm::url_taken(uow.conn(), account_id, u.trim(), Some(webhook_id)).await?
+                    wm::url_taken(uow.conn().await?, account_id, u.trim(), Some(webhook_id)).await?
                 }
                 None => false,
             };
@@ -182,7 +182,7 @@ async fn update(
             };
             uow.decide(&mut webhook, &command).await?;
             if webhook.state.url != before {
-                wm::set_url(uow.conn(), webhook_id, &webhook.state.url)
+                wm::set_url(uow.conn().await?, webhook_id, &webhook.state.url)
                     .await
                     .map_err(unique)?;
             }
@@ -210,7 +210,7 @@ async fn delete(
         .execute(&ctx, async |uow| {
             let mut webhook = load(uow, account_id, webhook_id).await?;
             uow.decide(&mut webhook, &WebhookCommand::Delete).await?;
-            wm::delete(uow.conn(), webhook_id).await?;
+            wm::delete(uow.conn().await?, webhook_id).await?;
             Ok(())
         })
         .await?;

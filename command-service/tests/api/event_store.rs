@@ -222,3 +222,189 @@ async fn a_committed_append_wakes_the_relay_and_the_writing_transaction_does_not
         "nothing else notified"
     );
 }
+
+/// A pool of one connection on the test's database: whatever a command
+/// leaves on its connection, the next command gets.
+async fn one_connection(env: &TestEnv) -> sqlx::PgPool {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with((*env.pool.connect_options()).clone())
+        .await
+        .unwrap()
+}
+
+/// Whether the connection is outside a transaction block: there, every
+/// statement is a transaction of its own, with an id of its own.
+async fn outside_a_transaction(conn: &mut sqlx::PgConnection) -> Result<bool, ApiError> {
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let id: String = sqlx::query_scalar("select pg_current_xact_id()::text")
+            .fetch_one(&mut *conn)
+            .await?;
+        ids.push(id);
+    }
+    Ok(ids[0] != ids[1])
+}
+
+/// The events a conversation's creation appends.
+fn created(id: i64) -> Vec<domain::Event> {
+    Conversation::default()
+        .decide(&ConversationCommand::Create {
+            conversation_id: id,
+            account_id: 1,
+            display_id: id,
+            inbox_id: 1,
+            contact_inbox_id: 1,
+            contact_id: 1,
+            status: None,
+            inbox_has_bot: false,
+            assignee_id: None,
+            team_id: None,
+            snoozed_until: None,
+            additional_attributes: Attributes::new(),
+            custom_attributes: Attributes::new(),
+        })
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_command_that_only_reads_and_appends_opens_no_transaction_and_a_lock_opens_one() {
+    let env = TestEnv::new().await;
+    let store = EventStore::new(env.pool.clone());
+    create_conversation(&store, 1).await;
+    let (outside, inside) = store
+        .execute(&ctx(), async |uow| {
+            let c = uow.read::<Conversation>(StreamId::conversation(1)).await?;
+            assert_eq!(c.version, 1);
+            let outside = outside_a_transaction(uow.reader()).await?;
+            uow.append(&StreamId::conversation(2), 0, &created(2));
+            let mut c = uow.load::<Conversation>(StreamId::conversation(1)).await?;
+            let inside = !outside_a_transaction(uow.reader()).await?;
+            let cmd = ConversationCommand::ToggleStatus {
+                status: None,
+                snoozed_until: None,
+                actor: Actor::user(1),
+            };
+            uow.decide(&mut c, &cmd).await?;
+            Ok((outside, inside))
+        })
+        .await
+        .unwrap()
+        .value;
+    assert!(outside, "reads and appends alone begin no transaction");
+    assert!(inside, "a stream's lock is taken in a transaction");
+    let events: Vec<(String, i64)> = sqlx::query_as(
+        "select stream_id, stream_version from event_store.events order by position",
+    )
+    .fetch_all(&env.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        events,
+        [
+            ("conversation:1".to_owned(), 1),
+            ("conversation:2".to_owned(), 1),
+            ("conversation:1".to_owned(), 2),
+        ],
+        "every event appended, in the order appended"
+    );
+}
+
+#[tokio::test]
+async fn a_command_whose_append_conflicts_writes_none_of_its_events() {
+    let env = TestEnv::new().await;
+    let store = EventStore::new(env.pool.clone());
+    create_conversation(&store, 1).await;
+    // Outside a transaction the command's events are one statement: the
+    // conflict on conversation 1 (it has a version 1) takes the new
+    // conversation 2 with it, on every attempt.
+    let result = store
+        .execute(&ctx(), async |uow| {
+            uow.append(&StreamId::conversation(2), 0, &created(2));
+            uow.append(&StreamId::conversation(1), 0, &created(1));
+            Ok(())
+        })
+        .await;
+    assert!(matches!(result, Err(ApiError::Conflict)), "{result:?}");
+    let streams: Vec<String> =
+        sqlx::query_scalar("select distinct stream_id from event_store.events")
+            .fetch_all(&env.pool)
+            .await
+            .unwrap();
+    assert_eq!(streams, ["conversation:1"]);
+}
+
+#[tokio::test]
+async fn a_command_that_fails_after_writing_leaves_neither_its_write_nor_its_transaction() {
+    let env = TestEnv::new().await;
+    let pool = one_connection(&env).await;
+    let store = EventStore::new(pool.clone());
+    let failed = store
+        .execute(&ctx(), async |uow| {
+            sqlx::query("insert into write_model.accounts (id) values (77)")
+                .execute(uow.conn().await?)
+                .await?;
+            Err::<(), _>(ApiError::Unprocessable("refused after a write".into()))
+        })
+        .await;
+    assert!(matches!(failed, Err(ApiError::Unprocessable(_))));
+    let (outside, written) = store
+        .execute(&ctx(), async |uow| {
+            let outside = outside_a_transaction(uow.reader()).await?;
+            let written: i64 =
+                sqlx::query_scalar("select count(*) from write_model.accounts where id = 77")
+                    .fetch_one(uow.reader())
+                    .await?;
+            Ok((outside, written))
+        })
+        .await
+        .unwrap()
+        .value;
+    assert!(
+        outside,
+        "the next command got the connection outside any transaction"
+    );
+    assert_eq!(written, 0, "the failed command's write was rolled back");
+}
+
+#[tokio::test]
+async fn a_command_dropped_in_its_transaction_does_not_hand_it_to_the_next() {
+    let env = TestEnv::new().await;
+    let pool = one_connection(&env).await;
+    let store = EventStore::new(pool.clone());
+    let (wrote, written) = tokio::sync::oneshot::channel::<()>();
+    let mut wrote = Some(wrote);
+    let context = ctx();
+    // The request goes away (its future is dropped) after a write, with
+    // the transaction open, as actix drops a handler whose client left.
+    tokio::select! {
+        _ = store.execute(&context, async |uow| {
+            sqlx::query("insert into write_model.accounts (id) values (78)")
+                .execute(uow.conn().await?)
+                .await?;
+            if let Some(wrote) = wrote.take() {
+                let _ = wrote.send(());
+            }
+            std::future::pending::<()>().await;
+            Ok(())
+        }) => panic!("the command never ends"),
+        _ = written => {}
+    }
+    let (outside, seen) = store
+        .execute(&ctx(), async |uow| {
+            let outside = outside_a_transaction(uow.reader()).await?;
+            let seen: i64 =
+                sqlx::query_scalar("select count(*) from write_model.accounts where id = 78")
+                    .fetch_one(uow.reader())
+                    .await?;
+            Ok((outside, seen))
+        })
+        .await
+        .unwrap()
+        .value;
+    assert!(
+        outside,
+        "the next command is not inside the dropped one's transaction"
+    );
+    assert_eq!(seen, 0, "the dropped command's write never committed");
+}
