@@ -214,10 +214,8 @@ pub struct UnitOfWork {
     in_transaction: bool,
     ctx: CommandContext,
     appended: BTreeMap<String, i64>,
-    /// Every event appended, in order; the ones from `inserted` on are
-    /// still to be inserted.
+    /// Every event appended, in order, inserted when the command commits.
     events: Vec<(String, i64, Event)>,
-    inserted: usize,
     cache: AggregateCache,
     /// States this command loaded or decided, cached once it commits.
     folded: Vec<(CacheKey, CachedState)>,
@@ -231,7 +229,6 @@ impl UnitOfWork {
             ctx: ctx.clone(),
             appended: BTreeMap::new(),
             events: Vec::new(),
-            inserted: 0,
             cache: cache.clone(),
             folded: Vec::new(),
         }
@@ -262,53 +259,68 @@ impl UnitOfWork {
         Ok(())
     }
 
-    /// Inserts the events appended since the last insert, in one statement.
+    /// Inserts the appended events, in one statement.
     async fn insert_appended(&mut self) -> Result<(), sqlx::Error> {
-        let new = &self.events[self.inserted..];
-        if new.is_empty() {
-            return Ok(());
-        }
         let metadata = Json(&self.ctx.metadata);
-        let mut ids = Vec::with_capacity(new.len());
-        let mut streams = Vec::with_capacity(new.len());
-        let mut versions = Vec::with_capacity(new.len());
-        let mut accounts = Vec::with_capacity(new.len());
-        let mut types = Vec::with_capacity(new.len());
-        let mut schema_versions = Vec::with_capacity(new.len());
-        let mut payloads = Vec::with_capacity(new.len());
-        for (stream, version, event) in new {
-            ids.push(Uuid::now_v7());
-            streams.push(stream.as_str());
-            versions.push(*version);
-            accounts.push(event.account_id());
-            types.push(event.event_type());
-            schema_versions.push(event.schema_version());
-            payloads.push(Json(event.payload()));
-        }
-        // Positions are drawn in the order given (the sort comes before
-        // the identity's values), so a stream's versions keep their order.
-        sqlx::query(
-            "insert into event_store.events \
-             (event_id, stream_id, stream_version, account_id, event_type, schema_version, payload, metadata, occurred_at) \
-             select e.event_id, e.stream_id, e.stream_version, e.account_id, e.event_type, \
-               e.schema_version, e.payload, $7, $8 \
-             from unnest($1::uuid[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], \
-               $6::int[], $9::jsonb[]) with ordinality \
-               as e(event_id, stream_id, stream_version, account_id, event_type, schema_version, payload, n) \
-             order by e.n",
-        )
-        .bind(&ids)
-        .bind(&streams)
-        .bind(&versions)
-        .bind(&accounts)
-        .bind(&types)
-        .bind(&schema_versions)
-        .bind(metadata)
-        .bind(self.ctx.now)
-        .bind(&payloads)
-        .execute(&mut *self.conn)
-        .await?;
-        self.inserted = self.events.len();
+        let insert = match self.events.as_slice() {
+            [] => return Ok(()),
+            // Most commands append one event: a plain row.
+            [(stream, version, event)] => sqlx::query(
+                "insert into event_store.events \
+                 (event_id, stream_id, stream_version, account_id, event_type, schema_version, payload, metadata, occurred_at) \
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(Uuid::now_v7())
+            .bind(stream)
+            .bind(version)
+            .bind(event.account_id())
+            .bind(event.event_type())
+            .bind(event.schema_version())
+            .bind(Json(event.payload()))
+            .bind(metadata)
+            .bind(self.ctx.now),
+            events => {
+                let mut ids = Vec::with_capacity(events.len());
+                let mut streams = Vec::with_capacity(events.len());
+                let mut versions = Vec::with_capacity(events.len());
+                let mut accounts = Vec::with_capacity(events.len());
+                let mut types = Vec::with_capacity(events.len());
+                let mut schema_versions = Vec::with_capacity(events.len());
+                let mut payloads = Vec::with_capacity(events.len());
+                for (stream, version, event) in events {
+                    ids.push(Uuid::now_v7());
+                    streams.push(stream.as_str());
+                    versions.push(*version);
+                    accounts.push(event.account_id());
+                    types.push(event.event_type());
+                    schema_versions.push(event.schema_version());
+                    payloads.push(Json(event.payload()));
+                }
+                // Positions are drawn in the order given (the sort comes
+                // before the identity's values), so a stream's versions
+                // keep their order.
+                sqlx::query(
+                    "insert into event_store.events \
+                     (event_id, stream_id, stream_version, account_id, event_type, schema_version, payload, metadata, occurred_at) \
+                     select e.event_id, e.stream_id, e.stream_version, e.account_id, e.event_type, \
+                       e.schema_version, e.payload, $7, $8 \
+                     from unnest($1::uuid[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], \
+                       $6::int[], $9::jsonb[]) with ordinality \
+                       as e(event_id, stream_id, stream_version, account_id, event_type, schema_version, payload, n) \
+                     order by e.n",
+                )
+                .bind(ids)
+                .bind(streams)
+                .bind(versions)
+                .bind(accounts)
+                .bind(types)
+                .bind(schema_versions)
+                .bind(metadata)
+                .bind(self.ctx.now)
+                .bind(payloads)
+            }
+        };
+        insert.execute(&mut *self.conn).await?;
         Ok(())
     }
 
