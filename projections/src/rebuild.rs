@@ -541,10 +541,16 @@ async fn apply_batch(
     let mut tally = Tally::default();
     let mut tx = pool.begin().await?;
     schema::use_schema(&mut tx, NEXT_SCHEMA).await?;
-    // Every event is a row of the log, read from there.
-    let mut batch = Batch::open(&mut tx, events.iter().map(|e| e.stream_id.as_str()))
-        .await?
-        .payloads_from_log();
+    // Every event is a row of the log, read from there, once, in the
+    // log's order, into a schema only the rebuild writes.
+    let mut batch = Batch::open_replay(
+        &mut tx,
+        events
+            .iter()
+            .map(|e| (e.stream_id.as_str(), e.stream_version)),
+    )
+    .await?
+    .payloads_from_log();
     if guard == Guard::Savepoint {
         batch = batch.eager();
     }

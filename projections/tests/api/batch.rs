@@ -331,3 +331,39 @@ async fn a_batch_copying_payloads_from_the_log_writes_the_logs_and_refuses_an_ev
     );
     env.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_replay_batch_reads_only_the_streams_it_meets_past_their_first_version() {
+    let env = TestEnv::new().await;
+    // Contact 3's row cannot be there in a replay (its version 1 comes
+    // first); it is there only to show that the batch does not read it.
+    sqlx::query(
+        "insert into read_model.stream_versions (stream_id, version) \
+         values ('contact:1', 1), ('contact:3', 5)",
+    )
+    .execute(&env.pool)
+    .await
+    .unwrap();
+    let mut tx = schema_transaction(&env, "read_model").await;
+    let mut batch = Batch::open_replay(
+        &mut tx,
+        [
+            ("contact:1", 2),
+            ("contact:3", 1),
+            ("contact:1", 3),
+            ("contact:3", 2),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        batch.version(&mut tx, "contact:1").await.unwrap(),
+        1,
+        "met past its first version: read"
+    );
+    assert_eq!(
+        batch.version(&mut tx, "contact:3").await.unwrap(),
+        0,
+        "met at its version 1: new, not read"
+    );
+}
