@@ -122,9 +122,15 @@ pub async fn rebuild(pool: &PgPool, progress: bool) -> anyhow::Result<RebuildRep
     let deferred = defer_indexes(&mut tx).await?;
     tx.commit().await?;
 
-    let total: i64 = sqlx::query_scalar("select count(*) from event_store.events")
-        .fetch_one(pool)
-        .await?;
+    // The bar's length only: counting the log reads all of it (0.4 s at
+    // 1.5 million events), so a rebuild without a bar does not.
+    let total: i64 = if progress {
+        sqlx::query_scalar("select count(*) from event_store.events")
+            .fetch_one(pool)
+            .await?
+    } else {
+        0
+    };
     let bar = progress_bar(total, progress)?;
     let mut cursor = Cursor::default();
     let mut tally = Tally::default();
