@@ -246,6 +246,24 @@ async fn outside_a_transaction(conn: &mut sqlx::PgConnection) -> Result<bool, Ap
     Ok(ids[0] != ids[1])
 }
 
+/// What the next command on `store` finds: whether it runs outside a
+/// transaction, and how many accounts `account_id` it sees.
+async fn next_command(store: &EventStore, account_id: i64) -> (bool, i64) {
+    store
+        .execute(&ctx(), async |uow| {
+            let outside = outside_a_transaction(uow.reader()).await?;
+            let seen: i64 =
+                sqlx::query_scalar("select count(*) from write_model.accounts where id = $1")
+                    .bind(account_id)
+                    .fetch_one(uow.reader())
+                    .await?;
+            Ok((outside, seen))
+        })
+        .await
+        .unwrap()
+        .value
+}
+
 /// The events a conversation's creation appends.
 fn created(id: i64) -> Vec<domain::Event> {
     Conversation::default()
@@ -348,18 +366,7 @@ async fn a_command_that_fails_after_writing_leaves_neither_its_write_nor_its_tra
         })
         .await;
     assert!(matches!(failed, Err(ApiError::Unprocessable(_))));
-    let (outside, written) = store
-        .execute(&ctx(), async |uow| {
-            let outside = outside_a_transaction(uow.reader()).await?;
-            let written: i64 =
-                sqlx::query_scalar("select count(*) from write_model.accounts where id = 77")
-                    .fetch_one(uow.reader())
-                    .await?;
-            Ok((outside, written))
-        })
-        .await
-        .unwrap()
-        .value;
+    let (outside, written) = next_command(&store, 77).await;
     assert!(
         outside,
         "the next command got the connection outside any transaction"
@@ -390,18 +397,7 @@ async fn a_command_dropped_in_its_transaction_does_not_hand_it_to_the_next() {
         }) => panic!("the command never ends"),
         _ = written => {}
     }
-    let (outside, seen) = store
-        .execute(&ctx(), async |uow| {
-            let outside = outside_a_transaction(uow.reader()).await?;
-            let seen: i64 =
-                sqlx::query_scalar("select count(*) from write_model.accounts where id = 78")
-                    .fetch_one(uow.reader())
-                    .await?;
-            Ok((outside, seen))
-        })
-        .await
-        .unwrap()
-        .value;
+    let (outside, seen) = next_command(&store, 78).await;
     assert!(
         outside,
         "the next command is not inside the dropped one's transaction"
