@@ -264,6 +264,13 @@ async fn next_command(store: &EventStore, account_id: i64) -> (bool, i64) {
         .value
 }
 
+/// The Postgres backend serving `conn`.
+async fn backend_of(conn: &mut sqlx::PgConnection) -> Result<i32, ApiError> {
+    Ok(sqlx::query_scalar("select pg_backend_pid()")
+        .fetch_one(conn)
+        .await?)
+}
+
 /// The events a conversation's creation appends.
 fn created(id: i64) -> Vec<domain::Event> {
     Conversation::default()
@@ -357,8 +364,10 @@ async fn a_command_that_fails_after_writing_leaves_neither_its_write_nor_its_tra
     let env = TestEnv::new().await;
     let pool = one_connection(&env).await;
     let store = EventStore::new(pool.clone());
+    let mut backend = 0;
     let failed = store
         .execute(&ctx(), async |uow| {
+            backend = backend_of(uow.reader()).await?;
             sqlx::query("insert into write_model.accounts (id) values (77)")
                 .execute(uow.conn().await?)
                 .await?;
@@ -367,6 +376,15 @@ async fn a_command_that_fails_after_writing_leaves_neither_its_write_nor_its_tra
         .await;
     assert!(matches!(failed, Err(ApiError::Unprocessable(_))));
     let (outside, written) = next_command(&store, 77).await;
+    let next = store
+        .execute(&ctx(), async |uow| backend_of(uow.reader()).await)
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(
+        next, backend,
+        "rolled back, the connection serves the next command instead of being closed"
+    );
     assert!(
         outside,
         "the next command got the connection outside any transaction"
