@@ -121,8 +121,9 @@ async fn create(
                     blob: s.blob.clone(),
                 });
             }
+            // Kept in the transaction that refers to them; a message
+            // without attachments needs none (asking for `conn` begins it).
             if !keys.is_empty() {
-                // Kept in the transaction that refers to them.
                 blobs::keep(uow.conn().await?, &keys).await?;
             }
             // Only an incoming message writes to its conversation (it may

@@ -19,26 +19,30 @@ fn ctx() -> CommandContext {
     }
 }
 
+/// The command that opens conversation `id` in account 1.
+fn create(id: i64) -> ConversationCommand {
+    ConversationCommand::Create {
+        conversation_id: id,
+        account_id: 1,
+        display_id: id,
+        inbox_id: 1,
+        contact_id: 1,
+        contact_inbox_id: 1,
+        status: None,
+        inbox_has_bot: false,
+        assignee_id: None,
+        team_id: None,
+        snoozed_until: None,
+        additional_attributes: Attributes::new(),
+        custom_attributes: Attributes::new(),
+    }
+}
+
 async fn create_conversation(store: &EventStore, id: i64) {
     store
         .execute(&ctx(), async |uow| {
             let mut c = uow.load::<Conversation>(StreamId::conversation(id)).await?;
-            let cmd = ConversationCommand::Create {
-                conversation_id: id,
-                account_id: 1,
-                display_id: id,
-                inbox_id: 1,
-                contact_id: 1,
-                contact_inbox_id: 1,
-                status: None,
-                inbox_has_bot: false,
-                assignee_id: None,
-                team_id: None,
-                snoozed_until: None,
-                additional_attributes: Attributes::new(),
-                custom_attributes: Attributes::new(),
-            };
-            uow.decide(&mut c, &cmd).await?;
+            uow.decide(&mut c, &create(id)).await?;
             Ok(())
         })
         .await
@@ -273,23 +277,7 @@ async fn backend_of(conn: &mut sqlx::PgConnection) -> Result<i32, ApiError> {
 
 /// The events a conversation's creation appends.
 fn created(id: i64) -> Vec<domain::Event> {
-    Conversation::default()
-        .decide(&ConversationCommand::Create {
-            conversation_id: id,
-            account_id: 1,
-            display_id: id,
-            inbox_id: 1,
-            contact_inbox_id: 1,
-            contact_id: 1,
-            status: None,
-            inbox_has_bot: false,
-            assignee_id: None,
-            team_id: None,
-            snoozed_until: None,
-            additional_attributes: Attributes::new(),
-            custom_attributes: Attributes::new(),
-        })
-        .unwrap()
+    Conversation::default().decide(&create(id)).unwrap()
 }
 
 #[tokio::test]
