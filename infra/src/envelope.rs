@@ -61,33 +61,9 @@ pub struct Envelope {
 }
 
 impl Envelope {
-    /// Wraps a logged event.
+    /// Wraps a logged event (a copy of it; [`Envelope::from`] takes it).
     pub fn from_stored(e: &StoredEvent) -> Self {
-        let meta = e.metadata();
-        Envelope {
-            specversion: "1.0".into(),
-            id: e.event_id,
-            source: match e.account_id {
-                Some(a) => format!("/chatwoot/accounts/{a}"),
-                None => "/chatwoot/platform".into(),
-            },
-            ce_type: format!("chatwoot.{}.v{}", e.event_type, e.schema_version),
-            subject: e.stream_id.clone(),
-            time: e.occurred_at,
-            datacontenttype: "application/json".into(),
-            data: e.payload.clone(),
-            streamid: e.stream_id.clone(),
-            streamversion: e.stream_version,
-            position: e.position,
-            txid: e.txid,
-            accountid: e.account_id,
-            eventtype: e.event_type.clone(),
-            schemaversion: e.schema_version,
-            correlationid: meta.correlation_id,
-            causationid: meta.causation_id,
-            actortype: meta.actor_type,
-            actorid: meta.actor_id,
-        }
+        Envelope::from(e.clone())
     }
 
     /// The NATS subject: `<prefix>.<account id, 0 for none>.<stream kind>.<EventType>`.
@@ -102,7 +78,38 @@ impl Envelope {
 
     /// Decodes the payload into today's [`domain::Event`].
     pub fn decode(&self) -> Result<domain::Event, domain::event::DecodeError> {
-        domain::Event::from_stored(&self.eventtype, self.schemaversion, self.data.clone())
+        domain::Event::from_stored_ref(&self.eventtype, self.schemaversion, &self.data)
+    }
+}
+
+impl From<StoredEvent> for Envelope {
+    /// Wraps a logged event, taking its payload instead of copying it.
+    fn from(e: StoredEvent) -> Self {
+        let meta = e.metadata();
+        Envelope {
+            specversion: "1.0".into(),
+            id: e.event_id,
+            source: match e.account_id {
+                Some(a) => format!("/chatwoot/accounts/{a}"),
+                None => "/chatwoot/platform".into(),
+            },
+            ce_type: format!("chatwoot.{}.v{}", e.event_type, e.schema_version),
+            subject: e.stream_id.clone(),
+            time: e.occurred_at,
+            datacontenttype: "application/json".into(),
+            data: e.payload,
+            streamid: e.stream_id,
+            streamversion: e.stream_version,
+            position: e.position,
+            txid: e.txid,
+            accountid: e.account_id,
+            eventtype: e.event_type,
+            schemaversion: e.schema_version,
+            correlationid: meta.correlation_id,
+            causationid: meta.causation_id,
+            actortype: meta.actor_type,
+            actorid: meta.actor_id,
+        }
     }
 }
 

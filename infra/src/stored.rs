@@ -68,11 +68,11 @@ pub const LOG_ORDER: &str = "events.txid, events.position";
 impl StoredEvent {
     /// Decodes the payload into today's [`domain::Event`] (upcasting old versions).
     pub fn decode(&self) -> Result<domain::Event, domain::event::DecodeError> {
-        domain::Event::from_stored(&self.event_type, self.schema_version, self.payload.clone())
+        domain::Event::from_stored_ref(&self.event_type, self.schema_version, &self.payload)
     }
 
     /// The metadata, or empty metadata if it cannot be read.
     pub fn metadata(&self) -> Metadata {
-        serde_json::from_value(self.metadata.clone()).unwrap_or_default()
+        Metadata::deserialize(&self.metadata).unwrap_or_default()
     }
 }
