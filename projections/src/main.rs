@@ -2,6 +2,12 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use infra::Settings;
 
+/// mimalloc instead of glibc's allocator: a rebuild parses and drops a JSON
+/// tree per event, and glibc's `malloc` and `free` (with their chunk
+/// consolidation) were a third of its projection's CPU.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The projection worker and its operator commands.
 #[derive(Debug, Parser)]
 #[command(name = "projections", version, about)]
