@@ -17,8 +17,9 @@
 //!    reads through ([`DEFERRED_INDEXES`]) are dropped before it and built
 //!    once it has caught up: one sorted build instead of an index entry
 //!    placed at a time for every row.
-//! 3. Caught up, it vacuums and analyzes the new tables (statistics for
-//!    the planner, dead row versions of the replay's updates gone), then
+//! 3. Caught up, it builds the deferred indexes and vacuums and analyzes
+//!    the new tables (statistics for the planner, dead row versions of the
+//!    replay's updates gone), two tables' work at a time, then
 //!    takes [`crate::PAUSE_LOCK`] exclusively. The live
 //!    worker holds it shared in each transaction, so this waits for the
 //!    batch in flight and then pauses the worker. It replays the rest up to
@@ -38,6 +39,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use futures::{StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use infra::envelope::Envelope;
 use infra::stored::{StoredEvent, COLUMNS, LOG_ORDER};
@@ -155,22 +157,17 @@ pub async fn rebuild(pool: &PgPool, progress: bool) -> anyhow::Result<RebuildRep
         }
     }
 
-    bar.set_message("building the deferred indexes");
-    let indexing = Instant::now();
-    build_indexes(pool, &deferred).await?;
-    let indexing = indexing.elapsed();
-
     // The new tables have no statistics yet, and the replay left a dead
     // row version behind every update (a conversation is rewritten by its
     // status, assignment and label changes and once per run of its
-    // messages): without this, the planner guesses a handful of rows
+    // messages): without the vacuum, the planner guesses a handful of rows
     // and the first queries after the swap sort whole tables (a deep list
     // page of 100,000 conversations: 726 ms against 40 ms once vacuumed).
     // Done before the pause, so the live worker is not held for it.
-    bar.set_message("vacuuming and analyzing the new tables");
-    let vacuuming = Instant::now();
-    schema::vacuum_analyze(pool, NEXT_SCHEMA).await?;
-    let vacuuming = vacuuming.elapsed();
+    bar.set_message("building the deferred indexes, vacuuming and analyzing");
+    let finishing = Instant::now();
+    finish_tables(pool, &deferred).await?;
+    let finishing = finishing.elapsed();
 
     bar.set_message("pausing the live worker");
     sqlx::query("select pg_advisory_lock($1)")
@@ -216,8 +213,7 @@ pub async fn rebuild(pool: &PgPool, progress: bool) -> anyhow::Result<RebuildRep
         applying_ms = tally.applying.as_millis() as u64,
         waiting_for_reads_ms = tally.waiting_for_reads.as_millis() as u64,
         waiting_for_history_ms = tally.waiting_for_history.as_millis() as u64,
-        indexing_ms = indexing.as_millis() as u64,
-        vacuuming_ms = vacuuming.as_millis() as u64,
+        indexing_and_vacuuming_ms = finishing.as_millis() as u64,
         "read model rebuilt and swapped in"
     );
     Ok(report)
@@ -239,11 +235,17 @@ fn progress_bar(total: i64, visible: bool) -> anyhow::Result<ProgressBar> {
     Ok(bar)
 }
 
+/// A deferred index: its table and the statement that builds it.
+struct DeferredIndex {
+    table: String,
+    definition: String,
+}
+
 /// Drops the [`DEFERRED_INDEXES`] of the schema being built and returns
-/// the statements that create them again, as Postgres states them.
-async fn defer_indexes(conn: &mut PgConnection) -> anyhow::Result<Vec<String>> {
-    let found: Vec<(String, String)> = sqlx::query_as(
-        "select indexname::text, indexdef from pg_indexes \
+/// how to build them again, as Postgres states them.
+async fn defer_indexes(conn: &mut PgConnection) -> anyhow::Result<Vec<DeferredIndex>> {
+    let found: Vec<(String, String, String)> = sqlx::query_as(
+        "select indexname::text, tablename::text, indexdef from pg_indexes \
          where schemaname = $1 and indexname = any($2) order by indexname",
     )
     .bind(NEXT_SCHEMA)
@@ -254,29 +256,64 @@ async fn defer_indexes(conn: &mut PgConnection) -> anyhow::Result<Vec<String>> {
         found.len() == DEFERRED_INDEXES.len(),
         "the read-model schema lacks some of the indexes a rebuild defers \
          (found {:?} of {DEFERRED_INDEXES:?})",
-        found.iter().map(|(name, _)| name).collect::<Vec<_>>()
+        found.iter().map(|(name, ..)| name).collect::<Vec<_>>()
     );
     let names: Vec<String> = found
         .iter()
-        .map(|(name, _)| format!("{NEXT_SCHEMA}.{name}"))
+        .map(|(name, ..)| format!("{NEXT_SCHEMA}.{name}"))
         .collect();
     conn.execute(format!("drop index {}", names.join(", ")).as_str())
         .await
         .context("dropping the deferred indexes")?;
     Ok(found
         .into_iter()
-        .map(|(_, definition)| definition)
+        .map(|(_, table, definition)| DeferredIndex { table, definition })
         .collect())
 }
 
-/// Creates the deferred indexes again, one after the other (Postgres sorts
-/// each with its parallel maintenance workers).
-async fn build_indexes(pool: &PgPool, definitions: &[String]) -> anyhow::Result<()> {
-    for definition in definitions {
-        pool.execute(definition.as_str())
-            .await
-            .with_context(|| format!("building a deferred index: {definition}"))?;
+/// Builds the deferred indexes again and vacuums and analyzes every table
+/// of the schema being built, two pieces of work at a time on two
+/// connections: each table with deferred indexes has them built and is
+/// then vacuumed (the index build's lock would hold its vacuum back
+/// anyway), and the other tables are vacuumed together. One after the
+/// other, the builds and the vacuum took 5.3 s at full size with half the
+/// box idle. The biggest table (most deferred indexes) goes first.
+async fn finish_tables(pool: &PgPool, deferred: &[DeferredIndex]) -> anyhow::Result<()> {
+    let tables: Vec<String> = sqlx::query_scalar(
+        "select tablename::text from pg_tables where schemaname = $1 order by tablename",
+    )
+    .bind(NEXT_SCHEMA)
+    .fetch_all(pool)
+    .await?;
+    let mut work: Vec<(Vec<&str>, Vec<&str>)> = Vec::new();
+    for table in &tables {
+        let builds: Vec<&str> = deferred
+            .iter()
+            .filter(|d| &d.table == table)
+            .map(|d| d.definition.as_str())
+            .collect();
+        if !builds.is_empty() {
+            work.push((builds, vec![table.as_str()]));
+        }
     }
+    work.sort_by_key(|(builds, _)| std::cmp::Reverse(builds.len()));
+    let rest: Vec<&str> = tables
+        .iter()
+        .map(String::as_str)
+        .filter(|t| !deferred.iter().any(|d| d.table == *t))
+        .collect();
+    work.insert(work.len().min(1), (Vec::new(), rest));
+    futures::stream::iter(work.into_iter().map(|(builds, vacuumed)| async move {
+        for definition in builds {
+            pool.execute(definition)
+                .await
+                .with_context(|| format!("building a deferred index: {definition}"))?;
+        }
+        schema::vacuum_analyze_tables(pool, NEXT_SCHEMA, &vacuumed).await
+    }))
+    .buffer_unordered(2)
+    .try_collect::<Vec<()>>()
+    .await?;
     Ok(())
 }
 

@@ -109,16 +109,30 @@ pub async fn create_in(conn: &mut PgConnection, schema_name: &str) -> anyhow::Re
 /// visibility map for index-only scans, after a rebuild or a bulk load.
 pub async fn vacuum_analyze(pool: &PgPool, schema_name: &str) -> anyhow::Result<()> {
     let tables: Vec<String> = sqlx::query_scalar(
-        "select format('%I.%I', schemaname, tablename) from pg_tables \
-         where schemaname = $1 order by tablename",
+        "select tablename::text from pg_tables where schemaname = $1 order by tablename",
     )
     .bind(schema_name)
     .fetch_all(pool)
     .await?;
+    let tables: Vec<&str> = tables.iter().map(String::as_str).collect();
+    vacuum_analyze_tables(pool, schema_name, &tables).await
+}
+
+/// [`vacuum_analyze`] of some tables of `schema_name`, in one statement.
+pub async fn vacuum_analyze_tables(
+    pool: &PgPool,
+    schema_name: &str,
+    tables: &[&str],
+) -> anyhow::Result<()> {
     if tables.is_empty() {
         return Ok(());
     }
-    pool.execute(format!("vacuum (analyze) {}", tables.join(", ")).as_str())
+    let schema = identifier(schema_name)?;
+    let names = tables
+        .iter()
+        .map(|t| identifier(t).map(|t| format!("{schema}.{t}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    pool.execute(format!("vacuum (analyze) {}", names.join(", ")).as_str())
         .await
         .with_context(|| format!("vacuuming and analyzing {schema_name}"))?;
     Ok(())
@@ -151,7 +165,10 @@ pub(crate) fn identifier(name: &str) -> anyhow::Result<&str> {
         .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && name.len() < 64;
-    anyhow::ensure!(valid, "{name:?} is not a schema name this crate uses");
+    anyhow::ensure!(
+        valid,
+        "{name:?} is not a schema or table name this crate uses"
+    );
     Ok(name)
 }
 
