@@ -36,6 +36,7 @@
 //! then carries on from NATS where it was; whatever the rebuild already
 //! applied is a duplicate to the new schema's `stream_versions` guard.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -279,29 +280,26 @@ async fn defer_indexes(conn: &mut PgConnection) -> anyhow::Result<Vec<DeferredIn
 /// other, the builds and the vacuum took 5.3 s at full size with half the
 /// box idle. The biggest table (most deferred indexes) goes first.
 async fn finish_tables(pool: &PgPool, deferred: &[DeferredIndex]) -> anyhow::Result<()> {
-    let tables: Vec<String> = sqlx::query_scalar(
-        "select tablename::text from pg_tables where schemaname = $1 order by tablename",
-    )
-    .bind(NEXT_SCHEMA)
-    .fetch_all(pool)
-    .await?;
-    let mut work: Vec<(Vec<&str>, Vec<&str>)> = Vec::new();
-    for table in &tables {
-        let builds: Vec<&str> = deferred
-            .iter()
-            .filter(|d| &d.table == table)
-            .map(|d| d.definition.as_str())
-            .collect();
-        if !builds.is_empty() {
-            work.push((builds, vec![table.as_str()]));
-        }
+    let tables = schema::tables(pool, NEXT_SCHEMA).await?;
+    let mut builds: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for index in deferred {
+        builds
+            .entry(index.table.as_str())
+            .or_default()
+            .push(index.definition.as_str());
     }
-    work.sort_by_key(|(builds, _)| std::cmp::Reverse(builds.len()));
     let rest: Vec<&str> = tables
         .iter()
         .map(String::as_str)
-        .filter(|t| !deferred.iter().any(|d| d.table == *t))
+        .filter(|t| !builds.contains_key(t))
         .collect();
+    // (indexes to build, tables to vacuum after them): the table with the
+    // most indexes first, then the rest, then the other indexed tables.
+    let mut work: Vec<(Vec<&str>, Vec<&str>)> = builds
+        .into_iter()
+        .map(|(table, definitions)| (definitions, vec![table]))
+        .collect();
+    work.sort_by_key(|(definitions, _)| std::cmp::Reverse(definitions.len()));
     work.insert(work.len().min(1), (Vec::new(), rest));
     futures::stream::iter(work.into_iter().map(|(builds, vacuumed)| async move {
         for definition in builds {

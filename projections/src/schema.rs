@@ -108,14 +108,17 @@ pub async fn create_in(conn: &mut PgConnection, schema_name: &str) -> anyhow::Re
 /// transaction, as `VACUUM` must be): statistics for the planner and the
 /// visibility map for index-only scans, after a rebuild or a bulk load.
 pub async fn vacuum_analyze(pool: &PgPool, schema_name: &str) -> anyhow::Result<()> {
-    let tables: Vec<String> = sqlx::query_scalar(
-        "select tablename::text from pg_tables where schemaname = $1 order by tablename",
-    )
-    .bind(schema_name)
-    .fetch_all(pool)
-    .await?;
+    let tables = tables(pool, schema_name).await?;
     let tables: Vec<&str> = tables.iter().map(String::as_str).collect();
     vacuum_analyze_tables(pool, schema_name, &tables).await
+}
+
+/// The names of the tables of `schema_name`, in order.
+pub async fn tables(pool: &PgPool, schema_name: &str) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("select tablename::text from pg_tables where schemaname = $1 order by 1")
+        .bind(schema_name)
+        .fetch_all(pool)
+        .await
 }
 
 /// [`vacuum_analyze`] of some tables of `schema_name`, in one statement.
