@@ -19,8 +19,8 @@
 //!   and written together, before an event that depends on them and at the
 //!   close;
 //! - [`Batch::close`] inserts the history rows (one `insert ... select from
-//!   unnest`; in a rebuild the payloads are copied from the log,
-//!   [`Batch::payloads_from_log`]; a rebuild takes them out before the
+//!   unnest`; in a rebuild the log's columns are copied from the log,
+//!   [`Batch::history_from_log`]; a rebuild takes them out before the
 //!   close, [`Batch::take_history`], and writes them beside the next
 //!   batch), then moves every stream's version with
 //!   a compare-and-set on the version read at open and advances
@@ -214,13 +214,20 @@ impl Batch {
 
     /// Declares that every envelope this batch applies is the row of
     /// `event_store.events` at its position (the rebuild reads them from
-    /// there): the history rows then copy their payload from the log inside
-    /// Postgres instead of sending it back. Sent, each payload was
-    /// serialized again by the projection and parsed again by Postgres,
-    /// which made the history insert the costliest statement of a rebuild.
-    /// An envelope with no such row fails the insert (its payload is
-    /// required).
-    pub fn payloads_from_log(mut self) -> Self {
+    /// there): the history rows then take the log's own columns (stream,
+    /// version, account, type, payload, time) from that row inside
+    /// Postgres, and the batch notes only what the projection derives (the
+    /// actor and correlation from the metadata, the conversation and the
+    /// contact). Sent, each payload was serialized again by the projection
+    /// and parsed again by Postgres, which made the history insert the
+    /// costliest statement of a rebuild. An envelope with no such row fails
+    /// the insert.
+    ///
+    /// The rows are inserted as they are, with no `on conflict`: a rebuild
+    /// writes each event's row once, into a history whose key it builds
+    /// after the replay (`rebuild::DEFERRED_KEYS`); a row written twice
+    /// would be a bug, which that build then reports by failing.
+    pub fn history_from_log(mut self) -> Self {
         self.history = History::new(true);
         self
     }
@@ -325,17 +332,36 @@ impl Batch {
         conn: &mut PgConnection,
         env: &Envelope,
     ) -> Result<Applied, ApplyError> {
+        self.apply_with(conn, env, None).await
+    }
+
+    /// [`Batch::apply`] with the envelope's event when the caller has
+    /// decoded it already (a rebuild decodes on its log reader's thread);
+    /// `None` decodes it here.
+    pub async fn apply_with(
+        &mut self,
+        conn: &mut PgConnection,
+        env: &Envelope,
+        decoded: Option<&Event>,
+    ) -> Result<Applied, ApplyError> {
         if env.streamversion <= self.version(conn, &env.streamid).await? {
             tracing::debug!("already applied");
             return Ok(Applied::Duplicate);
         }
-        let event = env.decode()?;
+        let decoded_here;
+        let event = match decoded {
+            Some(event) => event,
+            None => {
+                decoded_here = env.decode()?;
+                &decoded_here
+            }
+        };
         let deletes_history = matches!(event, Event::AccountDeleted { .. });
         if deletes_history {
             // The account's rows noted so far must exist for it to delete them.
             self.flush_history(conn).await?;
         }
-        crate::apply::change(conn, &event, env, &mut self.deferred).await?;
+        crate::apply::change(conn, event, env, &mut self.deferred).await?;
         if self.eager {
             self.deferred.write(conn).await?;
         }
@@ -494,11 +520,11 @@ pub struct HistoryRows(History);
 impl HistoryRows {
     /// Whether it holds none.
     pub fn is_empty(&self) -> bool {
-        self.0.stream_id.is_empty()
+        self.0.position.is_empty()
     }
 
     /// Inserts them into the `history` of the current `search_path`, as
-    /// the batch's close would have (a row already there changes nothing).
+    /// the batch's close would have.
     pub async fn insert(&self, conn: &mut PgConnection) -> Result<(), ApplyError> {
         self.0.insert(conn).await
     }
@@ -507,23 +533,31 @@ impl HistoryRows {
 /// History rows noted for one insert, column by column.
 #[derive(Debug, Default)]
 struct History {
-    /// The payloads are copied from `event_store.events`
-    /// ([`Batch::payloads_from_log`]); `payload` stays empty.
+    /// The log's columns are copied from `event_store.events` by position
+    /// ([`Batch::history_from_log`]); only `position` and the derived
+    /// columns are noted.
     from_log: bool,
-    stream_id: Vec<String>,
-    stream_version: Vec<i64>,
     position: Vec<i64>,
-    account_id: Vec<Option<i64>>,
-    event_type: Vec<String>,
-    schema_version: Vec<i32>,
-    payload: Vec<Json<Value>>,
     actor_type: Vec<String>,
     actor_id: Vec<Option<i64>>,
     correlation_id: Vec<String>,
     causation_id: Vec<Option<String>>,
-    occurred_at: Vec<DateTime<Utc>>,
     conversation_id: Vec<Option<i64>>,
     contact_id: Vec<Option<i64>>,
+    /// The log's columns, noted unless `from_log`.
+    logged: Logged,
+}
+
+/// The columns of a history row that are the log's own.
+#[derive(Debug, Default)]
+struct Logged {
+    stream_id: Vec<String>,
+    stream_version: Vec<i64>,
+    account_id: Vec<Option<i64>>,
+    event_type: Vec<String>,
+    schema_version: Vec<i32>,
+    payload: Vec<Json<Value>>,
+    occurred_at: Vec<DateTime<Utc>>,
 }
 
 impl History {
@@ -535,73 +569,77 @@ impl History {
     }
 
     fn push(&mut self, env: &Envelope) {
-        self.stream_id.push(env.streamid.clone());
-        self.stream_version.push(env.streamversion);
         self.position.push(env.position);
-        self.account_id.push(env.accountid);
-        self.event_type.push(env.eventtype.clone());
-        self.schema_version.push(env.schemaversion);
-        if !self.from_log {
-            self.payload.push(Json(env.data.clone()));
-        }
         self.actor_type.push(env.actortype.clone());
         self.actor_id.push(env.actorid);
         self.correlation_id.push(env.correlationid.clone());
         self.causation_id.push(env.causationid.clone());
-        self.occurred_at.push(env.time);
         self.conversation_id.push(conversation_of(env));
         self.contact_id.push(contact_of(env));
+        if !self.from_log {
+            let logged = &mut self.logged;
+            logged.stream_id.push(env.streamid.clone());
+            logged.stream_version.push(env.streamversion);
+            logged.account_id.push(env.accountid);
+            logged.event_type.push(env.eventtype.clone());
+            logged.schema_version.push(env.schemaversion);
+            logged.payload.push(Json(env.data.clone()));
+            logged.occurred_at.push(env.time);
+        }
     }
 
-    /// One insert for every row (a row already there changes nothing).
+    /// One insert for every row. From the log, the rows are inserted as
+    /// they are; otherwise a row already there changes nothing.
     async fn insert(&self, conn: &mut PgConnection) -> Result<(), ApplyError> {
-        if self.stream_id.is_empty() {
+        if self.position.is_empty() {
             return Ok(());
         }
-        // The log's row must be the event's own; if it is not there, the
-        // payload is null and the insert fails instead of dropping the row.
-        let (payload, source) = if self.from_log {
-            (
-                "e.payload",
-                "left join event_store.events e on e.position = h.position \
-                   and e.stream_id = h.stream_id and e.stream_version = h.stream_version",
-            )
-        } else {
-            ("h.payload", "")
-        };
-        let sql = format!(
-            "insert into history (stream_id, stream_version, position, account_id, event_type, \
-               schema_version, payload, actor_type, actor_id, correlation_id, causation_id, \
-               occurred_at, conversation_id, contact_id) \
+        // The log's row must be there: without it the log's columns are
+        // null and the insert fails instead of dropping the row.
+        const FROM_LOG: &str = "insert into history (stream_id, stream_version, position, \
+               account_id, event_type, schema_version, payload, actor_type, actor_id, \
+               correlation_id, causation_id, occurred_at, conversation_id, contact_id) \
+             select e.stream_id, e.stream_version, h.position, e.account_id, e.event_type, \
+               e.schema_version, e.payload, h.actor_type, h.actor_id, h.correlation_id, \
+               h.causation_id, e.occurred_at, h.conversation_id, h.contact_id \
+             from unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], \
+               $6::bigint[], $7::bigint[]) \
+               as h(position, actor_type, actor_id, correlation_id, causation_id, \
+                    conversation_id, contact_id) \
+             left join event_store.events e on e.position = h.position";
+        const CARRIED: &str = "insert into history (stream_id, stream_version, position, \
+               account_id, event_type, schema_version, payload, actor_type, actor_id, \
+               correlation_id, causation_id, occurred_at, conversation_id, contact_id) \
              select h.stream_id, h.stream_version, h.position, h.account_id, h.event_type, \
-               h.schema_version, {payload}, h.actor_type, h.actor_id, h.correlation_id, \
+               h.schema_version, h.payload, h.actor_type, h.actor_id, h.correlation_id, \
                h.causation_id, h.occurred_at, h.conversation_id, h.contact_id \
-             from unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], \
-               $6::int[], $7::text[], $8::bigint[], $9::text[], $10::text[], \
-               $11::timestamptz[], $12::bigint[], $13::bigint[], $14::jsonb[]) \
-               as h(stream_id, stream_version, position, account_id, event_type, \
-                    schema_version, actor_type, actor_id, correlation_id, causation_id, \
-                    occurred_at, conversation_id, contact_id, payload) \
-             {source} \
-             on conflict (stream_id, stream_version) do nothing"
-        );
-        sqlx::query(&sql)
-            .bind(&self.stream_id)
-            .bind(&self.stream_version)
+             from unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], \
+               $6::bigint[], $7::bigint[], $8::text[], $9::bigint[], $10::bigint[], \
+               $11::text[], $12::int[], $13::jsonb[], $14::timestamptz[]) \
+               as h(position, actor_type, actor_id, correlation_id, causation_id, \
+                    conversation_id, contact_id, stream_id, stream_version, account_id, \
+                    event_type, schema_version, payload, occurred_at) \
+             on conflict (stream_id, stream_version) do nothing";
+        let mut query = sqlx::query(if self.from_log { FROM_LOG } else { CARRIED })
             .bind(&self.position)
-            .bind(&self.account_id)
-            .bind(&self.event_type)
-            .bind(&self.schema_version)
             .bind(&self.actor_type)
             .bind(&self.actor_id)
             .bind(&self.correlation_id)
             .bind(&self.causation_id)
-            .bind(&self.occurred_at)
             .bind(&self.conversation_id)
-            .bind(&self.contact_id)
-            .bind(&self.payload)
-            .execute(conn)
-            .await?;
+            .bind(&self.contact_id);
+        if !self.from_log {
+            let logged = &self.logged;
+            query = query
+                .bind(&logged.stream_id)
+                .bind(&logged.stream_version)
+                .bind(&logged.account_id)
+                .bind(&logged.event_type)
+                .bind(&logged.schema_version)
+                .bind(&logged.payload)
+                .bind(&logged.occurred_at);
+        }
+        query.execute(conn).await?;
         Ok(())
     }
 }

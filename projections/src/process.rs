@@ -18,6 +18,7 @@
 //! too, with a note naming the blocker, until an operator deals with the
 //! stream; other streams carry on.
 
+use domain::Event;
 use infra::envelope::Envelope;
 use infra::stored::{StoredEvent, COLUMNS};
 use serde_json::{json, Value};
@@ -74,16 +75,19 @@ pub async fn process(
     batch: &mut Batch,
     env: &Envelope,
 ) -> Result<Outcome, ApplyError> {
-    process_with(conn, batch, env, Guard::Savepoint).await
+    process_with(conn, batch, env, None, Guard::Savepoint).await
 }
 
-/// [`process`] with a choice of [`Guard`]. With [`Guard::Optimistic`] a
-/// permanent error (`!is_transient()`) comes back instead of being parked.
-/// With [`Guard::Savepoint`] the batch must be [`Batch::eager`].
+/// [`process`] with a choice of [`Guard`], and with the envelope's event
+/// when the caller has decoded it already (`None`: decoded when applied).
+/// With [`Guard::Optimistic`] a permanent error (`!is_transient()`) comes
+/// back instead of being parked. With [`Guard::Savepoint`] the batch must
+/// be [`Batch::eager`].
 pub async fn process_with(
     conn: &mut PgConnection,
     batch: &mut Batch,
     env: &Envelope,
+    decoded: Option<&Event>,
     guard: Guard,
 ) -> Result<Outcome, ApplyError> {
     let recorded = batch.version(conn, &env.streamid).await?;
@@ -119,13 +123,13 @@ pub async fn process_with(
         }
         for stored in &missing {
             let earlier = Envelope::from_stored(stored);
-            if apply_or_park(conn, batch, &earlier, guard).await? == Outcome::Parked {
+            if apply_or_park(conn, batch, &earlier, None, guard).await? == Outcome::Parked {
                 hold(conn, batch, env, earlier.position).await?;
                 return Ok(Outcome::Held);
             }
         }
     }
-    apply_or_park(conn, batch, env, guard).await
+    apply_or_park(conn, batch, env, decoded, guard).await
 }
 
 /// Applies under a savepoint; a permanent error rolls back to it and parks.
@@ -134,16 +138,17 @@ async fn apply_or_park(
     conn: &mut PgConnection,
     batch: &mut Batch,
     env: &Envelope,
+    decoded: Option<&Event>,
     guard: Guard,
 ) -> Result<Outcome, ApplyError> {
     if guard == Guard::Optimistic {
-        return Ok(match batch.apply(conn, env).await? {
+        return Ok(match batch.apply_with(conn, env, decoded).await? {
             Applied::Applied => Outcome::Applied,
             Applied::Duplicate => Outcome::Duplicate,
         });
     }
     conn.execute("savepoint apply_one").await?;
-    match batch.apply(conn, env).await {
+    match batch.apply_with(conn, env, decoded).await {
         Ok(applied) => {
             conn.execute("release savepoint apply_one").await?;
             Ok(match applied {

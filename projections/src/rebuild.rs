@@ -10,14 +10,15 @@
 //!    Nothing can later appear behind that key, so nothing is skipped. Each
 //!    catch-up round stops at the horizon it started with, so it ends even
 //!    while writes keep coming.
-//!    The log is read a batch ahead, on a thread and a connection of its
-//!    own (`LogReader`); each batch's history rows are written after its
-//!    commit, on another connection, while the next batch is applied.
-//!    The secondary indexes of the biggest tables that the replay never
-//!    reads through ([`DEFERRED_INDEXES`]) are dropped before it and built
+//!    The log is read and decoded a batch ahead, on a thread and a
+//!    connection of its own (`LogReader`); each batch's history rows are
+//!    written after its commit, on another connection, while the next
+//!    batch is applied. The secondary indexes of the biggest tables that
+//!    the replay never reads through ([`DEFERRED_INDEXES`]) and the
+//!    history's key ([`DEFERRED_KEYS`]) are dropped before it and built
 //!    once it has caught up: one sorted build instead of an index entry
 //!    placed at a time for every row.
-//! 3. Caught up, it builds the deferred indexes and vacuums and analyzes
+//! 3. Caught up, it builds the deferred indexes and keys and vacuums and analyzes
 //!    the new tables (statistics for the planner, dead row versions of the
 //!    replay's updates gone), two tables' work at a time, then
 //!    takes [`crate::PAUSE_LOCK`] exclusively. The live
@@ -76,6 +77,15 @@ pub const DEFERRED_INDEXES: &[&str] = &[
     "messages_account_idx",
     "report_messages_account_idx",
 ];
+/// Constraints of `sql/read_model.sql` the replay adds after it has caught
+/// up, for the same reason as [`DEFERRED_INDEXES`]: the history's primary
+/// key, an index on a text and a number that every event's row went into
+/// at a random place (7.5 s of a full-size replay's 19 s of history
+/// inserts). The replay writes each event's history row once, with no
+/// `on conflict` (`Batch::history_from_log`), so nothing reads the key
+/// before it is there; a row written twice would fail its build, and with
+/// it the rebuild.
+pub const DEFERRED_KEYS: &[&str] = &["history_pkey"];
 
 /// What a rebuild did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,16 +246,17 @@ fn progress_bar(total: i64, visible: bool) -> anyhow::Result<ProgressBar> {
     Ok(bar)
 }
 
-/// A deferred index: its table and the statement that builds it.
+/// A deferred index or key: its table and the statement that builds it.
 struct DeferredIndex {
     table: String,
     definition: String,
 }
 
-/// Drops the [`DEFERRED_INDEXES`] of the schema being built and returns
-/// how to build them again, as Postgres states them.
+/// Drops the [`DEFERRED_INDEXES`] and [`DEFERRED_KEYS`] of the schema
+/// being built and returns how to build them again, as Postgres states
+/// them.
 async fn defer_indexes(conn: &mut PgConnection) -> anyhow::Result<Vec<DeferredIndex>> {
-    let found: Vec<(String, String, String)> = sqlx::query_as(
+    let indexes: Vec<(String, String, String)> = sqlx::query_as(
         "select indexname::text, tablename::text, indexdef from pg_indexes \
          where schemaname = $1 and indexname = any($2) order by indexname",
     )
@@ -253,22 +264,52 @@ async fn defer_indexes(conn: &mut PgConnection) -> anyhow::Result<Vec<DeferredIn
     .bind(DEFERRED_INDEXES)
     .fetch_all(&mut *conn)
     .await?;
+    let keys: Vec<(String, String, String)> = sqlx::query_as(
+        "select c.conname::text, t.relname::text, pg_get_constraintdef(c.oid) \
+         from pg_constraint c join pg_class t on t.oid = c.conrelid \
+         join pg_namespace n on n.oid = t.relnamespace \
+         where n.nspname = $1 and c.conname = any($2) order by c.conname",
+    )
+    .bind(NEXT_SCHEMA)
+    .bind(DEFERRED_KEYS)
+    .fetch_all(&mut *conn)
+    .await?;
     anyhow::ensure!(
-        found.len() == DEFERRED_INDEXES.len(),
-        "the read-model schema lacks some of the indexes a rebuild defers \
-         (found {:?} of {DEFERRED_INDEXES:?})",
-        found.iter().map(|(name, ..)| name).collect::<Vec<_>>()
+        indexes.len() == DEFERRED_INDEXES.len() && keys.len() == DEFERRED_KEYS.len(),
+        "the read-model schema lacks some of the indexes and keys a rebuild defers \
+         (found {:?} of {DEFERRED_INDEXES:?} and {DEFERRED_KEYS:?})",
+        indexes
+            .iter()
+            .chain(&keys)
+            .map(|(name, ..)| name)
+            .collect::<Vec<_>>()
     );
-    let names: Vec<String> = found
+    for (name, table, _) in &keys {
+        schema::identifier(table)?;
+        schema::identifier(name)?;
+        conn.execute(format!("alter table {NEXT_SCHEMA}.{table} drop constraint {name}").as_str())
+            .await
+            .with_context(|| format!("dropping the deferred key {name}"))?;
+    }
+    let names: Vec<String> = indexes
         .iter()
         .map(|(name, ..)| format!("{NEXT_SCHEMA}.{name}"))
         .collect();
     conn.execute(format!("drop index {}", names.join(", ")).as_str())
         .await
         .context("dropping the deferred indexes")?;
-    Ok(found
+    let keys = keys
+        .into_iter()
+        .map(|(name, table, definition)| DeferredIndex {
+            definition: format!(
+                "alter table {NEXT_SCHEMA}.{table} add constraint {name} {definition}"
+            ),
+            table,
+        });
+    Ok(indexes
         .into_iter()
         .map(|(_, table, definition)| DeferredIndex { table, definition })
+        .chain(keys)
         .collect())
 }
 
@@ -346,26 +387,47 @@ async fn replay(
         tally.waiting_for_reads += waiting.elapsed();
         let Some(last) = events.last() else { break };
         let after = Cursor {
-            txid: last.txid,
-            position: last.position,
+            txid: last.env.txid,
+            position: last.env.position,
         };
         apply_counted(pool, &events, tally, bar, &mut history).await?;
         *cursor = after;
         replayed += events.len();
+        reader.give_back(events);
     }
     history.finish().await?;
     Ok(replayed)
 }
 
+/// An event of the log as the replay applies it: its envelope, and its
+/// event decoded by the [`LogReader`] (`None` if that failed: the apply
+/// decodes it again and parks it with the error).
+struct Logged {
+    env: Envelope,
+    event: Option<domain::Event>,
+}
+
+impl From<StoredEvent> for Logged {
+    fn from(stored: StoredEvent) -> Self {
+        let env = Envelope::from(stored);
+        let event = env.decode().ok();
+        Logged { env, event }
+    }
+}
+
 /// Reads the log ahead of the apply, a batch at a time, on a thread and a
-/// connection of its own, and hands each batch over as envelopes. Reading
-/// is a quarter of a replay's database time and needs nothing the apply
-/// writes; turning the rows into envelopes (every payload's JSON parsed)
-/// was a third of the projection's CPU, and on the apply's thread it held
-/// up the answers of the apply's statements while a third of the box was
-/// idle.
+/// connection of its own, and hands each batch over decoded; the apply
+/// gives each batch back once it is done with it, and the reader frees it.
+/// Reading is a quarter of a replay's database time and needs nothing the
+/// apply writes. Turning the rows into envelopes (every payload's JSON
+/// parsed) was a third of the projection's CPU, and on the apply's thread
+/// it held up the answers of the apply's statements while a third of the
+/// box was idle; then decoding the events and freeing the envelopes (the
+/// allocator frees memory of another thread more slowly) were more than
+/// half of what was left on that thread.
 struct LogReader {
-    batches: tokio::sync::mpsc::Receiver<anyhow::Result<Vec<Envelope>>>,
+    batches: tokio::sync::mpsc::Receiver<anyhow::Result<Vec<Logged>>>,
+    spent: tokio::sync::mpsc::UnboundedSender<Vec<Logged>>,
 }
 
 impl LogReader {
@@ -374,6 +436,7 @@ impl LogReader {
     fn start(options: &PgConnectOptions, horizon: i64, after: Cursor) -> anyhow::Result<Self> {
         // One batch waits while the next is read.
         let (batches, received) = tokio::sync::mpsc::channel(1);
+        let (spent, given_back) = tokio::sync::mpsc::unbounded_channel();
         let options = options.clone();
         std::thread::Builder::new()
             .name("rebuild-log-reader".into())
@@ -382,22 +445,34 @@ impl LogReader {
                     .enable_all()
                     .build();
                 match runtime {
-                    Ok(runtime) => runtime.block_on(read_ahead(options, horizon, after, batches)),
+                    Ok(runtime) => {
+                        runtime.block_on(read_ahead(options, horizon, after, batches, given_back))
+                    }
                     Err(e) => {
                         let _ = batches.blocking_send(Err(e.into()));
                     }
                 }
             })
             .context("starting the log's reader")?;
-        Ok(LogReader { batches: received })
+        Ok(LogReader {
+            batches: received,
+            spent,
+        })
     }
 
     /// The next batch: empty once the horizon is reached.
-    async fn next(&mut self) -> anyhow::Result<Vec<Envelope>> {
+    async fn next(&mut self) -> anyhow::Result<Vec<Logged>> {
         match self.batches.recv().await {
             Some(batch) => batch,
             None => Err(anyhow::anyhow!("the log's reader stopped")),
         }
+    }
+
+    /// Gives an applied batch back to be freed on the reader's thread.
+    fn give_back(&self, batch: Vec<Logged>) {
+        // A reader that has stopped has dropped its end: the batch is
+        // freed here instead.
+        let _ = self.spent.send(batch);
     }
 }
 
@@ -406,7 +481,8 @@ async fn read_ahead(
     options: PgConnectOptions,
     horizon: i64,
     mut after: Cursor,
-    batches: tokio::sync::mpsc::Sender<anyhow::Result<Vec<Envelope>>>,
+    batches: tokio::sync::mpsc::Sender<anyhow::Result<Vec<Logged>>>,
+    mut given_back: tokio::sync::mpsc::UnboundedReceiver<Vec<Logged>>,
 ) {
     let mut conn = match PgConnection::connect_with(&options).await {
         Ok(conn) => conn,
@@ -420,11 +496,14 @@ async fn read_ahead(
         }
     };
     loop {
+        while let Ok(spent) = given_back.try_recv() {
+            drop(spent);
+        }
         let batch = read_batch(&mut conn, horizon, after).await;
         let last = match &batch {
             Ok(events) => events.last().map(|e| Cursor {
-                txid: e.txid,
-                position: e.position,
+                txid: e.env.txid,
+                position: e.env.position,
             }),
             Err(_) => None,
         };
@@ -440,9 +519,9 @@ async fn read_ahead(
 }
 
 /// Whether one of the events deletes an account.
-fn deletes_an_account(events: &[Envelope]) -> bool {
+fn deletes_an_account(events: &[Logged]) -> bool {
     let deleted = domain::Event::AccountDeleted { account_id: 0 }.event_type();
-    events.iter().any(|e| e.eventtype == deleted)
+    events.iter().any(|e| e.env.eventtype == deleted)
 }
 
 /// Writes the history rows of committed batches into the schema being
@@ -561,12 +640,12 @@ impl Retries {
     }
 }
 
-/// The next batch after `after` below `horizon`, as envelopes.
+/// The next batch after `after` below `horizon`, decoded.
 async fn read_batch(
     conn: &mut PgConnection,
     horizon: i64,
     after: Cursor,
-) -> anyhow::Result<Vec<Envelope>> {
+) -> anyhow::Result<Vec<Logged>> {
     let events: Vec<StoredEvent> = sqlx::query_as(&format!(
         "select {COLUMNS} from event_store.events \
          where (txid, position) > ($1::text::xid8, $2) \
@@ -580,7 +659,7 @@ async fn read_batch(
     .fetch_all(conn)
     .await
     .context("reading the log")?;
-    Ok(events.into_iter().map(Envelope::from).collect())
+    Ok(events.into_iter().map(Logged::from).collect())
 }
 
 /// Belt and braces for the swap: with the worker paused, every event above
@@ -623,7 +702,7 @@ async fn reconcile(
         events = events.len(),
         "the live read model had events above the horizon; taking them from the log"
     );
-    let events: Vec<Envelope> = events.into_iter().map(Envelope::from).collect();
+    let events: Vec<Logged> = events.into_iter().map(Logged::from).collect();
     let mut history = HistoryWriter::start(pool);
     for chunk in events.chunks(BATCH as usize) {
         apply_counted(pool, chunk, tally, bar, &mut history).await?;
@@ -635,7 +714,7 @@ async fn reconcile(
 /// and hands the committed batch's history rows to `history`.
 async fn apply_counted(
     pool: &PgPool,
-    events: &[Envelope],
+    events: &[Logged],
     tally: &mut Tally,
     bar: &ProgressBar,
     history: &mut HistoryWriter,
@@ -679,7 +758,7 @@ async fn apply_counted(
 /// tally come the history rows the batch left for the caller to write.
 async fn apply_batch(
     pool: &PgPool,
-    events: &[Envelope],
+    events: &[Logged],
     guard: Guard,
 ) -> anyhow::Result<Option<(Tally, HistoryRows)>> {
     let mut tally = Tally::default();
@@ -691,15 +770,15 @@ async fn apply_batch(
         &mut tx,
         events
             .iter()
-            .map(|e| (e.streamid.as_str(), e.streamversion)),
+            .map(|e| (e.env.streamid.as_str(), e.env.streamversion)),
     )
     .await?
-    .payloads_from_log();
+    .history_from_log();
     if guard == Guard::Savepoint {
         batch = batch.eager();
     }
-    for env in events {
-        let outcome = match process_with(&mut tx, &mut batch, env, guard).await {
+    for Logged { env, event } in events {
+        let outcome = match process_with(&mut tx, &mut batch, env, event.as_ref(), guard).await {
             Ok(outcome) => outcome,
             Err(e) if guard.finds_poison(&e) => return Ok(None),
             Err(e) => return Err(e.into()),

@@ -158,7 +158,7 @@ pub async fn use_schema(conn: &mut PgConnection, schema_name: &str) -> anyhow::R
     Ok(())
 }
 
-/// A schema name that is safe to splice into SQL: lowercase letters, digits
+/// A schema, table or constraint name that is safe to splice into SQL: lowercase letters, digits
 /// and underscores, not starting with a digit. Schema names are ours (never
 /// user input), so refusing anything else is enough.
 pub(crate) fn identifier(name: &str) -> anyhow::Result<&str> {
@@ -170,7 +170,7 @@ pub(crate) fn identifier(name: &str) -> anyhow::Result<&str> {
         && name.len() < 64;
     anyhow::ensure!(
         valid,
-        "{name:?} is not a schema or table name this crate uses"
+        "{name:?} is not a schema, table or constraint name this crate uses"
     );
     Ok(name)
 }

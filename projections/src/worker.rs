@@ -437,7 +437,7 @@ async fn apply_batch(
     for item in items {
         match item {
             Item::Envelope(env) => {
-                let outcome = process_with(&mut tx, &mut batch, env, guard)
+                let outcome = process_with(&mut tx, &mut batch, env, None, guard)
                     .await
                     .map_err(|e| BatchError::of(e, guard))?;
                 tracing::debug!(stream = %env.streamid, version = env.streamversion, ?outcome, "processed");

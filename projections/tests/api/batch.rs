@@ -286,7 +286,7 @@ async fn apply_from_log(env: &TestEnv, event: &Envelope) -> Result<(), ApplyErro
     let mut batch = Batch::open(&mut tx, [event.streamid.as_str()])
         .await
         .unwrap()
-        .payloads_from_log();
+        .history_from_log();
     batch.apply(&mut tx, event).await.unwrap();
     let _ = batch.close(&mut tx, None).await?;
     tx.commit().await.unwrap();
@@ -294,7 +294,7 @@ async fn apply_from_log(env: &TestEnv, event: &Envelope) -> Result<(), ApplyErro
 }
 
 /// The rebuild's batches copy history payloads from the log
-/// (`Batch::payloads_from_log`): the row holds the log's payload, not the
+/// (`Batch::history_from_log`): the row holds the log's payload, not the
 /// one the envelope carries, and an envelope the log does not hold fails
 /// the batch instead of losing its history row.
 #[tokio::test]

@@ -91,6 +91,24 @@ async fn a_rebuild_from_the_log_equals_the_live_read_model_and_swaps_in_place() 
     for deferred in projections::rebuild::DEFERRED_INDEXES {
         assert!(indexes.iter().any(|(name, _)| name == deferred));
     }
+    // The keys it added after the rows are constraints again, not only
+    // their indexes.
+    let keys: Vec<(String, String)> = sqlx::query_as(
+        "select c.conname::text, pg_get_constraintdef(c.oid) from pg_constraint c \
+         join pg_namespace n on n.oid = c.connamespace \
+         where n.nspname = 'read_model' and c.conname = any($1) order by 1",
+    )
+    .bind(projections::rebuild::DEFERRED_KEYS)
+    .fetch_all(&env.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        keys,
+        [(
+            "history_pkey".to_owned(),
+            "PRIMARY KEY (stream_id, stream_version)".to_owned()
+        )]
+    );
     assert_eq!(report.parked, 2);
     assert_eq!(report.applied, report.events - 2);
     assert!(report.replaced.is_some());
