@@ -21,7 +21,7 @@
 //! - [`Batch::close`] inserts the history rows (one `insert ... select from
 //!   unnest`; in a rebuild the log's columns are copied from the log,
 //!   [`Batch::history_from_log`]; a rebuild takes them out before the
-//!   close, [`Batch::take_history`], and writes them beside the next
+//!   close, [`Batch::take_side_rows`], and writes them beside the next
 //!   batch), then moves every stream's version with
 //!   a compare-and-set on the version read at open and advances
 //!   `projection_state`, in one statement; it returns one
@@ -68,6 +68,7 @@ use crate::creations::Creations;
 use crate::history::{contact_of, conversation_of};
 use crate::messages::Run;
 use crate::patches::Patches;
+use crate::reports::MessageFacts;
 
 /// What this transaction knows of one stream.
 #[derive(Debug, Clone, Copy)]
@@ -232,16 +233,41 @@ impl Batch {
         self
     }
 
-    /// Takes the history rows noted so far and not yet written, leaving
+    /// Declares that the report facts of posted messages
+    /// (`report_messages`, which nothing but an account's deletion reads)
+    /// are kept for [`Batch::take_side_rows`] instead of being written
+    /// with their messages; their first responses still are. Not for an
+    /// [`Batch::eager`] batch, whose writes must go with their event.
+    pub fn facts_aside(mut self) -> Self {
+        debug_assert!(
+            !self.eager,
+            "an eager batch writes its facts with their event"
+        );
+        self.deferred.messages.facts_aside();
+        self
+    }
+
+    /// Takes the history rows, and the report facts kept aside
+    /// ([`Batch::facts_aside`]), noted so far and not yet written, leaving
     /// none: for a caller that writes them itself, elsewhere
-    /// ([`HistoryRows::insert`]), once this batch's transaction has
+    /// ([`SideRows::insert`]), once this batch's transaction has
     /// committed. A rebuild does, on another connection, so that the
-    /// biggest insert of a batch runs beside the next batch's apply. Rows
+    /// biggest inserts of a batch run beside the next batch's apply. Rows
     /// the batch had to write itself (before an account's deletion, or
     /// each with its event in [`Batch::eager`] mode) are not among them.
-    pub fn take_history(&mut self) -> HistoryRows {
+    /// The deferred writes still pending are written first (a run's facts
+    /// are kept aside when it is written), so it can meet poison as the
+    /// close can.
+    pub async fn take_side_rows(
+        &mut self,
+        conn: &mut PgConnection,
+    ) -> Result<SideRows, ApplyError> {
+        self.deferred.write(conn).await?;
         let empty = History::new(self.history.from_log);
-        HistoryRows(std::mem::replace(&mut self.history, empty))
+        Ok(SideRows {
+            history: std::mem::replace(&mut self.history, empty),
+            facts: self.deferred.messages.take_facts(),
+        })
     }
 
     async fn load(&mut self, conn: &mut PgConnection, ids: &[&str]) -> Result<(), ApplyError> {
@@ -358,8 +384,13 @@ impl Batch {
         };
         let deletes_history = matches!(event, Event::AccountDeleted { .. });
         if deletes_history {
-            // The account's rows noted so far must exist for it to delete them.
+            // The account's rows noted so far must exist for it to delete
+            // them: its pending writes (which keep their report facts
+            // aside), its history rows and those facts.
+            self.deferred.write(conn).await?;
             self.flush_history(conn).await?;
+            let facts = self.deferred.messages.take_facts();
+            crate::reports::message_facts(conn, &facts).await?;
         }
         crate::apply::change(conn, event, env, &mut self.deferred).await?;
         if self.eager {
@@ -511,22 +542,26 @@ impl Notifications {
     }
 }
 
-/// History rows taken from a batch ([`Batch::take_history`]) to be written
-/// elsewhere.
+/// History rows and report facts taken from a batch
+/// ([`Batch::take_side_rows`]) to be written elsewhere.
 #[derive(Debug)]
-#[must_use = "taken history rows are written with `insert`"]
-pub struct HistoryRows(History);
+#[must_use = "taken rows are written with `insert`"]
+pub struct SideRows {
+    history: History,
+    facts: MessageFacts,
+}
 
-impl HistoryRows {
+impl SideRows {
     /// Whether it holds none.
     pub fn is_empty(&self) -> bool {
-        self.0.position.is_empty()
+        self.history.position.is_empty() && self.facts.is_empty()
     }
 
-    /// Inserts them into the `history` of the current `search_path`, as
-    /// the batch's close would have.
+    /// Inserts them into the tables of the current `search_path`, as the
+    /// batch would have.
     pub async fn insert(&self, conn: &mut PgConnection) -> Result<(), ApplyError> {
-        self.0.insert(conn).await
+        self.history.insert(&mut *conn).await?;
+        crate::reports::message_facts(conn, &self.facts).await
     }
 }
 

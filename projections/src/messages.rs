@@ -16,6 +16,7 @@ use sqlx::types::Json;
 use sqlx::PgConnection;
 
 use crate::apply::ApplyError;
+use crate::reports::MessageFacts;
 
 /// A message row as an event gives it.
 pub struct NewMessageRow<'a> {
@@ -91,6 +92,9 @@ pub struct Run {
     conversations: HashSet<i64>,
     /// The contacts that sent any of them.
     contacts: HashSet<i64>,
+    /// Where the report facts of written runs go instead of their table,
+    /// for a batch that writes them later, elsewhere ([`Run::facts_aside`]).
+    facts_aside: Option<MessageFacts>,
 }
 
 impl Run {
@@ -148,12 +152,31 @@ impl Run {
         self.id.is_empty()
     }
 
+    /// From now on, [`Run::write`] writes the first responses of the run's
+    /// report facts but keeps the facts themselves (`report_messages`,
+    /// which nothing but an account's deletion reads) for
+    /// [`Run::take_facts`].
+    pub fn facts_aside(&mut self) {
+        self.facts_aside.get_or_insert_with(MessageFacts::default);
+    }
+
+    /// The report facts kept aside so far, leaving none (none at all unless
+    /// [`Run::facts_aside`]).
+    pub fn take_facts(&mut self) -> MessageFacts {
+        self.facts_aside
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
     /// Writes the run and leaves it empty.
     pub async fn write(&mut self, conn: &mut PgConnection) -> Result<(), ApplyError> {
         if self.is_empty() {
             return Ok(());
         }
+        let aside = self.facts_aside.take();
         let run = std::mem::take(self);
+        self.facts_aside = aside;
         // Activity moves for incoming and outgoing messages (0, 1), not for
         // activities or templates; a contact's for anything it sends.
         sqlx::query(
@@ -200,7 +223,15 @@ impl Run {
         .bind(&run.created_at)
         .execute(&mut *conn)
         .await?;
-        crate::reports::messages(conn, &run).await
+        let facts = MessageFacts::of(run);
+        match &mut self.facts_aside {
+            Some(aside) => {
+                crate::reports::first_responses(conn, &facts).await?;
+                aside.append(facts);
+                Ok(())
+            }
+            None => crate::reports::messages(conn, &facts).await,
+        }
     }
 }
 

@@ -11,9 +11,9 @@
 //!    catch-up round stops at the horizon it started with, so it ends even
 //!    while writes keep coming.
 //!    The log is read and decoded a batch ahead, on a thread and a
-//!    connection of its own (`LogReader`); each batch's history rows are
-//!    written after its commit, on another connection, while the next
-//!    batch is applied. The secondary indexes of the biggest tables that
+//!    connection of its own (`LogReader`); each batch's history rows and
+//!    report facts are written after its commit, on another connection,
+//!    while the next batch is applied. The secondary indexes of the biggest tables that
 //!    the replay never reads through ([`DEFERRED_INDEXES`]) and the
 //!    history's key ([`DEFERRED_KEYS`]) are dropped before it and built
 //!    once it has caught up: one sorted build instead of an index entry
@@ -48,7 +48,7 @@ use infra::stored::{StoredEvent, COLUMNS, LOG_ORDER};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 
-use crate::batch::{Batch, HistoryRows};
+use crate::batch::{Batch, SideRows};
 use crate::process::{process_with, Guard, Outcome};
 use crate::schema::{self, LIVE_SCHEMA};
 
@@ -115,10 +115,10 @@ struct Tally {
     parked: u64,
     /// Where the replay's time went: applying batches (their transactions,
     /// retries included), waiting for the next batch's read once an apply
-    /// was done, and waiting for the history writer to take a batch's rows.
+    /// was done, and waiting for the side writer to take a batch's rows.
     applying: Duration,
     waiting_for_reads: Duration,
-    waiting_for_history: Duration,
+    waiting_for_side_rows: Duration,
 }
 
 /// Rebuilds `read_model` from the log and swaps it in. With `progress`, a
@@ -223,7 +223,7 @@ pub async fn rebuild(pool: &PgPool, progress: bool) -> anyhow::Result<RebuildRep
         duration_ms = report.duration.as_millis() as u64,
         applying_ms = tally.applying.as_millis() as u64,
         waiting_for_reads_ms = tally.waiting_for_reads.as_millis() as u64,
-        waiting_for_history_ms = tally.waiting_for_history.as_millis() as u64,
+        waiting_for_side_rows_ms = tally.waiting_for_side_rows.as_millis() as u64,
         indexing_and_vacuuming_ms = finishing.as_millis() as u64,
         "read model rebuilt and swapped in"
     );
@@ -369,8 +369,8 @@ async fn horizon(pool: &PgPool) -> anyhow::Result<i64> {
 /// Replays the log from `cursor` up to `horizon`, a batch at a time, and
 /// returns how many events it held. Each batch is read while the one
 /// before it is applied, by a [`LogReader`] on a thread and a connection of
-/// its own. The history rows of each applied batch are written by a
-/// [`HistoryWriter`] beside the next batch's apply.
+/// its own. The history rows and report facts of each applied batch are
+/// written by a [`SideWriter`] beside the next batch's apply.
 async fn replay(
     pool: &PgPool,
     horizon: i64,
@@ -380,7 +380,7 @@ async fn replay(
 ) -> anyhow::Result<usize> {
     let mut replayed = 0;
     let mut reader = LogReader::start(&pool.connect_options(), horizon, *cursor)?;
-    let mut history = HistoryWriter::start(pool);
+    let mut side = SideWriter::start(pool);
     loop {
         let waiting = Instant::now();
         let events = reader.next().await?;
@@ -390,12 +390,12 @@ async fn replay(
             txid: last.env.txid,
             position: last.env.position,
         };
-        apply_counted(pool, &events, tally, bar, &mut history).await?;
+        apply_counted(pool, &events, tally, bar, &mut side).await?;
         *cursor = after;
         replayed += events.len();
         reader.give_back(events);
     }
-    history.finish().await?;
+    side.finish().await?;
     Ok(replayed)
 }
 
@@ -524,38 +524,40 @@ fn deletes_an_account(events: &[Logged]) -> bool {
     events.iter().any(|e| e.env.eventtype == deleted)
 }
 
-/// Writes the history rows of committed batches into the schema being
-/// built, in the order it is given them, in a task of its own on a
-/// connection of the pool, so that a batch's biggest insert (a row per
-/// event, with its payload) runs beside the next batch's apply instead of
-/// before its commit. Nothing reads the history during a rebuild; the swap
-/// comes after [`HistoryWriter::finish`]. Each insert is retried as a
-/// batch is (a row already there changes nothing); one that keeps failing
-/// fails the rebuild, which then swaps nothing in.
-struct HistoryWriter {
-    rows: Option<tokio::sync::mpsc::Sender<HistoryRows>>,
+/// Writes the history rows and report facts of committed batches
+/// ([`SideRows`]) into the schema being built, in the order it is given
+/// them, in a task of its own on a connection of the pool, so that a
+/// batch's biggest inserts (a row per event, with its payload, and a fact
+/// per message) run beside the next batch's apply instead of before its
+/// commit. Nothing reads them during a rebuild but an account's deletion
+/// (the batch drains the writer first); the swap comes after
+/// [`SideWriter::finish`]. Each insert is retried as a batch is (its
+/// transaction rolled back); one that keeps failing fails the rebuild,
+/// which then swaps nothing in.
+struct SideWriter {
+    rows: Option<tokio::sync::mpsc::Sender<SideRows>>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
-impl HistoryWriter {
+impl SideWriter {
     fn start(pool: &PgPool) -> Self {
         // Two batches' rows at most wait while one is written.
-        let (rows, mut queue) = tokio::sync::mpsc::channel::<HistoryRows>(2);
+        let (rows, mut queue) = tokio::sync::mpsc::channel::<SideRows>(2);
         let pool = pool.clone();
         let task = tokio::spawn(async move {
             while let Some(batch) = queue.recv().await {
-                write_history(&pool, &batch).await?;
+                write_side_rows(&pool, &batch).await?;
             }
             Ok(())
         });
-        HistoryWriter {
+        SideWriter {
             rows: Some(rows),
             task,
         }
     }
 
     /// Queues a committed batch's rows (waits while two are queued).
-    async fn send(&mut self, batch: HistoryRows) -> anyhow::Result<()> {
+    async fn send(&mut self, batch: SideRows) -> anyhow::Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -570,15 +572,15 @@ impl HistoryWriter {
         self.rows = None;
         match (&mut self.task).await {
             Ok(Err(e)) => Err(e),
-            Ok(Ok(())) => Err(anyhow::anyhow!("the history writer stopped")),
-            Err(e) => Err(anyhow::Error::new(e).context("the history writer failed")),
+            Ok(Ok(())) => Err(anyhow::anyhow!("the side writer stopped")),
+            Err(e) => Err(anyhow::Error::new(e).context("the side writer failed")),
         }
     }
 
     /// Waits until every row queued so far is written, and goes on with
     /// a fresh writer.
     async fn drain(&mut self, pool: &PgPool) -> anyhow::Result<()> {
-        std::mem::replace(self, HistoryWriter::start(pool))
+        std::mem::replace(self, SideWriter::start(pool))
             .finish()
             .await
     }
@@ -586,13 +588,13 @@ impl HistoryWriter {
     /// Waits until every queued row is written.
     async fn finish(mut self) -> anyhow::Result<()> {
         self.rows = None;
-        self.task.await.context("the history writer failed")?
+        self.task.await.context("the side writer failed")?
     }
 }
 
-/// Inserts history rows in a transaction of their own, retried a few times.
-async fn write_history(pool: &PgPool, rows: &HistoryRows) -> anyhow::Result<()> {
-    let mut retries = Retries::new("writing a rebuild batch's history");
+/// Inserts side rows in a transaction of their own, retried a few times.
+async fn write_side_rows(pool: &PgPool, rows: &SideRows) -> anyhow::Result<()> {
+    let mut retries = Retries::new("writing a rebuild batch's history and report facts");
     loop {
         let written: anyhow::Result<()> = async {
             let mut tx = pool.begin().await?;
@@ -703,26 +705,27 @@ async fn reconcile(
         "the live read model had events above the horizon; taking them from the log"
     );
     let events: Vec<Logged> = events.into_iter().map(Logged::from).collect();
-    let mut history = HistoryWriter::start(pool);
+    let mut side = SideWriter::start(pool);
     for chunk in events.chunks(BATCH as usize) {
-        apply_counted(pool, chunk, tally, bar, &mut history).await?;
+        apply_counted(pool, chunk, tally, bar, &mut side).await?;
     }
-    history.finish().await
+    side.finish().await
 }
 
 /// Applies events in one transaction (retried a few times), counting them,
-/// and hands the committed batch's history rows to `history`.
+/// and hands the committed batch's history rows and report facts to
+/// `side`.
 async fn apply_counted(
     pool: &PgPool,
     events: &[Logged],
     tally: &mut Tally,
     bar: &ProgressBar,
-    history: &mut HistoryWriter,
+    side: &mut SideWriter,
 ) -> anyhow::Result<()> {
     if deletes_an_account(events) {
-        // The deletion removes the account's history rows: every one of an
-        // earlier batch must be there first.
-        history.drain(pool).await?;
+        // The deletion removes the account's history rows and report
+        // facts: every one of an earlier batch must be there first.
+        side.drain(pool).await?;
     }
     let started = Instant::now();
     let mut retries = Retries::new("a rebuild batch");
@@ -741,8 +744,8 @@ async fn apply_counted(
     };
     let applied = Instant::now();
     tally.applying += applied - started;
-    history.send(rows).await?;
-    tally.waiting_for_history += applied.elapsed();
+    side.send(rows).await?;
+    tally.waiting_for_side_rows += applied.elapsed();
     tally.events += batch.events;
     tally.applied += batch.applied;
     tally.parked += batch.parked;
@@ -755,12 +758,13 @@ async fn apply_counted(
 
 /// Applies the events in one transaction; `None` when, without savepoints,
 /// one of them could not be applied (nothing is committed then). With the
-/// tally come the history rows the batch left for the caller to write.
+/// tally come the history rows and report facts the batch left for the
+/// caller to write.
 async fn apply_batch(
     pool: &PgPool,
     events: &[Logged],
     guard: Guard,
-) -> anyhow::Result<Option<(Tally, HistoryRows)>> {
+) -> anyhow::Result<Option<(Tally, SideRows)>> {
     let mut tally = Tally::default();
     let mut tx = pool.begin().await?;
     schema::use_schema(&mut tx, NEXT_SCHEMA).await?;
@@ -774,9 +778,12 @@ async fn apply_batch(
     )
     .await?
     .history_from_log();
-    if guard == Guard::Savepoint {
-        batch = batch.eager();
-    }
+    // With savepoints, every write goes with its event; without, the
+    // report facts wait with the history rows.
+    batch = match guard {
+        Guard::Savepoint => batch.eager(),
+        Guard::Optimistic => batch.facts_aside(),
+    };
     for Logged { env, event } in events {
         let outcome = match process_with(&mut tx, &mut batch, env, event.as_ref(), guard).await {
             Ok(outcome) => outcome,
@@ -790,14 +797,18 @@ async fn apply_batch(
         }
         tally.events += 1;
     }
-    let rows = batch.take_history();
-    // Nobody waits on the schema being built: its notifications are dropped.
-    // The close writes what the batch deferred, so it can meet poison too.
-    match batch.close(&mut tx, None).await {
-        Ok(_) => {}
+    // Taking them writes what the batch deferred, and so does the close,
+    // so both can meet poison too. Nobody waits on the schema being built:
+    // its notifications are dropped.
+    let closed = match batch.take_side_rows(&mut tx).await {
+        Ok(rows) => batch.close(&mut tx, None).await.map(|_| rows),
+        Err(e) => Err(e),
+    };
+    let rows = match closed {
+        Ok(rows) => rows,
         Err(e) if guard.finds_poison(&e) => return Ok(None),
         Err(e) => return Err(e.into()),
-    }
+    };
     tx.commit().await?;
     Ok(Some((tally, rows)))
 }

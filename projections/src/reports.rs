@@ -12,6 +12,7 @@
 //! they are folded per batch with the conversation's own changes
 //! ([`crate::patches`]), resolutions included.
 
+use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
 use crate::apply::ApplyError;
@@ -25,32 +26,109 @@ pub const DELETE_ACCOUNT: [&str; 3] = [
     "delete from report_resolutions where account_id = $1",
 ];
 
-/// The facts of a run of posted messages, and the first responses among
-/// them, in one statement. Only incoming and outgoing messages (0, 1) are
-/// facts; a first response is a user's public reply, the least `(time,
-/// message id)` of the run per conversation, kept only if it is earlier than
-/// the one already recorded.
-pub async fn messages(conn: &mut PgConnection, run: &Run) -> Result<(), ApplyError> {
-    let sender_user_id: Vec<Option<i64>> = run
-        .sender_type
-        .iter()
-        .zip(&run.sender_id)
-        .map(|(kind, id)| id.filter(|_| *kind == Some("user")))
-        .collect();
-    sqlx::query(
+/// The report facts of posted messages, column by column: a row of
+/// `report_messages` for each incoming or outgoing one (the statements skip
+/// the others), which also give the first responses. Taken from a [`Run`]
+/// when it is written ([`MessageFacts::of`]).
+#[derive(Debug, Default)]
+pub struct MessageFacts {
+    message_id: Vec<i64>,
+    account_id: Vec<i64>,
+    conversation_id: Vec<i64>,
+    inbox_id: Vec<i64>,
+    message_type: Vec<i16>,
+    private: Vec<bool>,
+    sender_user_id: Vec<Option<i64>>,
+    created_at: Vec<DateTime<Utc>>,
+}
+
+impl MessageFacts {
+    /// The facts of a run's messages.
+    pub fn of(run: Run) -> Self {
+        let sender_user_id = run
+            .sender_type
+            .iter()
+            .zip(&run.sender_id)
+            .map(|(kind, id)| id.filter(|_| *kind == Some("user")))
+            .collect();
+        MessageFacts {
+            message_id: run.id,
+            account_id: run.account_id,
+            conversation_id: run.conversation_id,
+            inbox_id: run.inbox_id,
+            message_type: run.message_type,
+            private: run.private,
+            sender_user_id,
+            created_at: run.created_at,
+        }
+    }
+
+    /// Adds `other`'s facts after these.
+    pub fn append(&mut self, mut other: MessageFacts) {
+        self.message_id.append(&mut other.message_id);
+        self.account_id.append(&mut other.account_id);
+        self.conversation_id.append(&mut other.conversation_id);
+        self.inbox_id.append(&mut other.inbox_id);
+        self.message_type.append(&mut other.message_type);
+        self.private.append(&mut other.private);
+        self.sender_user_id.append(&mut other.sender_user_id);
+        self.created_at.append(&mut other.created_at);
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.message_id.is_empty()
+    }
+
+    /// Runs `statement`, one of those below, with these facts as `m`.
+    async fn write(&self, conn: &mut PgConnection, statement: &str) -> Result<(), ApplyError> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(statement)
+            .bind(&self.message_id)
+            .bind(&self.account_id)
+            .bind(&self.conversation_id)
+            .bind(&self.inbox_id)
+            .bind(&self.message_type)
+            .bind(&self.private)
+            .bind(&self.sender_user_id)
+            .bind(&self.created_at)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+}
+
+/// The facts as `m`: incoming and outgoing messages (0, 1) only.
+macro_rules! facts_as_m {
+    () => {
         "with m as ( \
            select * from unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], \
              $5::smallint[], $6::boolean[], $7::bigint[], $8::timestamptz[]) \
            as m(message_id, account_id, conversation_id, inbox_id, message_type, private, \
                 sender_user_id, created_at) \
-           where message_type in (0, 1)), \
-         facts as ( \
-           insert into report_messages (message_id, account_id, conversation_id, inbox_id, \
-             message_type, private, sender_user_id, created_at) \
-           select message_id, account_id, conversation_id, inbox_id, message_type, private, \
-             sender_user_id, created_at from m \
-           on conflict (message_id) do nothing) \
-         insert into report_conversations as r \
+           where message_type in (0, 1))"
+    };
+}
+
+/// Inserts `m` into `report_messages`.
+macro_rules! insert_facts {
+    () => {
+        "insert into report_messages (message_id, account_id, conversation_id, inbox_id, \
+           message_type, private, sender_user_id, created_at) \
+         select message_id, account_id, conversation_id, inbox_id, message_type, private, \
+           sender_user_id, created_at from m \
+         on conflict (message_id) do nothing"
+    };
+}
+
+/// The first responses among `m`: a user's public reply, the least `(time,
+/// message id)` per conversation, kept only if it is earlier than the one
+/// already recorded.
+macro_rules! first_responses {
+    () => {
+        "insert into report_conversations as r \
            (conversation_id, account_id, inbox_id, first_response_at, first_responder_id, \
             first_response_id) \
          select distinct on (conversation_id) conversation_id, account_id, inbox_id, \
@@ -63,19 +141,41 @@ pub async fn messages(conn: &mut PgConnection, run: &Run) -> Result<(), ApplyErr
            first_response_id = excluded.first_response_id \
          where r.first_response_at is null \
             or (excluded.first_response_at, excluded.first_response_id) \
-               < (r.first_response_at, r.first_response_id)",
-    )
-    .bind(&run.id)
-    .bind(&run.account_id)
-    .bind(&run.conversation_id)
-    .bind(&run.inbox_id)
-    .bind(&run.message_type)
-    .bind(&run.private)
-    .bind(&sender_user_id)
-    .bind(&run.created_at)
-    .execute(conn)
-    .await?;
-    Ok(())
+               < (r.first_response_at, r.first_response_id)"
+    };
+}
+
+/// The facts of a run of posted messages and the first responses among
+/// them, in one statement.
+pub async fn messages(conn: &mut PgConnection, facts: &MessageFacts) -> Result<(), ApplyError> {
+    const STATEMENT: &str = concat!(
+        facts_as_m!(),
+        ", facts as (",
+        insert_facts!(),
+        ") ",
+        first_responses!()
+    );
+    facts.write(conn, STATEMENT).await
+}
+
+/// The first responses among the facts only: for a batch that writes the
+/// facts themselves later, elsewhere ([`message_facts`]).
+pub async fn first_responses(
+    conn: &mut PgConnection,
+    facts: &MessageFacts,
+) -> Result<(), ApplyError> {
+    const STATEMENT: &str = concat!(facts_as_m!(), " ", first_responses!());
+    facts.write(conn, STATEMENT).await
+}
+
+/// The facts only, into `report_messages` (a fact already there changes
+/// nothing).
+pub async fn message_facts(
+    conn: &mut PgConnection,
+    facts: &MessageFacts,
+) -> Result<(), ApplyError> {
+    const STATEMENT: &str = concat!(facts_as_m!(), " ", insert_facts!());
+    facts.write(conn, STATEMENT).await
 }
 
 /// Records resolutions (gathered by [`Patches`](crate::patches::Patches))

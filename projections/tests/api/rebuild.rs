@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use domain::message::MessageType;
 use domain::{Event, StreamId};
 use serde_json::json;
 use sqlx::Connection;
@@ -341,34 +342,53 @@ async fn append_all(env: &TestEnv, events: &[(String, i64, Event)]) {
     .unwrap();
 }
 
-/// A rebuild writes each batch's history rows beside the next batch's
-/// apply; an account's deletion at the head of the next batch must still
-/// find, and remove, the account's rows of the batch before.
+/// A rebuild writes each batch's history rows and report facts beside the
+/// next batch's apply; an account's deletion at the head of the next batch
+/// must still find, and remove, the account's rows of the batch before,
+/// and one later in a batch those of its own batch.
 #[tokio::test]
 async fn an_account_deleted_right_after_a_full_batch_leaves_none_of_its_history() {
     let env = TestEnv::new().await;
     let batch = projections::rebuild::BATCH;
+    let message = |id: i64, account: i64| {
+        (
+            format!("message:{id}"),
+            1,
+            message_created(id, account, 1, MessageType::Incoming, false, None),
+        )
+    };
     let mut log = vec![
         ("account:1".to_owned(), 1, account_created(1)),
         ("account:2".to_owned(), 1, account_created(2)),
+        ("account:3".to_owned(), 1, account_created(3)),
+        message(1, 1),
     ];
-    for contact in 1..=batch - 2 {
+    for contact in 1..=batch - 4 {
         log.push((
             format!("contact:{contact}"),
             1,
             contact_created(contact, 1, "one of many"),
         ));
     }
-    log.push((
-        "account:1".to_owned(),
-        2,
-        Event::AccountDeleted { account_id: 1 },
-    ));
-    log.push((
-        format!("contact:{batch}"),
-        1,
-        contact_created(batch, 2, "kept"),
-    ));
+    log.extend([
+        (
+            "account:1".to_owned(),
+            2,
+            Event::AccountDeleted { account_id: 1 },
+        ),
+        message(2, 3),
+        (
+            "account:3".to_owned(),
+            2,
+            Event::AccountDeleted { account_id: 3 },
+        ),
+        (
+            format!("contact:{batch}"),
+            1,
+            contact_created(batch, 2, "kept"),
+        ),
+        message(3, 2),
+    ]);
     append_all(&env, &log).await;
     // A rebuild replays what lies below the cluster's horizon; another test
     // may hold a transaction open that keeps it behind ours for a while.
@@ -387,15 +407,26 @@ async fn an_account_deleted_right_after_a_full_batch_leaves_none_of_its_history(
         .unwrap();
     assert_eq!(report.applied as usize, log.len());
     assert_eq!(
-        env.scalar("select count(*) from read_model.history where account_id = 1")
+        env.scalar("select count(*) from read_model.history where account_id in (1, 3)")
             .await,
         0,
-        "the deleted account's history is gone, the batch before its deletion's too"
+        "the deleted accounts' history is gone, the batch before a deletion's too"
+    );
+    assert_eq!(
+        env.scalar("select count(*) from read_model.report_messages where account_id in (1, 3)")
+            .await,
+        0,
+        "and so are their report facts"
     );
     assert_eq!(
         env.scalar("select count(*) from read_model.history where account_id = 2")
             .await,
-        2
+        3
+    );
+    assert_eq!(
+        env.scalar("select count(*) from read_model.report_messages where account_id = 2")
+            .await,
+        1
     );
     env.cleanup().await;
 }
