@@ -63,6 +63,12 @@ pub enum ApplyError {
     /// Postgres refused or failed.
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
+    /// A replay inserted a row that was already there. A rebuild applies
+    /// each event of the log once, into a schema only it writes, and
+    /// inserts its rows without `on conflict`, so this is a bug, never
+    /// poison: transient, it fails the rebuild once its retries are spent.
+    #[error("a replay wrote a row twice: {0}")]
+    Replayed(sqlx::Error),
 }
 
 impl ApplyError {
@@ -74,7 +80,7 @@ impl ApplyError {
     pub fn is_transient(&self) -> bool {
         match self {
             ApplyError::Decode(_) | ApplyError::Invalid(_) => false,
-            ApplyError::Conflict(_) => true,
+            ApplyError::Conflict(_) | ApplyError::Replayed(_) => true,
             ApplyError::Db(sqlx::Error::Database(e)) => {
                 let class = e.code().map(|c| c.chars().take(2).collect::<String>());
                 // 22: data exception, 23: integrity constraint violation.
@@ -82,6 +88,17 @@ impl ApplyError {
             }
             ApplyError::Db(_) => true,
         }
+    }
+}
+
+/// What an insert of a replay without `on conflict` failed with: a unique
+/// violation is [`ApplyError::Replayed`], anything else as usual.
+pub fn replay_error(e: sqlx::Error) -> ApplyError {
+    match &e {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
+            ApplyError::Replayed(e)
+        }
+        _ => ApplyError::Db(e),
     }
 }
 

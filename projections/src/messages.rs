@@ -95,6 +95,9 @@ pub struct Run {
     /// Where the report facts of written runs go instead of their table,
     /// for a batch that writes them later, elsewhere ([`Run::facts_aside`]).
     facts_aside: Option<MessageFacts>,
+    /// A replay's run ([`Run::replay`]): its rows are inserted without
+    /// `on conflict`.
+    replay: bool,
 }
 
 impl Run {
@@ -169,17 +172,33 @@ impl Run {
             .unwrap_or_default()
     }
 
+    /// Declares the runs a replay's (a rebuild's), which applies each
+    /// message once into a schema only it writes: their rows are inserted
+    /// without `on conflict (id) do nothing`, whose check cost a quarter of
+    /// the insert (in `psql`, a million messages: 7.1 s against 5.2 s), and
+    /// a row already there fails the write ([`ApplyError::Replayed`]).
+    pub fn replay(&mut self) {
+        self.replay = true;
+    }
+
     /// Writes the run and leaves it empty.
     pub async fn write(&mut self, conn: &mut PgConnection) -> Result<(), ApplyError> {
         if self.is_empty() {
             return Ok(());
         }
         let aside = self.facts_aside.take();
+        let replay = self.replay;
         let run = std::mem::take(self);
         self.facts_aside = aside;
+        self.replay = replay;
+        let on_conflict = if replay {
+            ""
+        } else {
+            "on conflict (id) do nothing"
+        };
         // Activity moves for incoming and outgoing messages (0, 1), not for
         // activities or templates; a contact's for anything it sends.
-        sqlx::query(
+        sqlx::query(&format!(
             "with m as ( \
                select * from unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], \
                  $5::smallint[], $6::text[], $7::text[], $8::jsonb[], $9::boolean[], \
@@ -194,7 +213,7 @@ impl Run {
                select id, account_id, conversation_id, inbox_id, message_type, content, \
                  content_type, content_attributes, private, sender_type, sender_id, source_id, \
                  created_at, created_at from m \
-               on conflict (id) do nothing), \
+               {on_conflict}), \
              conversation as ( \
                update conversations c set \
                  last_activity_at = greatest(c.last_activity_at, a.at), \
@@ -206,8 +225,8 @@ impl Run {
                last_activity_at = greatest(coalesce(k.last_activity_at, a.at), a.at) \
              from (select sender_id, max(created_at) as at from m \
                    where sender_type = 'contact' group by sender_id) a \
-             where k.id = a.sender_id",
-        )
+             where k.id = a.sender_id"
+        ))
         .bind(&run.id)
         .bind(&run.account_id)
         .bind(&run.conversation_id)
@@ -222,7 +241,14 @@ impl Run {
         .bind(&run.source_id)
         .bind(&run.created_at)
         .execute(&mut *conn)
-        .await?;
+        .await
+        .map_err(|e| {
+            if replay {
+                crate::apply::replay_error(e)
+            } else {
+                ApplyError::Db(e)
+            }
+        })?;
         let facts = MessageFacts::of(run);
         match &mut self.facts_aside {
             Some(aside) => {

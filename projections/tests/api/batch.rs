@@ -2,6 +2,7 @@
 //! checked against concurrent movers, right around an account deletion, and
 //! the read-model generations of the accounts it changed.
 
+use domain::message::MessageType;
 use domain::{Event, StreamId};
 use infra::envelope::Envelope;
 use projections::apply::{Applied, ApplyError};
@@ -366,4 +367,43 @@ async fn a_replay_batch_reads_only_the_streams_it_meets_past_their_first_version
         0,
         "met at its version 1: new, not read"
     );
+}
+
+/// Replays `event` in a batch of its own on `read_model` as if nothing of
+/// its stream had been applied (its version is 1), and returns the close.
+async fn replay_again(env: &TestEnv, event: &Envelope) -> Result<(), ApplyError> {
+    let mut tx = schema_transaction(env, "read_model").await;
+    let mut batch = Batch::open_replay(&mut tx, [(event.streamid.as_str(), 1)])
+        .await
+        .unwrap();
+    batch.apply(&mut tx, event).await?;
+    batch.close(&mut tx, None).await.map(|_| ())
+}
+
+/// A replay inserts posted messages and new streams' versions without `on
+/// conflict`: a row already there is a bug in a rebuild, which applies
+/// each event once into a schema only it writes, so it fails the batch as
+/// `Replayed`, a transient error (retried, then the rebuild fails), and is
+/// never parked as poison.
+#[tokio::test]
+async fn a_replay_that_meets_a_row_already_there_fails_instead_of_parking_it() {
+    let env = TestEnv::new().await;
+    let message = envelope(
+        "message:1",
+        1,
+        1,
+        &message_created(1, 1, 1, MessageType::Incoming, false, None),
+    );
+    let contact = envelope("contact:1", 1, 2, &contact_created(1, 1, "c"));
+    for event in [&message, &contact] {
+        apply_one(&env.pool, event).await.unwrap();
+        let replayed = replay_again(&env, event).await;
+        assert!(
+            matches!(&replayed, Err(ApplyError::Replayed(_))),
+            "{}: {replayed:?}",
+            event.streamid
+        );
+        assert!(replayed.unwrap_err().is_transient());
+    }
+    env.cleanup().await;
 }
