@@ -91,11 +91,12 @@ impl ApplyError {
     }
 }
 
-/// What an insert of a replay without `on conflict` failed with: a unique
-/// violation is [`ApplyError::Replayed`], anything else as usual.
-pub fn replay_error(e: sqlx::Error) -> ApplyError {
+/// What an insert failed with. In a replay (no `on conflict`), a unique
+/// violation is [`ApplyError::Replayed`]; anything else, and everything
+/// outside a replay, is [`ApplyError::Db`].
+pub fn insert_error(e: sqlx::Error, replay: bool) -> ApplyError {
     match &e {
-        sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
+        sqlx::Error::Database(db) if replay && db.code().as_deref() == Some("23505") => {
             ApplyError::Replayed(e)
         }
         _ => ApplyError::Db(e),

@@ -520,13 +520,7 @@ impl Batch {
         .bind(&accounts)
         .fetch_one(&mut *conn)
         .await
-        .map_err(|e| {
-            if self.replay {
-                crate::apply::replay_error(e)
-            } else {
-                ApplyError::Db(e)
-            }
-        })?;
+        .map_err(|e| crate::apply::insert_error(e, self.replay))?;
         if matched != ids.len() as i64 {
             let streams = ids.join(", ");
             return Err(ApplyError::Conflict(streams));

@@ -186,11 +186,14 @@ impl Run {
         if self.is_empty() {
             return Ok(());
         }
-        let aside = self.facts_aside.take();
+        // The rows go; the settings stay.
         let replay = self.replay;
-        let run = std::mem::take(self);
-        self.facts_aside = aside;
-        self.replay = replay;
+        let settings = Run {
+            facts_aside: self.facts_aside.take(),
+            replay,
+            ..Run::default()
+        };
+        let run = std::mem::replace(self, settings);
         let on_conflict = if replay {
             ""
         } else {
@@ -242,13 +245,7 @@ impl Run {
         .bind(&run.created_at)
         .execute(&mut *conn)
         .await
-        .map_err(|e| {
-            if replay {
-                crate::apply::replay_error(e)
-            } else {
-                ApplyError::Db(e)
-            }
-        })?;
+        .map_err(|e| crate::apply::insert_error(e, replay))?;
         let facts = MessageFacts::of(run);
         match &mut self.facts_aside {
             Some(aside) => {
