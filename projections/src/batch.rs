@@ -648,23 +648,29 @@ impl History {
         if self.position.is_empty() {
             return Ok(());
         }
+        macro_rules! insert_into_history {
+            () => {
+                "insert into history (stream_id, stream_version, position, account_id, \
+                   event_type, schema_version, payload, actor_type, actor_id, correlation_id, \
+                   causation_id, occurred_at, conversation_id, contact_id) "
+            };
+        }
         // The log's row must be there: without it the log's columns are
         // null and the insert fails instead of dropping the row.
-        const FROM_LOG: &str = "insert into history (stream_id, stream_version, position, \
-               account_id, event_type, schema_version, payload, actor_type, actor_id, \
-               correlation_id, causation_id, occurred_at, conversation_id, contact_id) \
-             select e.stream_id, e.stream_version, h.position, e.account_id, e.event_type, \
+        const FROM_LOG: &str = concat!(
+            insert_into_history!(),
+            "select e.stream_id, e.stream_version, h.position, e.account_id, e.event_type, \
                e.schema_version, e.payload, h.actor_type, h.actor_id, h.correlation_id, \
                h.causation_id, e.occurred_at, h.conversation_id, h.contact_id \
              from unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], \
                $6::bigint[], $7::bigint[]) \
                as h(position, actor_type, actor_id, correlation_id, causation_id, \
                     conversation_id, contact_id) \
-             left join event_store.events e on e.position = h.position";
-        const CARRIED: &str = "insert into history (stream_id, stream_version, position, \
-               account_id, event_type, schema_version, payload, actor_type, actor_id, \
-               correlation_id, causation_id, occurred_at, conversation_id, contact_id) \
-             select h.stream_id, h.stream_version, h.position, h.account_id, h.event_type, \
+             left join event_store.events e on e.position = h.position"
+        );
+        const CARRIED: &str = concat!(
+            insert_into_history!(),
+            "select h.stream_id, h.stream_version, h.position, h.account_id, h.event_type, \
                h.schema_version, h.payload, h.actor_type, h.actor_id, h.correlation_id, \
                h.causation_id, h.occurred_at, h.conversation_id, h.contact_id \
              from unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], \
@@ -673,7 +679,8 @@ impl History {
                as h(position, actor_type, actor_id, correlation_id, causation_id, \
                     conversation_id, contact_id, stream_id, stream_version, account_id, \
                     event_type, schema_version, payload, occurred_at) \
-             on conflict (stream_id, stream_version) do nothing";
+             on conflict (stream_id, stream_version) do nothing"
+        );
         let mut query = sqlx::query(if self.from_log { FROM_LOG } else { CARRIED })
             .bind(&self.position)
             .bind(&self.actor_type)
