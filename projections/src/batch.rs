@@ -19,8 +19,8 @@
 //!   and written together, before an event that depends on them and at the
 //!   close;
 //! - [`Batch::close`] inserts the history rows (one `insert ... select from
-//!   unnest`; in a rebuild the log's columns are copied from the log,
-//!   [`Batch::history_from_log`]; a rebuild takes them out before the
+//!   unnest`; in a replay the log's columns are copied from the log,
+//!   [`Batch::open_replay`]; a rebuild takes them out before the
 //!   close, [`Batch::take_side_rows`], and writes them beside the next
 //!   batch), then moves every stream's version with
 //!   a compare-and-set on the version read at open and advances
@@ -189,20 +189,40 @@ impl Batch {
     /// streams start in the batch that reads them (a message is a stream of
     /// its own), so this spares most of [`Batch::open`]'s query.
     ///
-    /// A replay applies each event once, so it inserts new streams'
-    /// versions and posted messages ([`crate::messages::Run::replay`])
-    /// without `on conflict`, whose check cost it a quarter of those
-    /// inserts; a row already there fails the batch as
-    /// [`ApplyError::Replayed`], a bug, not poison.
+    /// A replay's batch applies every event once, in the log's order, into
+    /// a schema only it writes, from envelopes that are rows of
+    /// `event_store.events` (a rebuild reads them from there). So:
+    ///
+    /// - its history rows take the log's own columns (stream, version,
+    ///   account, type, payload, time) from that row inside Postgres, and
+    ///   the batch notes only what the projection derives (actor,
+    ///   correlation, conversation, contact); sent, each payload was
+    ///   serialized again by the projection and parsed again by Postgres,
+    ///   which made the history insert the costliest statement of a
+    ///   rebuild. An envelope with no such row fails the insert;
+    /// - history rows, posted messages ([`crate::messages::Run::replay`])
+    ///   and new streams' versions are inserted without `on conflict`,
+    ///   whose check cost it a quarter of those inserts: a row already
+    ///   there fails the batch as [`ApplyError::Replayed`], a bug, not
+    ///   poison (the history's key is built after a rebuild's replay,
+    ///   `rebuild::DEFERRED_KEYS`, whose build then fails instead);
+    /// - the report facts of posted messages (`report_messages`, which
+    ///   nothing but an account's deletion reads) are kept with the history
+    ///   rows instead of being written with their messages (their first
+    ///   responses still are), unless the batch is [`Batch::eager`]; a
+    ///   caller that writes them elsewhere takes both out
+    ///   ([`Batch::take_side_rows`]), or the close writes them.
     pub async fn open_replay<'a>(
         conn: &mut PgConnection,
         events: impl IntoIterator<Item = (&'a str, i64)>,
     ) -> Result<Self, ApplyError> {
         let mut batch = Batch {
             replay: true,
+            history: History::new(true),
             ..Batch::default()
         };
         batch.deferred.messages.replay();
+        batch.deferred.messages.facts_aside(true);
         let mut read: BTreeSet<&str> = BTreeSet::new();
         for (stream, version) in events {
             if batch.streams.contains_key(stream) || read.contains(stream) {
@@ -223,45 +243,12 @@ impl Batch {
     /// of later, so a rollback to the caller's savepoint takes them back too.
     pub fn eager(mut self) -> Self {
         self.eager = true;
+        self.deferred.messages.facts_aside(false);
         self
     }
 
-    /// Declares that every envelope this batch applies is the row of
-    /// `event_store.events` at its position (the rebuild reads them from
-    /// there): the history rows then take the log's own columns (stream,
-    /// version, account, type, payload, time) from that row inside
-    /// Postgres, and the batch notes only what the projection derives (the
-    /// actor and correlation from the metadata, the conversation and the
-    /// contact). Sent, each payload was serialized again by the projection
-    /// and parsed again by Postgres, which made the history insert the
-    /// costliest statement of a rebuild. An envelope with no such row fails
-    /// the insert.
-    ///
-    /// The rows are inserted as they are, with no `on conflict`: a rebuild
-    /// writes each event's row once, into a history whose key it builds
-    /// after the replay (`rebuild::DEFERRED_KEYS`); a row written twice
-    /// would be a bug, which that build then reports by failing.
-    pub fn history_from_log(mut self) -> Self {
-        self.history = History::new(true);
-        self
-    }
-
-    /// Declares that the report facts of posted messages
-    /// (`report_messages`, which nothing but an account's deletion reads)
-    /// are kept for [`Batch::take_side_rows`] instead of being written
-    /// with their messages; their first responses still are. Not for an
-    /// [`Batch::eager`] batch, whose writes must go with their event.
-    pub fn facts_aside(mut self) -> Self {
-        debug_assert!(
-            !self.eager,
-            "an eager batch writes its facts with their event"
-        );
-        self.deferred.messages.facts_aside();
-        self
-    }
-
-    /// Takes the history rows, and the report facts kept aside
-    /// ([`Batch::facts_aside`]), noted so far and not yet written, leaving
+    /// Takes the history rows, and the report facts kept aside (a
+    /// replay's, [`Batch::open_replay`]), noted so far and not yet written, leaving
     /// none: for a caller that writes them itself, elsewhere
     /// ([`SideRows::insert`]), once this batch's transaction has
     /// committed. A rebuild does, on another connection, so that the
@@ -401,9 +388,7 @@ impl Batch {
             // them: its pending writes (which keep their report facts
             // aside), its history rows and those facts.
             self.deferred.write(conn).await?;
-            self.flush_history(conn).await?;
-            let facts = self.deferred.messages.take_facts();
-            crate::reports::message_facts(conn, &facts).await?;
+            self.flush_side(conn).await?;
         }
         crate::apply::change(conn, event, env, &mut self.deferred).await?;
         if self.eager {
@@ -419,7 +404,7 @@ impl Batch {
             self.history.push(env);
             if self.eager {
                 // Written with its event: the only row noted.
-                self.flush_history(conn).await?;
+                self.flush_side(conn).await?;
             }
         }
         if let Some(state) = self.streams.get_mut(&env.streamid) {
@@ -433,11 +418,13 @@ impl Batch {
         Ok(Applied::Applied)
     }
 
-    async fn flush_history(&mut self, conn: &mut PgConnection) -> Result<(), ApplyError> {
-        let noted = History::new(self.history.from_log);
-        std::mem::replace(&mut self.history, noted)
-            .insert(conn)
-            .await
+    /// Writes the history rows noted and the report facts kept aside.
+    async fn flush_side(&mut self, conn: &mut PgConnection) -> Result<(), ApplyError> {
+        let empty = History::new(self.history.from_log);
+        std::mem::replace(&mut self.history, empty)
+            .insert(&mut *conn)
+            .await?;
+        crate::reports::message_facts(conn, &self.deferred.messages.take_facts()).await
     }
 
     /// Writes what the batch noted: deferred writes, history rows, stream
@@ -452,7 +439,7 @@ impl Batch {
         stream_sequence: Option<i64>,
     ) -> Result<Notifications, ApplyError> {
         self.deferred.write(conn).await?;
-        self.flush_history(conn).await?;
+        self.flush_side(conn).await?;
         let moved: Vec<(&String, &StreamState)> = self
             .streams
             .iter()
@@ -588,7 +575,7 @@ impl SideRows {
 #[derive(Debug, Default)]
 struct History {
     /// The log's columns are copied from `event_store.events` by position
-    /// ([`Batch::history_from_log`]); only `position` and the derived
+    /// ([`Batch::open_replay`]); only `position` and the derived
     /// columns are noted.
     from_log: bool,
     position: Vec<i64>,
@@ -642,8 +629,9 @@ impl History {
         }
     }
 
-    /// One insert for every row. From the log, the rows are inserted as
-    /// they are; otherwise a row already there changes nothing.
+    /// One insert for every row. From the log (a replay's), the rows are
+    /// inserted as they are, and one already there is
+    /// [`ApplyError::Replayed`]; otherwise it changes nothing.
     async fn insert(&self, conn: &mut PgConnection) -> Result<(), ApplyError> {
         if self.position.is_empty() {
             return Ok(());
@@ -700,7 +688,10 @@ impl History {
                 .bind(&logged.payload)
                 .bind(&logged.occurred_at);
         }
-        query.execute(conn).await?;
+        query
+            .execute(conn)
+            .await
+            .map_err(|e| crate::apply::insert_error(e, self.from_log))?;
         Ok(())
     }
 }

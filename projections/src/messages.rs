@@ -155,12 +155,17 @@ impl Run {
         self.id.is_empty()
     }
 
-    /// From now on, [`Run::write`] writes the first responses of the run's
-    /// report facts but keeps the facts themselves (`report_messages`,
-    /// which nothing but an account's deletion reads) for
-    /// [`Run::take_facts`].
-    pub fn facts_aside(&mut self) {
-        self.facts_aside.get_or_insert_with(MessageFacts::default);
+    /// With `aside`, [`Run::write`] from now on writes the first responses
+    /// of the run's report facts but keeps the facts themselves
+    /// (`report_messages`, which nothing but an account's deletion reads)
+    /// for [`Run::take_facts`]; without, it writes both again. Set before
+    /// the first write.
+    pub fn facts_aside(&mut self, aside: bool) {
+        debug_assert!(
+            self.facts_aside.as_ref().is_none_or(MessageFacts::is_empty),
+            "facts kept aside would be lost"
+        );
+        self.facts_aside = aside.then(MessageFacts::default);
     }
 
     /// The report facts kept aside so far, leaving none (none at all unless

@@ -13,15 +13,15 @@
 //!    The log is read and decoded a batch ahead, on a thread and a
 //!    connection of its own (`LogReader`); each batch's history rows and
 //!    report facts are written after its commit, on another connection,
-//!    while the next batch is applied. The secondary indexes of the biggest tables that
-//!    the replay never reads through ([`DEFERRED_INDEXES`]) and the
-//!    history's key ([`DEFERRED_KEYS`]) are dropped before it and built
-//!    once it has caught up: one sorted build instead of an index entry
-//!    placed at a time for every row.
-//! 3. Caught up, it builds the deferred indexes and keys and vacuums and analyzes
-//!    the new tables (statistics for the planner, dead row versions of the
-//!    replay's updates gone), two tables' work at a time, then
-//!    takes [`crate::PAUSE_LOCK`] exclusively. The live
+//!    while the next batch is applied. The secondary indexes of the
+//!    biggest tables that the replay never reads through
+//!    ([`DEFERRED_INDEXES`]) and the history's key ([`DEFERRED_KEYS`]) are
+//!    dropped before it and built once it has caught up: one sorted build
+//!    instead of an index entry placed at a time for every row.
+//! 3. Caught up, it builds the deferred indexes and keys, and vacuums and
+//!    analyzes the new tables (statistics for the planner, dead row
+//!    versions of the replay's updates gone), two tables' work at a time,
+//!    then takes [`crate::PAUSE_LOCK`] exclusively. The live
 //!    worker holds it shared in each transaction, so this waits for the
 //!    batch in flight and then pauses the worker. It replays the rest up to
 //!    the horizon of that moment, which is at or past every event the worker
@@ -82,7 +82,7 @@ pub const DEFERRED_INDEXES: &[&str] = &[
 /// key, an index on a text and a number that every event's row went into
 /// at a random place (7.5 s of a full-size replay's 19 s of history
 /// inserts). The replay writes each event's history row once, with no
-/// `on conflict` (`Batch::history_from_log`), so nothing reads the key
+/// `on conflict` (`Batch::open_replay`), so nothing reads the key
 /// before it is there; a row written twice would fail its build, and with
 /// it the rebuild.
 pub const DEFERRED_KEYS: &[&str] = &["history_pkey"];
@@ -385,10 +385,8 @@ async fn replay(
         let waiting = Instant::now();
         let events = reader.next().await?;
         tally.waiting_for_reads += waiting.elapsed();
-        let Some(last) = events.last() else { break };
-        let after = Cursor {
-            txid: last.env.txid,
-            position: last.env.position,
+        let Some(after) = events.last().map(Logged::cursor) else {
+            break;
         };
         apply_counted(pool, &events, tally, bar, &mut side).await?;
         *cursor = after;
@@ -405,6 +403,16 @@ async fn replay(
 struct Logged {
     env: Envelope,
     event: Option<domain::Event>,
+}
+
+impl Logged {
+    /// Its place in the log's order.
+    fn cursor(&self) -> Cursor {
+        Cursor {
+            txid: self.env.txid,
+            position: self.env.position,
+        }
+    }
 }
 
 impl From<StoredEvent> for Logged {
@@ -501,10 +509,7 @@ async fn read_ahead(
         }
         let batch = read_batch(&mut conn, horizon, after).await;
         let last = match &batch {
-            Ok(events) => events.last().map(|e| Cursor {
-                txid: e.env.txid,
-                position: e.env.position,
-            }),
+            Ok(events) => events.last().map(Logged::cursor),
             Err(_) => None,
         };
         if batches.send(batch).await.is_err() {
@@ -776,14 +781,10 @@ async fn apply_batch(
             .iter()
             .map(|e| (e.env.streamid.as_str(), e.env.streamversion)),
     )
-    .await?
-    .history_from_log();
-    // With savepoints, every write goes with its event; without, the
-    // report facts wait with the history rows.
-    batch = match guard {
-        Guard::Savepoint => batch.eager(),
-        Guard::Optimistic => batch.facts_aside(),
-    };
+    .await?;
+    if guard == Guard::Savepoint {
+        batch = batch.eager();
+    }
     for Logged { env, event } in events {
         let outcome = match process_with(&mut tx, &mut batch, env, event.as_ref(), guard).await {
             Ok(outcome) => outcome,

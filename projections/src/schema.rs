@@ -158,9 +158,10 @@ pub async fn use_schema(conn: &mut PgConnection, schema_name: &str) -> anyhow::R
     Ok(())
 }
 
-/// A schema, table or constraint name that is safe to splice into SQL: lowercase letters, digits
-/// and underscores, not starting with a digit. Schema names are ours (never
-/// user input), so refusing anything else is enough.
+/// A schema, table or constraint name that is safe to splice into SQL:
+/// lowercase letters, digits and underscores, not starting with a digit.
+/// These names are ours (never user input), so refusing anything else is
+/// enough.
 pub(crate) fn identifier(name: &str) -> anyhow::Result<&str> {
     let mut chars = name.chars();
     let valid = chars

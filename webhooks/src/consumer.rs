@@ -550,7 +550,7 @@ async fn enqueue(
     let mut receivers = Receivers::default();
     let mut pending = Vec::new();
     for env in envelopes.iter().flatten() {
-        let event = match Event::from_stored_ref(&env.eventtype, env.schemaversion, &env.data) {
+        let event = match env.decode() {
             Ok(event) => event,
             Err(e) => {
                 tracing::warn!(error = %e, event_id = %env.id, "skipping an event this code cannot read");

@@ -284,10 +284,9 @@ async fn a_batch_moves_the_generation_of_every_account_it_changed_and_of_no_othe
 /// the log, committed unless its close failed.
 async fn apply_from_log(env: &TestEnv, event: &Envelope) -> Result<(), ApplyError> {
     let mut tx = schema_transaction(env, "read_model").await;
-    let mut batch = Batch::open(&mut tx, [event.streamid.as_str()])
+    let mut batch = Batch::open_replay(&mut tx, [(event.streamid.as_str(), event.streamversion)])
         .await
-        .unwrap()
-        .history_from_log();
+        .unwrap();
     batch.apply(&mut tx, event).await.unwrap();
     let _ = batch.close(&mut tx, None).await?;
     tx.commit().await.unwrap();
@@ -295,7 +294,7 @@ async fn apply_from_log(env: &TestEnv, event: &Envelope) -> Result<(), ApplyErro
 }
 
 /// The rebuild's batches copy history payloads from the log
-/// (`Batch::history_from_log`): the row holds the log's payload, not the
+/// (`Batch::open_replay`): the row holds the log's payload, not the
 /// one the envelope carries, and an envelope the log does not hold fails
 /// the batch instead of losing its history row.
 #[tokio::test]
@@ -380,21 +379,25 @@ async fn replay_again(env: &TestEnv, event: &Envelope) -> Result<(), ApplyError>
     batch.close(&mut tx, None).await.map(|_| ())
 }
 
-/// A replay inserts posted messages and new streams' versions without `on
-/// conflict`: a row already there is a bug in a rebuild, which applies
-/// each event once into a schema only it writes, so it fails the batch as
-/// `Replayed`, a transient error (retried, then the rebuild fails), and is
-/// never parked as poison.
+/// A replay inserts history rows, posted messages and new streams'
+/// versions without `on conflict`: a row already there is a bug in a
+/// rebuild, which applies each event once into a schema only it writes, so
+/// it fails the batch as `Replayed`, a transient error (retried, then the
+/// rebuild fails), and is never parked as poison.
 #[tokio::test]
 async fn a_replay_that_meets_a_row_already_there_fails_instead_of_parking_it() {
     let env = TestEnv::new().await;
-    let message = envelope(
-        "message:1",
-        1,
-        1,
-        &message_created(1, 1, 1, MessageType::Incoming, false, None),
-    );
-    let contact = envelope("contact:1", 1, 2, &contact_created(1, 1, "c"));
+    // In the log: a replay's history rows are copied from there.
+    let feed = Feed::new(&env).await;
+    let message = feed
+        .append(
+            &StreamId::message(1),
+            &message_created(1, 1, 1, MessageType::Incoming, false, None),
+        )
+        .await;
+    let contact = feed
+        .append(&StreamId::contact(1), &contact_created(1, 1, "c"))
+        .await;
     for event in [&message, &contact] {
         apply_one(&env.pool, event).await.unwrap();
         let replayed = replay_again(&env, event).await;
