@@ -9,8 +9,9 @@
 //!
 //! - [`Batch::open`] reads the applied version and first parked event of
 //!   every stream of the batch in one query; later checks are in memory
-//!   (a rebuild's replay, [`Batch::open_replay`], reads only the streams
-//!   whose first event in the batch is not their version 1);
+//!   (a rebuild's replay, [`Batch::open_replay`], reads at most the
+//!   streams whose first event in the batch is not their version 1, and
+//!   in the log's order not even those, [`Start::InOrder`]);
 //! - [`Batch::apply`] changes the read model for an event and only notes
 //!   its history row, its stream's new version and its place in the log;
 //! - creations of contacts and conversations, messages (posted ones are
@@ -22,8 +23,9 @@
 //!   unnest`; in a replay the log's columns are copied from the log,
 //!   [`Batch::open_replay`]; a rebuild takes them out before the
 //!   close, [`Batch::take_side_rows`], and writes them beside the next
-//!   batch), then moves every stream's version with
-//!   a compare-and-set on the version read at open and advances
+//!   batch), then moves every stream's version with a compare-and-set on
+//!   the version read at open (a replay in the log's order writes them
+//!   with its side rows instead) and advances
 //!   `projection_state`, in one statement; it returns one
 //!   `read_model_applied` notification per stream ([`Notifications`]),
 //!   which the caller sends after its commit.
@@ -106,6 +108,29 @@ pub struct Batch {
     /// A replay's batch ([`Batch::open_replay`]): new streams' versions
     /// and posted messages are inserted without `on conflict`.
     replay: bool,
+    /// Its streams' versions are taken out with the side rows
+    /// ([`Start::InOrder`]) instead of being moved by the close.
+    versions_aside: bool,
+}
+
+/// Where the streams of a replay's batch stand when it opens
+/// ([`Batch::open_replay`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// The batch goes on with a replay of the whole log from its start, in
+    /// the log's order, which keeps every stream in version order (the
+    /// log's trigger `events_stream_order`, docs/adr/0002): a stream whose
+    /// first event here is its version *v* has had every version before
+    /// *v* met by an earlier batch, applied or parked. So nothing of
+    /// `stream_versions` is read (only `parked_events`, for streams met
+    /// past their version 1), and the batch's versions are written with its
+    /// side rows ([`Batch::take_side_rows`]), after its commit, beside the
+    /// next batch's apply: no batch reads them before they are written.
+    InOrder,
+    /// The batch holds a selection of the log (a rebuild's reconciliation):
+    /// streams met past their version 1 are read, and the close moves the
+    /// versions, as [`Batch::open`]'s does.
+    Stored,
 }
 
 /// Read-model writes a batch gathers across its events and writes together:
@@ -184,10 +209,11 @@ impl Batch {
     /// Opens a batch of a replay of the log, in the log's order, into a
     /// read model that nothing else writes (a rebuild's): every stream
     /// whose first event here is its version 1 has had nothing applied
-    /// yet, so only the others are read. `events` gives each event's stream
-    /// and version, in the order they will be applied. Most of a replay's
-    /// streams start in the batch that reads them (a message is a stream of
-    /// its own), so this spares most of [`Batch::open`]'s query.
+    /// yet, and the others stand where `start` says ([`Start`]).
+    /// `events` gives each event's stream and version, in the order they
+    /// will be applied. Most of a replay's streams start in the batch that
+    /// meets them (a message is a stream of its own), so this spares most
+    /// of [`Batch::open`]'s query, and with [`Start::InOrder`] all of it.
     ///
     /// A replay's batch applies every event once, in the log's order, into
     /// a schema only it writes, from envelopes that are rows of
@@ -215,9 +241,11 @@ impl Batch {
     pub async fn open_replay<'a>(
         conn: &mut PgConnection,
         events: impl IntoIterator<Item = (&'a str, i64)>,
+        start: Start,
     ) -> Result<Self, ApplyError> {
         let mut batch = Batch {
             replay: true,
+            versions_aside: start == Start::InOrder,
             history: History::new(true),
             ..Batch::default()
         };
@@ -230,12 +258,24 @@ impl Batch {
             }
             if version == 1 {
                 batch.streams.insert(stream.to_owned(), StreamState::NEW);
+            } else if start == Start::InOrder {
+                let before = version - 1;
+                let state = StreamState {
+                    stored: before,
+                    applied: before,
+                    parked: None,
+                };
+                batch.streams.insert(stream.to_owned(), state);
+                read.insert(stream);
             } else {
                 read.insert(stream);
             }
         }
         let read: Vec<&str> = read.into_iter().collect();
-        batch.load(conn, &read).await?;
+        match start {
+            Start::InOrder => batch.load_parked(conn, &read).await?,
+            Start::Stored => batch.load(conn, &read).await?,
+        }
         Ok(batch)
     }
 
@@ -248,8 +288,9 @@ impl Batch {
     }
 
     /// Takes the history rows, and the report facts kept aside (a
-    /// replay's, [`Batch::open_replay`]), noted so far and not yet written, leaving
-    /// none: for a caller that writes them itself, elsewhere
+    /// replay's, [`Batch::open_replay`]), noted so far and not yet written,
+    /// with [`Start::InOrder`] also the streams' versions moved so far,
+    /// leaving none: for a caller that writes them itself, elsewhere
     /// ([`SideRows::insert`]), once this batch's transaction has
     /// committed. A rebuild does, on another connection, so that the
     /// biggest inserts of a batch run beside the next batch's apply. Rows
@@ -263,11 +304,48 @@ impl Batch {
         conn: &mut PgConnection,
     ) -> Result<SideRows, ApplyError> {
         self.deferred.write(conn).await?;
+        let mut versions = Versions::default();
+        if self.versions_aside {
+            for (id, state) in &mut self.streams {
+                if state.applied > state.stored {
+                    versions.stream_id.push(id.clone());
+                    versions.version.push(state.applied);
+                    versions.new.push(state.stored == 0);
+                    state.stored = state.applied;
+                }
+            }
+        }
         let empty = History::new(self.history.from_log);
         Ok(SideRows {
             history: std::mem::replace(&mut self.history, empty),
             facts: self.deferred.messages.take_facts(),
+            versions,
         })
+    }
+
+    /// Reads the first parked event of each of `ids`, streams already
+    /// noted; only a stream with one is in `parked_events` at all.
+    async fn load_parked(
+        &mut self,
+        conn: &mut PgConnection,
+        ids: &[&str],
+    ) -> Result<(), ApplyError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "select stream_id, min(position) from parked_events \
+             where stream_id = any($1::text[]) group by stream_id",
+        )
+        .bind(ids)
+        .fetch_all(&mut *conn)
+        .await?;
+        for (id, position) in rows {
+            if let Some(state) = self.streams.get_mut(&id) {
+                state.parked = Some(position);
+            }
+        }
+        Ok(())
     }
 
     async fn load(&mut self, conn: &mut PgConnection, ids: &[&str]) -> Result<(), ApplyError> {
@@ -445,7 +523,9 @@ impl Batch {
             .iter()
             .filter(|(_, s)| s.applied > s.stored)
             .collect();
-        if moved.is_empty() && stream_sequence.is_none() {
+        // Nothing applied, nothing to move (a replay in the log's order
+        // may have taken its versions out, not its position and accounts).
+        if self.applied == 0 && stream_sequence.is_none() {
             return Ok(Notifications::default());
         }
         let ids: Vec<&str> = moved.iter().map(|(id, _)| id.as_str()).collect();
@@ -555,19 +635,73 @@ impl Notifications {
 pub struct SideRows {
     history: History,
     facts: MessageFacts,
+    versions: Versions,
 }
 
 impl SideRows {
     /// Whether it holds none.
     pub fn is_empty(&self) -> bool {
-        self.history.position.is_empty() && self.facts.is_empty()
+        self.history.position.is_empty()
+            && self.facts.is_empty()
+            && self.versions.stream_id.is_empty()
     }
 
     /// Inserts them into the tables of the current `search_path`, as the
     /// batch would have.
     pub async fn insert(&self, conn: &mut PgConnection) -> Result<(), ApplyError> {
         self.history.insert(&mut *conn).await?;
-        crate::reports::message_facts(conn, &self.facts).await
+        crate::reports::message_facts(&mut *conn, &self.facts).await?;
+        self.versions.write(conn).await
+    }
+}
+
+/// The versions a replay's batch moved its streams to ([`Start::InOrder`]),
+/// column by column.
+#[derive(Debug, Default)]
+struct Versions {
+    stream_id: Vec<String>,
+    version: Vec<i64>,
+    /// The stream had no row yet.
+    new: Vec<bool>,
+}
+
+impl Versions {
+    /// Inserts the new streams' rows (a row already there is
+    /// [`ApplyError::Replayed`]) and moves the others' forward; one of
+    /// those without a row, or past its new version, is
+    /// [`ApplyError::Conflict`].
+    async fn write(&self, conn: &mut PgConnection) -> Result<(), ApplyError> {
+        if self.stream_id.is_empty() {
+            return Ok(());
+        }
+        let moved: i64 = sqlx::query_scalar(
+            "with v as ( \
+               select * from unnest($1::text[], $2::bigint[], $3::boolean[]) \
+                 as v(stream_id, version, new)), \
+             moved as ( \
+               update stream_versions s set version = v.version from v \
+               where s.stream_id = v.stream_id and not v.new and s.version < v.version \
+               returning 1), \
+             inserted as ( \
+               insert into stream_versions (stream_id, version) \
+               select stream_id, version from v where new) \
+             select count(*) from moved",
+        )
+        .bind(&self.stream_id)
+        .bind(&self.version)
+        .bind(&self.new)
+        .fetch_one(conn)
+        .await
+        .map_err(|e| crate::apply::insert_error(e, true))?;
+        let expected = self.new.iter().filter(|new| !**new).count() as i64;
+        if moved != expected {
+            let streams: Vec<&str> = (0..self.stream_id.len())
+                .filter(|&i| !self.new[i])
+                .map(|i| self.stream_id[i].as_str())
+                .collect();
+            return Err(ApplyError::Conflict(streams.join(", ")));
+        }
+        Ok(())
     }
 }
 

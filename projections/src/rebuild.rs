@@ -11,9 +11,11 @@
 //!    catch-up round stops at the horizon it started with, so it ends even
 //!    while writes keep coming.
 //!    The log is read and decoded a batch ahead, on a thread and a
-//!    connection of its own (`LogReader`); each batch's history rows and
-//!    report facts are written after its commit, on another connection,
-//!    while the next batch is applied. The secondary indexes of the
+//!    connection of its own (`LogReader`); each batch's history rows,
+//!    report facts and stream versions are written after its commit, on
+//!    another connection, while the next batch is applied (in the log's
+//!    order a batch knows where its streams stand without reading their
+//!    versions, `Start::InOrder`). The secondary indexes of the
 //!    biggest tables that the replay never reads through
 //!    ([`DEFERRED_INDEXES`]) and the history's key ([`DEFERRED_KEYS`]) are
 //!    dropped before it and built once it has caught up: one sorted build
@@ -48,7 +50,7 @@ use infra::stored::{StoredEvent, COLUMNS, LOG_ORDER};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 
-use crate::batch::{Batch, SideRows};
+use crate::batch::{Batch, SideRows, Start};
 use crate::process::{process_with, Guard, Outcome};
 use crate::schema::{self, LIVE_SCHEMA};
 
@@ -57,7 +59,7 @@ pub const NEXT_SCHEMA: &str = "read_model_next";
 /// Events read and applied per transaction. Messages and counter moves are
 /// written once per run, so a longer batch writes less often (1,000 → 5,000:
 /// a quick bench's log replayed in 19–20 s instead of 20.5–23).
-pub const BATCH: i64 = 5000;
+pub const BATCH: usize = 5000;
 /// Catch-up rounds before the rebuild pauses the worker regardless.
 const CATCH_UP_ROUNDS: usize = 20;
 /// Attempts of one batch before the rebuild gives up.
@@ -124,6 +126,17 @@ struct Tally {
 /// Rebuilds `read_model` from the log and swaps it in. With `progress`, a
 /// progress bar is drawn on stderr.
 pub async fn rebuild(pool: &PgPool, progress: bool) -> anyhow::Result<RebuildReport> {
+    rebuild_in_batches(pool, progress, BATCH).await
+}
+
+/// [`rebuild`], reading and applying `batch` events a transaction instead
+/// of [`BATCH`] (a test's small log then spans several batches).
+pub async fn rebuild_in_batches(
+    pool: &PgPool,
+    progress: bool,
+    batch: usize,
+) -> anyhow::Result<RebuildReport> {
+    anyhow::ensure!(batch > 0, "a rebuild's batch holds at least one event");
     let started = Instant::now();
     // Session locks live on a connection of their own, outside the pool: if
     // the rebuild fails or is dropped, closing it releases them.
@@ -162,8 +175,8 @@ pub async fn rebuild(pool: &PgPool, progress: bool) -> anyhow::Result<RebuildRep
     bar.set_message("replaying the log");
     for _ in 0..CATCH_UP_ROUNDS {
         let horizon = horizon(pool).await?;
-        let replayed = replay(pool, horizon, &mut cursor, &mut tally, &bar).await?;
-        if replayed < BATCH as usize {
+        let replayed = replay(pool, horizon, batch, &mut cursor, &mut tally, &bar).await?;
+        if replayed < batch {
             break;
         }
     }
@@ -191,8 +204,8 @@ pub async fn rebuild(pool: &PgPool, progress: bool) -> anyhow::Result<RebuildRep
     // commits later reaches the new schema through the worker.
     bar.set_message("replaying the rest");
     let horizon = horizon(pool).await?;
-    replay(pool, horizon, &mut cursor, &mut tally, &bar).await?;
-    reconcile(pool, horizon, &mut tally, &bar).await?;
+    replay(pool, horizon, batch, &mut cursor, &mut tally, &bar).await?;
+    reconcile(pool, horizon, batch, &mut tally, &bar).await?;
 
     bar.set_message("swapping the schemas");
     let replaced = swap(pool).await?;
@@ -369,17 +382,20 @@ async fn horizon(pool: &PgPool) -> anyhow::Result<i64> {
 /// Replays the log from `cursor` up to `horizon`, a batch at a time, and
 /// returns how many events it held. Each batch is read while the one
 /// before it is applied, by a [`LogReader`] on a thread and a connection of
-/// its own. The history rows and report facts of each applied batch are
-/// written by a [`SideWriter`] beside the next batch's apply.
+/// its own. The history rows, report facts and stream versions of each
+/// applied batch are written by a [`SideWriter`] beside the next batch's
+/// apply; the batches follow the log from its start ([`Start::InOrder`]),
+/// so none of them reads the versions.
 async fn replay(
     pool: &PgPool,
     horizon: i64,
+    batch: usize,
     cursor: &mut Cursor,
     tally: &mut Tally,
     bar: &ProgressBar,
 ) -> anyhow::Result<usize> {
     let mut replayed = 0;
-    let mut reader = LogReader::start(&pool.connect_options(), horizon, *cursor)?;
+    let mut reader = LogReader::start(&pool.connect_options(), horizon, batch, *cursor)?;
     let mut side = SideWriter::start(pool);
     loop {
         let waiting = Instant::now();
@@ -388,7 +404,7 @@ async fn replay(
         let Some(after) = events.last().map(Logged::cursor) else {
             break;
         };
-        apply_counted(pool, &events, tally, bar, &mut side).await?;
+        apply_counted(pool, &events, Start::InOrder, tally, bar, &mut side).await?;
         *cursor = after;
         replayed += events.len();
         reader.give_back(events);
@@ -441,7 +457,12 @@ struct LogReader {
 impl LogReader {
     /// Starts reading after `after`, below `horizon`. The reader stops after
     /// an empty batch or an error (both handed over), or once it is dropped.
-    fn start(options: &PgConnectOptions, horizon: i64, after: Cursor) -> anyhow::Result<Self> {
+    fn start(
+        options: &PgConnectOptions,
+        horizon: i64,
+        batch: usize,
+        after: Cursor,
+    ) -> anyhow::Result<Self> {
         // One batch waits while the next is read.
         let (batches, received) = tokio::sync::mpsc::channel(1);
         let (spent, given_back) = tokio::sync::mpsc::unbounded_channel();
@@ -453,9 +474,9 @@ impl LogReader {
                     .enable_all()
                     .build();
                 match runtime {
-                    Ok(runtime) => {
-                        runtime.block_on(read_ahead(options, horizon, after, batches, given_back))
-                    }
+                    Ok(runtime) => runtime.block_on(read_ahead(
+                        options, horizon, batch, after, batches, given_back,
+                    )),
                     Err(e) => {
                         let _ = batches.blocking_send(Err(e.into()));
                     }
@@ -488,6 +509,7 @@ impl LogReader {
 async fn read_ahead(
     options: PgConnectOptions,
     horizon: i64,
+    size: usize,
     mut after: Cursor,
     batches: tokio::sync::mpsc::Sender<anyhow::Result<Vec<Logged>>>,
     mut given_back: tokio::sync::mpsc::UnboundedReceiver<Vec<Logged>>,
@@ -507,7 +529,7 @@ async fn read_ahead(
         while let Ok(spent) = given_back.try_recv() {
             drop(spent);
         }
-        let batch = read_batch(&mut conn, horizon, after).await;
+        let batch = read_batch(&mut conn, horizon, size, after).await;
         let last = match &batch {
             Ok(events) => events.last().map(Logged::cursor),
             Err(_) => None,
@@ -529,14 +551,14 @@ fn deletes_an_account(events: &[Logged]) -> bool {
     events.iter().any(|e| e.env.eventtype == deleted)
 }
 
-/// Writes the history rows and report facts of committed batches
-/// ([`SideRows`]) into the schema being built, in the order it is given
-/// them, in a task of its own on a connection of the pool, so that a
-/// batch's biggest inserts (a row per event, with its payload, and a fact
-/// per message) run beside the next batch's apply instead of before its
-/// commit. Nothing reads them during a rebuild but an account's deletion
-/// (the batch drains the writer first); the swap comes after
-/// [`SideWriter::finish`]. Each insert is retried as a batch is (its
+/// Writes the history rows, report facts and stream versions of committed
+/// batches ([`SideRows`]) into the schema being built, in the order it is
+/// given them, in a task of its own on a connection of the pool, so that a
+/// batch's biggest inserts (a row per event, with its payload, a fact per
+/// message and a version per message stream) run beside the next batch's
+/// apply instead of before its commit. Nothing reads them during a replay
+/// but an account's deletion (the batch drains the writer first); the
+/// reconciliation and the swap come after [`SideWriter::finish`]. Each insert is retried as a batch is (its
 /// transaction rolled back); one that keeps failing fails the rebuild,
 /// which then swaps nothing in.
 struct SideWriter {
@@ -599,7 +621,8 @@ impl SideWriter {
 
 /// Inserts side rows in a transaction of their own, retried a few times.
 async fn write_side_rows(pool: &PgPool, rows: &SideRows) -> anyhow::Result<()> {
-    let mut retries = Retries::new("writing a rebuild batch's history and report facts");
+    let mut retries =
+        Retries::new("writing a rebuild batch's history, report facts and stream versions");
     loop {
         let written: anyhow::Result<()> = async {
             let mut tx = pool.begin().await?;
@@ -651,6 +674,7 @@ impl Retries {
 async fn read_batch(
     conn: &mut PgConnection,
     horizon: i64,
+    size: usize,
     after: Cursor,
 ) -> anyhow::Result<Vec<Logged>> {
     let events: Vec<StoredEvent> = sqlx::query_as(&format!(
@@ -662,7 +686,7 @@ async fn read_batch(
     .bind(after.txid.to_string())
     .bind(after.position)
     .bind(horizon.to_string())
-    .bind(BATCH)
+    .bind(i64::try_from(size).unwrap_or(i64::MAX))
     .fetch_all(conn)
     .await
     .context("reading the log")?;
@@ -679,6 +703,7 @@ async fn read_batch(
 async fn reconcile(
     pool: &PgPool,
     horizon: i64,
+    batch: usize,
     tally: &mut Tally,
     bar: &ProgressBar,
 ) -> anyhow::Result<()> {
@@ -711,18 +736,19 @@ async fn reconcile(
     );
     let events: Vec<Logged> = events.into_iter().map(Logged::from).collect();
     let mut side = SideWriter::start(pool);
-    for chunk in events.chunks(BATCH as usize) {
-        apply_counted(pool, chunk, tally, bar, &mut side).await?;
+    for chunk in events.chunks(batch) {
+        apply_counted(pool, chunk, Start::Stored, tally, bar, &mut side).await?;
     }
     side.finish().await
 }
 
 /// Applies events in one transaction (retried a few times), counting them,
-/// and hands the committed batch's history rows and report facts to
-/// `side`.
+/// and hands the committed batch's side rows (history rows, report facts
+/// and, with [`Start::InOrder`], its streams' versions) to `side`.
 async fn apply_counted(
     pool: &PgPool,
     events: &[Logged],
+    start: Start,
     tally: &mut Tally,
     bar: &ProgressBar,
     side: &mut SideWriter,
@@ -738,7 +764,7 @@ async fn apply_counted(
     // event that cannot be applied is redone at once with them.
     let mut guard = Guard::Optimistic;
     let (batch, rows) = loop {
-        match apply_batch(pool, events, guard).await {
+        match apply_batch(pool, events, start, guard).await {
             Ok(Some(applied)) => break applied,
             Ok(None) => {
                 tracing::info!("a rebuild batch holds an event that cannot be applied; redoing it with savepoints");
@@ -768,6 +794,7 @@ async fn apply_counted(
 async fn apply_batch(
     pool: &PgPool,
     events: &[Logged],
+    start: Start,
     guard: Guard,
 ) -> anyhow::Result<Option<(Tally, SideRows)>> {
     let mut tally = Tally::default();
@@ -780,6 +807,7 @@ async fn apply_batch(
         events
             .iter()
             .map(|e| (e.env.streamid.as_str(), e.env.streamversion)),
+        start,
     )
     .await?;
     if guard == Guard::Savepoint {

@@ -81,7 +81,7 @@ impl MessageFacts {
     }
 
     /// Runs `statement`, one of those below, with these facts as `m`.
-    async fn write(&self, conn: &mut PgConnection, statement: &str) -> Result<(), ApplyError> {
+    async fn write(&self, conn: &mut PgConnection, statement: &str) -> Result<(), sqlx::Error> {
         if self.is_empty() {
             return Ok(());
         }
@@ -112,14 +112,16 @@ macro_rules! facts_as_m {
     };
 }
 
-/// Inserts `m` into `report_messages`.
+/// Inserts `m` into `report_messages`, ending with `$on_conflict`.
 macro_rules! insert_facts {
-    () => {
-        "insert into report_messages (message_id, account_id, conversation_id, inbox_id, \
-           message_type, private, sender_user_id, created_at) \
-         select message_id, account_id, conversation_id, inbox_id, message_type, private, \
-           sender_user_id, created_at from m \
-         on conflict (message_id) do nothing"
+    ($on_conflict:literal) => {
+        concat!(
+            "insert into report_messages (message_id, account_id, conversation_id, inbox_id, \
+               message_type, private, sender_user_id, created_at) \
+             select message_id, account_id, conversation_id, inbox_id, message_type, private, \
+               sender_user_id, created_at from m ",
+            $on_conflict
+        )
     };
 }
 
@@ -151,11 +153,11 @@ pub async fn messages(conn: &mut PgConnection, facts: &MessageFacts) -> Result<(
     const STATEMENT: &str = concat!(
         facts_as_m!(),
         ", facts as (",
-        insert_facts!(),
+        insert_facts!("on conflict (message_id) do nothing"),
         ") ",
         first_responses!()
     );
-    facts.write(conn, STATEMENT).await
+    Ok(facts.write(conn, STATEMENT).await?)
 }
 
 /// The first responses among the facts only: for a batch that writes the
@@ -165,17 +167,21 @@ pub async fn first_responses(
     facts: &MessageFacts,
 ) -> Result<(), ApplyError> {
     const STATEMENT: &str = concat!(facts_as_m!(), " ", first_responses!());
-    facts.write(conn, STATEMENT).await
+    Ok(facts.write(conn, STATEMENT).await?)
 }
 
-/// The facts only, into `report_messages` (a fact already there changes
-/// nothing).
+/// The facts only, into `report_messages`: a replay's, kept aside by its
+/// batch and written once, without `on conflict` (a fact already there is
+/// [`ApplyError::Replayed`]), as the replay's messages are.
 pub async fn message_facts(
     conn: &mut PgConnection,
     facts: &MessageFacts,
 ) -> Result<(), ApplyError> {
-    const STATEMENT: &str = concat!(facts_as_m!(), " ", insert_facts!());
-    facts.write(conn, STATEMENT).await
+    const STATEMENT: &str = concat!(facts_as_m!(), " ", insert_facts!(""));
+    facts
+        .write(conn, STATEMENT)
+        .await
+        .map_err(|e| crate::apply::insert_error(e, true))
 }
 
 /// Records resolutions (gathered by [`Patches`](crate::patches::Patches))

@@ -6,7 +6,7 @@ use domain::message::MessageType;
 use domain::{Event, StreamId};
 use infra::envelope::Envelope;
 use projections::apply::{Applied, ApplyError};
-use projections::batch::Batch;
+use projections::batch::{Batch, Start};
 use sqlx::postgres::PgListener;
 
 use crate::helpers::*;
@@ -284,9 +284,13 @@ async fn a_batch_moves_the_generation_of_every_account_it_changed_and_of_no_othe
 /// the log, committed unless its close failed.
 async fn apply_from_log(env: &TestEnv, event: &Envelope) -> Result<(), ApplyError> {
     let mut tx = schema_transaction(env, "read_model").await;
-    let mut batch = Batch::open_replay(&mut tx, [(event.streamid.as_str(), event.streamversion)])
-        .await
-        .unwrap();
+    let mut batch = Batch::open_replay(
+        &mut tx,
+        [(event.streamid.as_str(), event.streamversion)],
+        Start::Stored,
+    )
+    .await
+    .unwrap();
     batch.apply(&mut tx, event).await.unwrap();
     let _ = batch.close(&mut tx, None).await?;
     tx.commit().await.unwrap();
@@ -333,7 +337,7 @@ async fn a_batch_copying_payloads_from_the_log_writes_the_logs_and_refuses_an_ev
 }
 
 #[tokio::test]
-async fn a_replay_batch_reads_only_the_streams_it_meets_past_their_first_version() {
+async fn a_replay_batch_of_a_selection_reads_only_the_streams_it_meets_past_their_first_version() {
     let env = TestEnv::new().await;
     // Contact 3's row cannot be there in a replay (its version 1 comes
     // first); it is there only to show that the batch does not read it.
@@ -353,6 +357,7 @@ async fn a_replay_batch_reads_only_the_streams_it_meets_past_their_first_version
             ("contact:1", 3),
             ("contact:3", 2),
         ],
+        Start::Stored,
     )
     .await
     .unwrap();
@@ -368,11 +373,174 @@ async fn a_replay_batch_reads_only_the_streams_it_meets_past_their_first_version
     );
 }
 
+/// In the log's order (`Start::InOrder`) a replay's batch knows where its
+/// streams stand from the versions it meets: one below the first, unless
+/// an event of the stream is parked, which it reads. `stream_versions` is
+/// not read (its rows here are wrong on purpose).
+#[tokio::test]
+async fn a_replay_batch_in_the_logs_order_reads_no_versions_and_only_the_parked_events() {
+    let env = TestEnv::new().await;
+    sqlx::raw_sql(
+        "insert into read_model.stream_versions (stream_id, version) \
+         values ('contact:1', 7), ('contact:2', 7); \
+         insert into read_model.parked_events (position, stream_id, event_type, error, envelope) \
+         values (10, 'contact:2', 'ContactUpdated', 'poison', '{}'), \
+                (12, 'contact:2', 'ContactUpdated', 'held', '{}')",
+    )
+    .execute(&env.pool)
+    .await
+    .unwrap();
+    let mut tx = schema_transaction(&env, "read_model").await;
+    let mut batch = Batch::open_replay(
+        &mut tx,
+        [
+            ("contact:1", 3),
+            ("contact:2", 4),
+            ("contact:3", 1),
+            ("contact:1", 4),
+        ],
+        Start::InOrder,
+    )
+    .await
+    .unwrap();
+    for (stream, version, parked) in [
+        ("contact:1", 2, None),
+        ("contact:2", 3, Some(10)),
+        ("contact:3", 0, None),
+    ] {
+        assert_eq!(
+            batch.version(&mut tx, stream).await.unwrap(),
+            version,
+            "{stream}"
+        );
+        assert_eq!(
+            batch.parked(&mut tx, stream).await.unwrap(),
+            parked,
+            "{stream}"
+        );
+    }
+    env.cleanup().await;
+}
+
+/// In the log's order a replay's batch leaves its streams' versions to
+/// its side rows: the close does not write them, the side rows insert the
+/// new streams' and move the others', and one that was to move but has no
+/// row is a conflict, not a silent gap. The side rows' report facts, like
+/// their versions, are inserted once: a second time is `Replayed`.
+#[tokio::test]
+async fn a_replay_batch_in_the_logs_order_writes_its_versions_with_its_side_rows() {
+    let env = TestEnv::new().await;
+    let feed = Feed::new(&env).await;
+    // Contact 1's version 1 was applied by an earlier batch.
+    feed.append(&StreamId::contact(1), &contact_created(1, 1, "a"))
+        .await;
+    sqlx::query(
+        "insert into read_model.stream_versions (stream_id, version) values ('contact:1', 1)",
+    )
+    .execute(&env.pool)
+    .await
+    .unwrap();
+    let updated = feed
+        .append(&StreamId::contact(1), &contact_updated(1, 1, "b"))
+        .await;
+    let created = feed
+        .append(&StreamId::contact(2), &contact_created(2, 1, "c"))
+        .await;
+    let posted = feed
+        .append(
+            &StreamId::message(3),
+            &message_created(3, 1, 5, MessageType::Incoming, false, None),
+        )
+        .await;
+    let log = [updated, created, posted];
+
+    let mut tx = schema_transaction(&env, "read_model").await;
+    let mut batch = Batch::open_replay(
+        &mut tx,
+        log.iter().map(|e| (e.streamid.as_str(), e.streamversion)),
+        Start::InOrder,
+    )
+    .await
+    .unwrap();
+    for event in &log {
+        assert_eq!(batch.apply(&mut tx, event).await.unwrap(), Applied::Applied);
+    }
+    let rows = batch.take_side_rows(&mut tx).await.unwrap();
+    let _ = batch.close(&mut tx, None).await.unwrap();
+    tx.commit().await.unwrap();
+    let versions = || async {
+        sqlx::query_as::<_, (String, i64)>(
+            "select stream_id, version from read_model.stream_versions order by 1",
+        )
+        .fetch_all(&env.pool)
+        .await
+        .unwrap()
+    };
+    assert_eq!(
+        versions().await,
+        [("contact:1".to_owned(), 1)],
+        "not by the close"
+    );
+
+    let mut tx = schema_transaction(&env, "read_model").await;
+    rows.insert(&mut tx).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        versions().await,
+        [
+            ("contact:1".to_owned(), 2),
+            ("contact:2".to_owned(), 1),
+            ("message:3".to_owned(), 1)
+        ]
+    );
+    assert_eq!(
+        env.scalar("select count(*) from read_model.report_messages where message_id = 3")
+            .await,
+        1
+    );
+
+    // The same rows again, each time with what made the last try fail
+    // gone: the fact is there already, then message 3's and contact 2's
+    // versions are, then contact 1's would not move forward.
+    let delete = |statement: &'static str| {
+        let pool = env.pool.clone();
+        async move { sqlx::query(statement).execute(&pool).await.unwrap() }
+    };
+    delete("delete from read_model.history").await;
+    for (constraint, then_delete) in [
+        (
+            "report_messages_pkey",
+            "delete from read_model.report_messages",
+        ),
+        (
+            "stream_versions_pkey",
+            "delete from read_model.stream_versions where stream_id <> 'contact:1'",
+        ),
+    ] {
+        let mut tx = schema_transaction(&env, "read_model").await;
+        let again = rows.insert(&mut tx).await;
+        assert!(
+            matches!(&again, Err(ApplyError::Replayed(sqlx::Error::Database(e)))
+                if e.constraint() == Some(constraint)),
+            "{constraint}: {again:?}"
+        );
+        drop(tx);
+        delete(then_delete).await;
+    }
+    let mut tx = schema_transaction(&env, "read_model").await;
+    let again = rows.insert(&mut tx).await;
+    assert!(
+        matches!(&again, Err(ApplyError::Conflict(streams)) if streams == "contact:1"),
+        "{again:?}"
+    );
+    env.cleanup().await;
+}
+
 /// Replays `event` in a batch of its own on `read_model` as if nothing of
 /// its stream had been applied (its version is 1), and returns the close.
 async fn replay_again(env: &TestEnv, event: &Envelope) -> Result<(), ApplyError> {
     let mut tx = schema_transaction(env, "read_model").await;
-    let mut batch = Batch::open_replay(&mut tx, [(event.streamid.as_str(), 1)])
+    let mut batch = Batch::open_replay(&mut tx, [(event.streamid.as_str(), 1)], Start::InOrder)
         .await
         .unwrap();
     batch.apply(&mut tx, event).await?;
