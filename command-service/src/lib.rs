@@ -61,6 +61,8 @@ pub struct AppState {
     pub blob_urls: query_service::render::BlobUrls,
     /// Conversation ids by account and display id.
     pub conversation_ids: write_model::ConversationIds,
+    /// Inboxes' channel types.
+    pub inbox_channels: write_model::InboxChannels,
     /// Connections for the admission statement every write runs, outside
     /// the pool (`infra::spares`).
     pub admissions: infra::spares::Spares,
@@ -183,6 +185,7 @@ impl Application {
             blobs: infra::blobs::BlobStore::from_settings(&settings)?,
             blob_urls: query_service::render::BlobUrls::from_settings(&settings),
             conversation_ids: write_model::ConversationIds::new(100_000),
+            inbox_channels: write_model::InboxChannels::new(100_000),
             admissions: infra::spares::Spares::beside(&pool),
             settings,
         });

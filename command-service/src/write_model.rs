@@ -272,22 +272,49 @@ pub async fn inbox_in_account(
         .await
 }
 
-/// A new message id and the channel type of the message's inbox in one
-/// round trip (`None`: no such inbox in the account; the id drawn is then
-/// unused, as a rolled-back command leaves one).
-pub async fn next_message_id_and_channel(
-    conn: &mut PgConnection,
-    account_id: i64,
-    inbox_id: i64,
-) -> Result<(i64, Option<String>), sqlx::Error> {
-    sqlx::query_as(
-        "select nextval('write_model.message_ids'), \
-           (select channel_type from write_model.inboxes where id = $1 and account_id = $2)",
-    )
-    .bind(inbox_id)
-    .bind(account_id)
-    .fetch_one(conn)
-    .await
+/// Inbox → channel type, remembered once found: an inbox's channel is fixed
+/// when it is created and its row in `write_model.inboxes` is never
+/// removed, so a known pair never goes stale. Unknown inboxes are asked for
+/// every time, so one created by another process is found at once. A
+/// message takes its inbox's channel from here, so a message on a busy
+/// conversation does not ask Postgres for it again.
+#[derive(Clone)]
+pub struct InboxChannels {
+    known: moka::sync::Cache<(i64, i64), String>,
+}
+
+impl InboxChannels {
+    /// Remembers up to `capacity` inboxes.
+    pub fn new(capacity: u64) -> Self {
+        InboxChannels {
+            known: moka::sync::Cache::new(capacity),
+        }
+    }
+
+    /// The channel type of inbox `inbox_id` of the account, if there is
+    /// one, asked for on `conn` (the caller's unit of work) when unknown.
+    pub async fn get(
+        &self,
+        conn: &mut PgConnection,
+        account_id: i64,
+        inbox_id: i64,
+    ) -> Result<Option<String>, sqlx::Error> {
+        let key = (account_id, inbox_id);
+        if let Some(channel) = self.known.get(&key) {
+            return Ok(Some(channel));
+        }
+        let found: Option<String> = sqlx::query_scalar(
+            "select channel_type from write_model.inboxes where id = $1 and account_id = $2",
+        )
+        .bind(inbox_id)
+        .bind(account_id)
+        .fetch_optional(conn)
+        .await?;
+        if let Some(channel) = &found {
+            self.known.insert(key, channel.clone());
+        }
+        Ok(found)
+    }
 }
 
 /// Records an inbox.

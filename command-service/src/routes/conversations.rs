@@ -213,7 +213,12 @@ async fn create(
             write_model::teams::set_conversation_facts(uow.conn().await?, &conversation.state)
                 .await?;
             if let Some(p) = &first_message {
-                super::messages::create_in(uow, &mut conversation, caller.principal, p, Vec::new())
+                let new = super::messages::NewMessageIn {
+                    message_id: write_model::next_id(uow.reader(), "message_ids").await?,
+                    channels: &state.inbox_channels,
+                    attachments: Vec::new(),
+                };
+                super::messages::create_in(uow, &mut conversation, caller.principal, p, new)
                     .await?;
                 write_model::teams::set_conversation_facts(uow.conn().await?, &conversation.state)
                     .await?;

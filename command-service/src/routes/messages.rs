@@ -127,15 +127,23 @@ async fn create(
                 blobs::keep(uow.conn().await?, &keys).await?;
             }
             // Only an incoming message writes to its conversation (it may
-            // reopen it); the others only read it and need not queue on it.
+            // reopen it); the others only read it, need not queue on it,
+            // and draw the message's id with that read.
             let stream = StreamId::conversation(conversation_id);
-            let mut conversation = if p.message_type == MessageType::Incoming {
-                uow.load::<Conversation>(stream).await?
+            let (mut conversation, message_id) = if p.message_type == MessageType::Incoming {
+                let conversation = uow.load::<Conversation>(stream).await?;
+                let message_id = write_model::next_id(uow.reader(), "message_ids").await?;
+                (conversation, message_id)
             } else {
-                uow.read::<Conversation>(stream).await?
+                uow.read_drawing::<Conversation>(stream, "message_ids")
+                    .await?
             };
-            let message_id =
-                create_in(uow, &mut conversation, caller.principal, &p, attachments).await?;
+            let new = NewMessageIn {
+                message_id,
+                channels: &state.inbox_channels,
+                attachments,
+            };
+            create_in(uow, &mut conversation, caller.principal, &p, new).await?;
             let inbox_id = conversation.state.inbox_id;
             Ok((message_id, inbox_id))
         })
@@ -182,26 +190,41 @@ async fn create(
         .await
 }
 
+/// What a new message takes besides its body: its id (drawn from
+/// `write_model.message_ids`), where its inbox's channel is looked up, and
+/// its stored attachments.
+pub(super) struct NewMessageIn<'a> {
+    pub message_id: i64,
+    pub channels: &'a write_model::InboxChannels,
+    pub attachments: Vec<Attachment>,
+}
+
 /// Creates one message on `conversation`, loaded in the caller's unit of
-/// work, and reopens the conversation when the message is incoming. Returns
-/// the new message's id. Used by a message create and by a conversation
-/// create with a first `message`.
+/// work, and reopens the conversation when the message is incoming. Used
+/// by a message create and by a conversation create with a first
+/// `message`.
 pub(super) async fn create_in(
     uow: &mut UnitOfWork,
     conversation: &mut Loaded<Conversation>,
     principal: Principal,
     p: &Posted,
-    attachments: Vec<Attachment>,
-) -> Result<i64, ApiError> {
+    new: NewMessageIn<'_>,
+) -> Result<(), ApiError> {
+    let NewMessageIn {
+        message_id,
+        channels,
+        attachments,
+    } = new;
     let (conversation_id, account_id) = conversation
         .state
         .ids
         .map(|(c, a, _)| (c, a))
         .ok_or(ApiError::NotFound)?;
     let inbox_id = conversation.state.inbox_id;
-    let (message_id, channel_type) =
-        write_model::next_message_id_and_channel(uow.reader(), account_id, inbox_id).await?;
-    let channel_type = channel_type.ok_or(ApiError::NotFound)?;
+    let channel_type = channels
+        .get(uow.reader(), account_id, inbox_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     let mut message = uow.new_stream::<Message>(StreamId::message(message_id));
     let sender = match p.message_type {
         MessageType::Incoming => Sender::Contact(conversation.state.contact_id),
@@ -230,7 +253,7 @@ pub(super) async fn create_in(
         uow.decide(conversation, &ConversationCommand::ReopenOnIncoming)
             .await?;
     }
-    Ok(message_id)
+    Ok(())
 }
 
 async fn delete(

@@ -410,3 +410,61 @@ async fn a_command_dropped_in_its_transaction_does_not_hand_it_to_the_next() {
     );
     assert_eq!(seen, 0, "the dropped command's write never committed");
 }
+
+/// A read that draws an id (`UnitOfWork::read_drawing`, a message's read
+/// of its conversation) folds every event after the cached version, as a
+/// plain read does, and draws from the sequence once, however many events
+/// come back: three after the stream's start, then none once cached.
+#[tokio::test]
+async fn a_read_that_draws_an_id_folds_the_new_events_and_draws_once() {
+    let env = TestEnv::new().await;
+    let store = EventStore::new(env.pool.clone());
+    create_conversation(&store, 9).await;
+    for i in 0..2 {
+        store
+            .execute(&ctx(), async |uow| {
+                let mut c = uow.load::<Conversation>(StreamId::conversation(9)).await?;
+                let cmd = ConversationCommand::ToggleStatus {
+                    status: None,
+                    snoozed_until: None,
+                    actor: Actor::user(i),
+                };
+                uow.decide(&mut c, &cmd).await?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+    let last_drawn = async || -> i64 {
+        sqlx::query_scalar("select last_value from write_model.message_ids")
+            .fetch_one(&env.pool)
+            .await
+            .unwrap()
+    };
+    let read = async |store: &EventStore| {
+        store
+            .execute(&ctx(), async |uow| {
+                let (c, drawn) = uow
+                    .read_drawing::<Conversation>(StreamId::conversation(9), "message_ids")
+                    .await?;
+                Ok((c.version, c.state.status, drawn))
+            })
+            .await
+            .unwrap()
+            .value
+    };
+    // A store of its own has nothing cached: all three events come back.
+    let (version, status, drawn) = read(&EventStore::new(env.pool.clone())).await;
+    assert_eq!(version, 3);
+    assert_eq!(
+        status,
+        Some(ConversationStatus::Open),
+        "open, resolved, open"
+    );
+    assert_eq!(drawn, last_drawn().await, "drawn once");
+    // Cached after the toggles: nothing new comes back, an id still does.
+    let (version, status, again) = read(&store).await;
+    assert_eq!((version, status), (3, Some(ConversationStatus::Open)));
+    assert_eq!(again, drawn + 1);
+    assert_eq!(again, last_drawn().await);
+}
