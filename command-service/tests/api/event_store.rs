@@ -38,6 +38,15 @@ fn create(id: i64) -> ConversationCommand {
     }
 }
 
+/// A toggle of the status (open ↔ resolved) by user `user`.
+fn toggle(user: i64) -> ConversationCommand {
+    ConversationCommand::ToggleStatus {
+        status: None,
+        snoozed_until: None,
+        actor: Actor::user(user),
+    }
+}
+
 async fn create_conversation(store: &EventStore, id: i64) {
     store
         .execute(&ctx(), async |uow| {
@@ -87,11 +96,7 @@ async fn concurrent_toggles_on_one_conversation_are_linearised_and_none_is_lost(
             store
                 .execute(&ctx(), async |uow| {
                     let mut c = uow.load::<Conversation>(StreamId::conversation(7)).await?;
-                    let cmd = ConversationCommand::ToggleStatus {
-                        status: None,
-                        snoozed_until: None,
-                        actor: Actor::user(i),
-                    };
+                    let cmd = toggle(i);
                     uow.decide(&mut c, &cmd).await?;
                     Ok(())
                 })
@@ -293,11 +298,7 @@ async fn a_command_that_only_reads_and_appends_opens_no_transaction_and_a_lock_o
             uow.append(&StreamId::conversation(2), 0, &created(2));
             let mut c = uow.load::<Conversation>(StreamId::conversation(1)).await?;
             let inside = !outside_a_transaction(uow.reader()).await?;
-            let cmd = ConversationCommand::ToggleStatus {
-                status: None,
-                snoozed_until: None,
-                actor: Actor::user(1),
-            };
+            let cmd = toggle(1);
             uow.decide(&mut c, &cmd).await?;
             Ok((outside, inside))
         })
@@ -424,11 +425,7 @@ async fn a_read_that_draws_an_id_folds_the_new_events_and_draws_once() {
         store
             .execute(&ctx(), async |uow| {
                 let mut c = uow.load::<Conversation>(StreamId::conversation(9)).await?;
-                let cmd = ConversationCommand::ToggleStatus {
-                    status: None,
-                    snoozed_until: None,
-                    actor: Actor::user(i),
-                };
+                let cmd = toggle(i);
                 uow.decide(&mut c, &cmd).await?;
                 Ok(())
             })
