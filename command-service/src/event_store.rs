@@ -376,12 +376,31 @@ impl UnitOfWork {
         &mut self,
         stream: StreamId,
     ) -> Result<Loaded<A>, ApiError> {
+        self.lock(&stream).await?;
+        self.read(stream).await
+    }
+
+    /// [`UnitOfWork::load`] with [`UnitOfWork::read_drawing`]'s read: the
+    /// stream's lock, then its events and the next value of
+    /// `write_model.<sequence>` in one statement (an incoming message,
+    /// which may reopen its conversation).
+    pub async fn load_drawing<A: Aggregate + Clone + Send + Sync + 'static>(
+        &mut self,
+        stream: StreamId,
+        sequence: &'static str,
+    ) -> Result<(Loaded<A>, i64), ApiError> {
+        self.lock(&stream).await?;
+        self.read_drawing(stream, sequence).await
+    }
+
+    /// Begins the transaction and takes the stream's lock in it.
+    async fn lock(&mut self, stream: &StreamId) -> Result<(), sqlx::Error> {
         self.begin().await?;
         sqlx::query("select pg_advisory_xact_lock(hashtextextended($1, 0))")
             .bind(stream.to_string())
             .execute(&mut *self.conn)
             .await?;
-        self.read(stream).await
+        Ok(())
     }
 
     /// Reads a stream and folds it without taking its lock: for a stream the

@@ -127,13 +127,12 @@ async fn create(
                 blobs::keep(uow.conn().await?, &keys).await?;
             }
             // Only an incoming message writes to its conversation (it may
-            // reopen it); the others only read it, need not queue on it,
-            // and draw the message's id with that read.
+            // reopen it); the others only read it and need not queue on it.
+            // Either draws the message's id with the conversation's read.
             let stream = StreamId::conversation(conversation_id);
             let (mut conversation, message_id) = if p.message_type == MessageType::Incoming {
-                let conversation = uow.load::<Conversation>(stream).await?;
-                let message_id = write_model::next_id(uow.reader(), "message_ids").await?;
-                (conversation, message_id)
+                uow.load_drawing::<Conversation>(stream, "message_ids")
+                    .await?
             } else {
                 uow.read_drawing::<Conversation>(stream, "message_ids")
                     .await?

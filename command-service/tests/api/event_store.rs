@@ -415,7 +415,8 @@ async fn a_command_dropped_in_its_transaction_does_not_hand_it_to_the_next() {
 /// A read that draws an id (`UnitOfWork::read_drawing`, a message's read
 /// of its conversation) folds every event after the cached version, as a
 /// plain read does, and draws from the sequence once, however many events
-/// come back: three after the stream's start, then none once cached.
+/// come back: three after the stream's start, then none once cached; under
+/// the stream's lock (`UnitOfWork::load_drawing`) too.
 #[tokio::test]
 async fn a_read_that_draws_an_id_folds_the_new_events_and_draws_once() {
     let env = TestEnv::new().await;
@@ -464,4 +465,23 @@ async fn a_read_that_draws_an_id_folds_the_new_events_and_draws_once() {
     assert_eq!((version, status), (3, Some(ConversationStatus::Open)));
     assert_eq!(again, drawn + 1);
     assert_eq!(again, last_drawn().await);
+    // With the stream's lock first (an incoming message), the same read.
+    let (version, locked, third) = store
+        .execute(&ctx(), async |uow| {
+            let (c, drawn) = uow
+                .load_drawing::<Conversation>(StreamId::conversation(9), "message_ids")
+                .await?;
+            let locked: i64 = sqlx::query_scalar(
+                "select count(*) from pg_locks \
+                 where locktype = 'advisory' and pid = pg_backend_pid()",
+            )
+            .fetch_one(uow.reader())
+            .await?;
+            Ok((c.version, locked, drawn))
+        })
+        .await
+        .unwrap()
+        .value;
+    assert_eq!((version, locked), (3, 1), "read under the stream's lock");
+    assert_eq!(third, again + 1);
 }
