@@ -303,13 +303,9 @@ impl InboxChannels {
         if let Some(channel) = self.known.get(&key) {
             return Ok(Some(channel));
         }
-        let found: Option<String> = sqlx::query_scalar(
-            "select channel_type from write_model.inboxes where id = $1 and account_id = $2",
-        )
-        .bind(inbox_id)
-        .bind(account_id)
-        .fetch_optional(conn)
-        .await?;
+        let found = inbox_in_account(conn, account_id, inbox_id)
+            .await?
+            .map(|(channel, _)| channel);
         if let Some(channel) = &found {
             self.known.insert(key, channel.clone());
         }
