@@ -67,17 +67,30 @@ const ATTEMPTS: u32 = 5;
 /// Advisory-lock key that keeps two rebuilds apart ("rmrebld").
 const REBUILD_LOCK: i64 = 0x0072_6d72_6562_6c64;
 /// Indexes of `sql/read_model.sql` the replay builds after it has caught
-/// up instead of maintaining them row by row: indexes of the tables that
-/// grow with every message (history, messages, their report facts) which
-/// the projection reads through only to delete an account. Naming one here
-/// is a speed decision only: the schema swapped in has every index either
-/// way. An account deleted during the replay scans those tables instead.
+/// up instead of maintaining them row by row: indexes that the projection
+/// reads through only to delete an account (the query service's, for its
+/// lists and look-ups). Those of the tables that grow with every message
+/// (history, messages, their report facts) would take an entry per row;
+/// those of conversations, their contacts' inboxes and report rows one per
+/// row and, for the conversations' lists, one more at every message run or
+/// change that moves a conversation (its activity time and status are in
+/// the lists' keys; with those indexes gone such an update can be a HOT
+/// one, which touches no index). Naming one here is a speed decision only:
+/// the schema swapped in has every index either way. An account deleted
+/// during the replay scans those tables instead.
 pub const DEFERRED_INDEXES: &[&str] = &[
     "history_conversation_idx",
     "history_contact_idx",
     "history_account_idx",
     "messages_account_idx",
     "report_messages_account_idx",
+    "conversations_list_idx",
+    "conversations_inbox_idx",
+    "conversations_contact_idx",
+    "contact_inboxes_contact_idx",
+    "contact_inboxes_source_idx",
+    "report_conversations_created_idx",
+    "report_conversations_response_idx",
 ];
 /// Constraints of `sql/read_model.sql` the replay adds after it has caught
 /// up, for the same reason as [`DEFERRED_INDEXES`]: the history's primary
