@@ -17,6 +17,7 @@
 mod auth;
 mod cache;
 pub mod error;
+mod page_keys;
 pub mod render;
 mod repo;
 mod routes;
@@ -46,6 +47,8 @@ pub(crate) struct AppState {
     pub blobs: infra::blobs::BlobStore,
     /// Rendered conversation pages.
     pub pages: cache::PageCache,
+    /// Where deep pages of conversation lists start.
+    pub page_keys: page_keys::PageKeys,
     /// Connections for the admission statement, outside the pool.
     pub admissions: infra::spares::Spares,
 }
@@ -90,6 +93,7 @@ impl Application {
             blob_urls: render::BlobUrls::from_settings(&settings),
             blobs: infra::blobs::BlobStore::from_settings(&settings)?,
             pages: cache::PageCache::new(settings.read_cache_bytes),
+            page_keys: page_keys::PageKeys::default(),
             admissions: infra::spares::Spares::beside(&pool),
         });
         let pool_data = web::Data::new(pool);

@@ -45,7 +45,7 @@ const SELECT: &str = "select c.account_id, c.display_id, c.inbox_id, c.contact_i
      left join read_model.users u on u.id = au.user_id";
 
 /// Whose conversations a list shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Assignee {
     /// Everyone's.
     Any,
@@ -58,7 +58,7 @@ pub enum Assignee {
 }
 
 /// The filters shared by the list and its counters.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ConversationFilter {
     /// Which inboxes the caller sees.
     pub scope: InboxScope,
@@ -130,25 +130,36 @@ fn push_filters(
     }
 }
 
-/// One page of conversations, most recently active first.
-///
-/// The page's ids are chosen first, from `conversations` alone (the list
-/// index gives the order), and only those 25 rows are joined with their
-/// inbox and assignee: joined in one query, every row skipped by the
-/// `offset` was joined too (5 ms for page 41 of 2,000 conversations under
-/// `explain analyze`, 4 of them in the joins).
-#[tracing::instrument(skip_all, fields(account_id = account_id, limit = limit, offset = offset))]
-pub async fn list(
-    pool: &PgPool,
+/// A row's place in the list: the list's order is its activity time, then
+/// its id, both descending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct PageKey {
+    /// Last activity.
+    pub last_activity_at: DateTime<Utc>,
+    /// Global id.
+    pub id: i64,
+}
+
+/// Where a page of the list starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// After this many rows, walked past.
+    Offset(i64),
+    /// At this row: the page is read from the list index at its key
+    /// instead of walking past every row before it.
+    Key(PageKey),
+}
+
+/// The filters, the content filters and the assignee, on conversations
+/// aliased `c`: what decides which rows a list shows.
+fn push_list_filters(
+    qb: &mut QueryBuilder<'_, Postgres>,
     account_id: i64,
     filter: &ConversationFilter,
     assignee: Assignee,
-    limit: i64,
-    offset: i64,
-) -> Result<Vec<ConversationRow>, sqlx::Error> {
-    let mut qb = QueryBuilder::new("with page as (select c.id from read_model.conversations c");
-    push_filters(&mut qb, "c", account_id, filter);
-    push_content_filters(&mut qb, filter);
+) {
+    push_filters(qb, "c", account_id, filter);
+    push_content_filters(qb, filter);
     match assignee {
         Assignee::Any => {}
         Assignee::User(user_id) => {
@@ -161,13 +172,67 @@ pub async fn list(
             qb.push(" and c.assignee_id is not null");
         }
     }
+}
+
+/// One page of conversations, most recently active first.
+///
+/// The page's ids are chosen first, from `conversations` alone (the list
+/// index gives the order), and only those 25 rows are joined with their
+/// inbox and assignee: joined in one query, every row skipped by the
+/// `offset` was joined too (5 ms for page 41 of 2,000 conversations under
+/// `explain analyze`, 4 of them in the joins).
+#[tracing::instrument(skip_all, fields(account_id = account_id, limit = limit, start = ?start))]
+pub async fn list(
+    pool: &PgPool,
+    account_id: i64,
+    filter: &ConversationFilter,
+    assignee: Assignee,
+    limit: i64,
+    start: Start,
+) -> Result<Vec<ConversationRow>, sqlx::Error> {
+    let mut qb = QueryBuilder::new("with page as (select c.id from read_model.conversations c");
+    push_list_filters(&mut qb, account_id, filter, assignee);
+    if let Start::Key(key) = start {
+        qb.push(" and (c.last_activity_at, c.id) <= (")
+            .push_bind(key.last_activity_at)
+            .push(", ")
+            .push_bind(key.id)
+            .push(")");
+    }
     qb.push(" order by c.last_activity_at desc, c.id desc limit ")
-        .push_bind(limit)
-        .push(" offset ")
-        .push_bind(offset)
-        .push(") ")
+        .push_bind(limit);
+    if let Start::Offset(offset) = start {
+        qb.push(" offset ").push_bind(offset);
+    }
+    qb.push(") ")
         .push(SELECT)
         .push(" join page on page.id = c.id order by c.last_activity_at desc, c.id desc");
+    qb.build_query_as().fetch_all(pool).await
+}
+
+/// The key of the first row of every page of `per_page` rows of the list,
+/// in order: one walk through the list's rows, which a page deep in a long
+/// list would otherwise take on its own (at an offset of 75,000 of
+/// 100,000 conversations, 13 ms under `explain analyze`, against 0.1 ms
+/// for the page read at its key and 40–60 ms for all 4,000 keys).
+#[tracing::instrument(skip_all, fields(account_id = account_id))]
+pub async fn page_keys(
+    pool: &PgPool,
+    account_id: i64,
+    filter: &ConversationFilter,
+    assignee: Assignee,
+    per_page: i64,
+) -> Result<Vec<PageKey>, sqlx::Error> {
+    let mut qb = QueryBuilder::new(
+        "select last_activity_at, id from ( \
+           select c.last_activity_at, c.id, \
+             row_number() over (order by c.last_activity_at desc, c.id desc) - 1 as n \
+           from read_model.conversations c",
+    );
+    push_list_filters(&mut qb, account_id, filter, assignee);
+    qb.push(") k where n % ")
+        .push_bind(per_page)
+        .push(" = 0 order by n");
     qb.build_query_as().fetch_all(pool).await
 }
 

@@ -23,7 +23,7 @@ pub mod history;
 pub mod webhooks;
 
 /// Which of an account's inboxes a caller sees.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum InboxScope {
     /// Every inbox (administrators).
     All,

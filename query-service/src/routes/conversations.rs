@@ -113,14 +113,26 @@ async fn list(
     state
         .pages
         .page(&caller, &req, || async move {
-            let rows = repo::conversations::list(
-                &state.pool,
-                caller.account_id,
-                &filter,
-                assignee,
-                PER_PAGE,
-                offset,
-            )
+            let rows = async {
+                let start = state
+                    .page_keys
+                    .start(&state.pool, &caller, &filter, assignee, PER_PAGE, offset)
+                    .await?;
+                match start {
+                    Some(start) => {
+                        repo::conversations::list(
+                            &state.pool,
+                            caller.account_id,
+                            &filter,
+                            assignee,
+                            PER_PAGE,
+                            start,
+                        )
+                        .await
+                    }
+                    None => Ok(Vec::new()),
+                }
+            }
             .err_into();
             let (counts, rows) = futures::try_join!(counts(state, &caller, &filter), rows)?;
             let payload = render::conversation_list(&state.pool, rows).await?;

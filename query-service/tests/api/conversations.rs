@@ -338,3 +338,64 @@ async fn the_list_is_always_paginated_twenty_five_a_page() {
     assert_eq!(second["data"]["meta"]["all_count"], 27);
     assert_eq!(ids(&second), [2, 1]);
 }
+
+/// The display ids of the open conversations' list at `offset`, as a plain
+/// `offset` reads them.
+async fn open_page_by_offset(app: &TestApp, account_id: i64, offset: i64) -> Vec<i64> {
+    sqlx::query_scalar(
+        "select display_id from read_model.conversations \
+         where account_id = $1 and status = 'open' \
+         order by last_activity_at desc, id desc limit 25 offset $2",
+    )
+    .bind(account_id)
+    .bind(offset)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap()
+}
+
+/// Pages before, at and past the first one read at its key (page 11) are
+/// those their offsets give, with `all` conversations counted.
+async fn assert_pages_follow_offsets(app: &TestApp, s: &Seeded, all: i64) {
+    for page in [2, 10, 11, 12, 13] {
+        let (status, body) = app
+            .get(
+                &s.path(&format!("/conversations?page={page}")),
+                Some(&s.admin),
+            )
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(body["data"]["meta"]["all_count"], all);
+        assert_eq!(
+            ids(&body),
+            open_page_by_offset(app, s.account_id, (page - 1) * 25).await,
+            "page {page} of {all}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_deep_page_read_at_its_key_is_the_page_its_offset_gives_at_every_generation() {
+    let app = TestApp::spawn().await;
+    let s = app.with_account().await;
+    let inbox = app.api_inbox(s.account_id, "API").await;
+    let contact = app
+        .contact(s.account_id, "Jane", Some("j@x.com"), None)
+        .await;
+    // 12 pages; from page 11 on (an offset of 250) a page starts at its key.
+    app.open_conversations(s.account_id, inbox, contact, 300)
+        .await;
+    app.stamp_generation(s.account_id, 1).await;
+    assert_pages_follow_offsets(&app, &s, 300).await;
+    // Past the end, nothing.
+    assert!(open_page_by_offset(&app, s.account_id, 300)
+        .await
+        .is_empty());
+    // The most recent conversation comes first: once the read model's
+    // generation has moved, every page starts a row later than before.
+    app.conversation(Conv::new(s.account_id, inbox, contact))
+        .await;
+    app.stamp_generation(s.account_id, 2).await;
+    assert_pages_follow_offsets(&app, &s, 301).await;
+    assert_eq!(open_page_by_offset(&app, s.account_id, 300).await.len(), 1);
+}

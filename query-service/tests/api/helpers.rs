@@ -455,6 +455,53 @@ impl TestApp {
         display_id
     }
 
+    /// Seeds `n` open conversations in one statement, with their counter;
+    /// their activity times are tied in pairs (minutes ago: 0, 0, 1, 1, …),
+    /// so that within a pair the id decides the list's order.
+    pub async fn open_conversations(
+        &self,
+        account_id: i64,
+        inbox_id: i64,
+        contact_id: i64,
+        n: i64,
+    ) {
+        let first = self.next_id.fetch_add(n, Ordering::Relaxed);
+        sqlx::query(
+            "insert into read_model.conversations \
+             (id, account_id, display_id, inbox_id, contact_id, contact_inbox_id, status, \
+              last_activity_at, created_at, updated_at) \
+             select $1 + k, $2, \
+               (select coalesce(max(display_id), 0) from read_model.conversations \
+                where account_id = $2) + 1 + k, \
+               $3, $4, 0, 'open', now() - make_interval(mins => (k / 2)::int), \
+               now() - interval '1 day', now() \
+             from generate_series(0, $5 - 1) as k",
+        )
+        .bind(first)
+        .bind(account_id)
+        .bind(inbox_id)
+        .bind(contact_id)
+        .bind(n)
+        .execute(&self.pool)
+        .await
+        .unwrap();
+        self.add_count(account_id, inbox_id, "open", 0, 0, n).await;
+    }
+
+    /// Stamps the account's read model with `generation`, as the projection
+    /// does in each batch that changes it.
+    pub async fn stamp_generation(&self, account_id: i64, generation: i64) {
+        sqlx::query(
+            "insert into read_model.account_generations (account_id, generation) values ($1, $2) \
+             on conflict (account_id) do update set generation = excluded.generation",
+        )
+        .bind(account_id)
+        .bind(generation)
+        .execute(&self.pool)
+        .await
+        .unwrap();
+    }
+
     /// Adds `n` to a counter row of `read_model.conversation_counts`.
     pub async fn add_count(
         &self,
