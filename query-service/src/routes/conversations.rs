@@ -6,13 +6,12 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use domain::conversation::ConversationStatus;
-use futures::TryFutureExt;
 use serde_json::{json, Value};
 
 use super::{get, id, Params};
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::repo::conversations::{Assignee, ConversationFilter, Counts};
+use crate::repo::conversations::{Assignee, ConversationFilter, ConversationRow, Counts};
 use crate::repo::InboxScope;
 use crate::{auth, render, repo, AppState};
 
@@ -88,6 +87,34 @@ async fn counts(
     Ok(repo::conversations::counts(&state.pool, caller.account_id, filter, caller.user_id).await?)
 }
 
+/// The page's rows: read at its first row's key once the list keeps keys
+/// for it ([`crate::page_keys`]), else at its offset; none past the end.
+async fn rows(
+    state: &AppState,
+    caller: &Caller,
+    filter: &ConversationFilter,
+    assignee: Assignee,
+    offset: i64,
+) -> Result<Vec<ConversationRow>, ApiError> {
+    let start = state
+        .page_keys
+        .start(&state.pool, caller, filter, assignee, PER_PAGE, offset)
+        .await?;
+    let Some(start) = start else {
+        return Ok(Vec::new());
+    };
+    let rows = repo::conversations::list(
+        &state.pool,
+        caller.account_id,
+        filter,
+        assignee,
+        PER_PAGE,
+        start,
+    )
+    .await?;
+    Ok(rows)
+}
+
 fn counts_json(c: Counts) -> Value {
     json!({
         "mine_count": c.mine_count,
@@ -113,28 +140,10 @@ async fn list(
     state
         .pages
         .page(&caller, &req, || async move {
-            let rows = async {
-                let start = state
-                    .page_keys
-                    .start(&state.pool, &caller, &filter, assignee, PER_PAGE, offset)
-                    .await?;
-                match start {
-                    Some(start) => {
-                        repo::conversations::list(
-                            &state.pool,
-                            caller.account_id,
-                            &filter,
-                            assignee,
-                            PER_PAGE,
-                            start,
-                        )
-                        .await
-                    }
-                    None => Ok(Vec::new()),
-                }
-            }
-            .err_into();
-            let (counts, rows) = futures::try_join!(counts(state, &caller, &filter), rows)?;
+            let (counts, rows) = futures::try_join!(
+                counts(state, &caller, &filter),
+                rows(state, &caller, &filter, assignee, offset)
+            )?;
             let payload = render::conversation_list(&state.pool, rows).await?;
             Ok(json!({
                 "data": {"meta": counts_json(counts), "payload": payload},
