@@ -68,9 +68,8 @@ use crate::apply::{Applied, ApplyError, APPLIED_CHANNEL};
 use crate::counts::Counts;
 use crate::creations::Creations;
 use crate::history::{contact_of, conversation_of};
-use crate::messages::Run;
+use crate::messages::{EarlyActivity, MessageRows, Run};
 use crate::patches::Patches;
-use crate::reports::MessageFacts;
 
 /// What this transaction knows of one stream.
 #[derive(Debug, Clone, Copy)]
@@ -184,11 +183,25 @@ impl Deferred {
     /// counter moves, so the counters go last.
     pub async fn write(&mut self, conn: &mut PgConnection) -> Result<(), ApplyError> {
         self.creations.write(conn, &mut self.counts).await?;
-        self.messages.write(conn).await?;
+        let early = self.messages.write(conn).await?;
+        self.creations.note_early(early);
         self.patches.write(conn, &mut self.counts).await?;
         self.activities.write(conn).await?;
         self.counts.write(conn).await
     }
+}
+
+/// Whether applying `event` reads or changes rows that a replay's batch
+/// keeps aside for another connection ([`Batch::take_side_rows`]): an
+/// account's deletion (its history, messages and report facts) and a
+/// message's (its row). The batch writes what it kept aside before it, and
+/// a caller that writes side rows elsewhere must have written earlier
+/// batches' first.
+pub fn reads_side_rows(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::AccountDeleted { .. } | Event::MessageDeleted { .. }
+    )
 }
 
 impl Batch {
@@ -232,16 +245,22 @@ impl Batch {
     ///   there fails the batch as [`ApplyError::Replayed`], a bug, not
     ///   poison (the history's key is built after a rebuild's replay,
     ///   `rebuild::DEFERRED_KEYS`, whose build then fails instead);
-    /// - the report facts of posted messages (`report_messages`, which
-    ///   nothing but an account's deletion reads) are kept with the history
-    ///   rows instead of being written with their messages (their first
-    ///   responses still are), unless the batch is [`Batch::eager`]; a
-    ///   caller that writes them elsewhere takes both out
-    ///   ([`Batch::take_side_rows`]), or the close writes them.
+    /// - the rows of posted messages and their report facts
+    ///   (`report_messages`) are kept with the history rows instead of
+    ///   being written with their runs (their conversations' and contacts'
+    ///   activity and their first responses still are), unless the batch
+    ///   is [`Batch::eager`]; a caller that writes them elsewhere takes
+    ///   them out ([`Batch::take_side_rows`]), or the close writes them.
+    ///   Nothing of the replay reads them but the events of
+    ///   [`reads_side_rows`] (written first then) and a conversation's
+    ///   creation, which takes the activity of its messages written before
+    ///   it from `early` instead ([`EarlyActivity`]; the replay carries it
+    ///   from batch to batch, [`Batch::take_early_activity`]).
     pub async fn open_replay<'a>(
         conn: &mut PgConnection,
         events: impl IntoIterator<Item = (&'a str, i64)>,
         start: Start,
+        early: EarlyActivity,
     ) -> Result<Self, ApplyError> {
         let mut batch = Batch {
             replay: true,
@@ -250,7 +269,8 @@ impl Batch {
             ..Batch::default()
         };
         batch.deferred.messages.replay();
-        batch.deferred.messages.facts_aside(true);
+        batch.deferred.messages.rows_aside(true);
+        batch.deferred.creations.replay(early);
         let mut read: BTreeSet<&str> = BTreeSet::new();
         for (stream, version) in events {
             if batch.streams.contains_key(stream) || read.contains(stream) {
@@ -283,12 +303,13 @@ impl Batch {
     /// of later, so a rollback to the caller's savepoint takes them back too.
     pub fn eager(mut self) -> Self {
         self.eager = true;
-        self.deferred.messages.facts_aside(false);
+        self.deferred.messages.rows_aside(false);
         self
     }
 
-    /// Takes the history rows, and the report facts kept aside (a
-    /// replay's, [`Batch::open_replay`]), noted so far and not yet written,
+    /// Takes the history rows, and the posted messages' rows and report
+    /// facts kept aside (a replay's, [`Batch::open_replay`]), noted so far
+    /// and not yet written,
     /// with [`Start::InOrder`] also the streams' versions moved so far,
     /// leaving none: for a caller that writes them itself, elsewhere
     /// ([`SideRows::insert`]), once this batch's transaction has
@@ -296,7 +317,7 @@ impl Batch {
     /// biggest inserts of a batch run beside the next batch's apply. Rows
     /// the batch had to write itself (before an account's deletion, or
     /// each with its event in [`Batch::eager`] mode) are not among them.
-    /// The deferred writes still pending are written first (a run's facts
+    /// The deferred writes still pending are written first (a run's rows
     /// are kept aside when it is written), so it can meet poison as the
     /// close can.
     pub async fn take_side_rows(
@@ -318,9 +339,17 @@ impl Batch {
         let empty = History::new(self.history.from_log);
         Ok(SideRows {
             history: std::mem::replace(&mut self.history, empty),
-            facts: self.deferred.messages.take_facts(),
+            messages: self.deferred.messages.take_rows(),
             versions,
         })
+    }
+
+    /// The conversations of a replay's batch that messages moved before
+    /// their row was there and that were not created since
+    /// ([`Batch::open_replay`]), for the next batch: taken once the
+    /// deferred writes are written ([`Batch::take_side_rows`]).
+    pub fn take_early_activity(&mut self) -> EarlyActivity {
+        self.deferred.creations.take_early()
     }
 
     /// Reads the first parked event of each of `ids`, streams already
@@ -461,10 +490,10 @@ impl Batch {
             }
         };
         let deletes_history = matches!(event, Event::AccountDeleted { .. });
-        if deletes_history {
-            // The account's rows noted so far must exist for it to delete
-            // them: its pending writes (which keep their report facts
-            // aside), its history rows and those facts.
+        if reads_side_rows(event) {
+            // The rows noted so far must exist for it to change or delete
+            // them: its pending writes (which keep messages' rows and
+            // report facts aside), its history rows and those rows.
             self.deferred.write(conn).await?;
             self.flush_side(conn).await?;
         }
@@ -496,13 +525,18 @@ impl Batch {
         Ok(Applied::Applied)
     }
 
-    /// Writes the history rows noted and the report facts kept aside.
+    /// Writes the history rows noted and the messages' rows and report
+    /// facts kept aside.
     async fn flush_side(&mut self, conn: &mut PgConnection) -> Result<(), ApplyError> {
         let empty = History::new(self.history.from_log);
         std::mem::replace(&mut self.history, empty)
             .insert(&mut *conn)
             .await?;
-        crate::reports::message_facts(conn, &self.deferred.messages.take_facts()).await
+        self.deferred
+            .messages
+            .take_rows()
+            .insert_with_facts(conn)
+            .await
     }
 
     /// Writes what the batch noted: deferred writes, history rows, stream
@@ -628,13 +662,14 @@ impl Notifications {
     }
 }
 
-/// History rows and report facts taken from a batch
-/// ([`Batch::take_side_rows`]) to be written elsewhere.
+/// History rows, posted messages' rows with their report facts, and
+/// streams' versions taken from a batch ([`Batch::take_side_rows`]) to be
+/// written elsewhere.
 #[derive(Debug)]
 #[must_use = "taken rows are written with `insert`"]
 pub struct SideRows {
     history: History,
-    facts: MessageFacts,
+    messages: MessageRows,
     versions: Versions,
 }
 
@@ -642,7 +677,7 @@ impl SideRows {
     /// Whether it holds none.
     pub fn is_empty(&self) -> bool {
         self.history.position.is_empty()
-            && self.facts.is_empty()
+            && self.messages.is_empty()
             && self.versions.stream_id.is_empty()
     }
 
@@ -650,7 +685,7 @@ impl SideRows {
     /// batch would have.
     pub async fn insert(&self, conn: &mut PgConnection) -> Result<(), ApplyError> {
         self.history.insert(&mut *conn).await?;
-        crate::reports::message_facts(&mut *conn, &self.facts).await?;
+        self.messages.insert_with_facts(&mut *conn).await?;
         self.versions.write(conn).await
     }
 }

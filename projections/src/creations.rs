@@ -30,6 +30,7 @@ use sqlx::PgConnection;
 
 use crate::apply::ApplyError;
 use crate::counts::{CountKey, Counts};
+use crate::messages::EarlyActivity;
 
 /// A conversation's row as its creation gives it.
 pub struct NewConversation<'a> {
@@ -97,6 +98,9 @@ struct Conversations {
     additional_attributes: Vec<Json<Attributes>>,
     custom_attributes: Vec<Json<Attributes>>,
     at: Vec<DateTime<Utc>>,
+    /// A replay's: the greatest time of its messages written before it
+    /// (taken from [`Creations::early`]).
+    earlier: Vec<Option<DateTime<Utc>>>,
 }
 
 /// Creations waiting to be written; see the module documentation.
@@ -107,6 +111,10 @@ pub struct Creations {
     conversations: Conversations,
     /// The ids waiting, per kind.
     waiting: Waiting,
+    /// A replay's ([`Creations::replay`]): the conversations messages moved
+    /// before their row was there, which the creation takes its activity
+    /// from instead of looking their messages up.
+    early: Option<EarlyActivity>,
 }
 
 #[derive(Debug, Default)]
@@ -154,10 +162,36 @@ impl Creations {
         c.at.push(at);
     }
 
+    /// Declares the creations a replay's, whose messages' rows may not be
+    /// in `messages` yet (`crate::messages::Run::rows_aside`): a
+    /// conversation's activity from messages written before it comes from
+    /// `early`, which the batch's message runs add to
+    /// ([`Creations::note_early`]) and [`Creations::take_early`] gives back.
+    pub fn replay(&mut self, early: EarlyActivity) {
+        self.early = Some(early);
+    }
+
+    /// Notes conversations that messages moved before their row was there
+    /// (a replay's; anywhere else their messages are looked up).
+    pub fn note_early(&mut self, moved: Vec<(i64, DateTime<Utc>)>) {
+        if let Some(early) = &mut self.early {
+            for (id, at) in moved {
+                early.note(id, at);
+            }
+        }
+    }
+
+    /// A replay's conversations moved before their creation, noted so far.
+    pub fn take_early(&mut self) -> EarlyActivity {
+        self.early.take().unwrap_or_default()
+    }
+
     /// A conversation.
     pub fn conversation(&mut self, row: &NewConversation<'_>, at: DateTime<Utc>) {
         self.waiting.conversations.insert(row.id);
+        let earlier = self.early.as_mut().and_then(|early| early.take(row.id));
         let c = &mut self.conversations;
+        c.earlier.push(earlier);
         c.id.push(row.id);
         c.account_id.push(row.account_id);
         c.display_id.push(row.display_id);
@@ -203,12 +237,10 @@ impl Creations {
         conn: &mut PgConnection,
         counts: &mut Counts,
     ) -> Result<(), ApplyError> {
-        let Creations {
-            contacts,
-            contact_inboxes,
-            conversations,
-            waiting: _,
-        } = std::mem::take(self);
+        let contacts = std::mem::take(&mut self.contacts);
+        let contact_inboxes = std::mem::take(&mut self.contact_inboxes);
+        let conversations = std::mem::take(&mut self.conversations);
+        self.waiting = Waiting::default();
         if !contacts.id.is_empty() {
             write_contacts(conn, contacts).await?;
         }
@@ -216,7 +248,8 @@ impl Creations {
             write_contact_inboxes(conn, contact_inboxes).await?;
         }
         if !conversations.id.is_empty() {
-            write_conversations(conn, conversations, counts).await?;
+            let replay = self.early.is_some();
+            write_conversations(conn, conversations, replay, counts).await?;
         }
         Ok(())
     }
@@ -274,31 +307,39 @@ async fn write_contact_inboxes(
 }
 
 /// The rows, each conversation's activity taken from its messages applied
-/// before it (another stream), and for the rows inserted (a conversation
+/// before it (another stream: looked up in `messages`, or in a replay
+/// taken from [`EarlyActivity`]), and for the rows inserted (a conversation
 /// already there is not counted again) their contacts' count and activity;
 /// the report rows are upserted for all, as a message applied first may
 /// have made one. The rows inserted count under their keys in `counts`.
 async fn write_conversations(
     conn: &mut PgConnection,
     c: Conversations,
+    replay: bool,
     counts: &mut Counts,
 ) -> Result<(), ApplyError> {
-    let inserted: Vec<(i64, i64, String, i64, i64)> = sqlx::query_as(
+    let earlier_messages = if replay {
+        "p.earlier"
+    } else {
+        "(select max(m.created_at) from messages m \
+          where m.conversation_id = p.id and m.message_type in (0, 1))"
+    };
+    let inserted: Vec<(i64, i64, String, i64, i64)> = sqlx::query_as(&format!(
         "with p as ( \
            select * from unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], \
              $5::bigint[], $6::bigint[], $7::text[], $8::bigint[], $9::bigint[], \
-             $10::timestamptz[], $11::jsonb[], $12::jsonb[], $13::timestamptz[]) \
+             $10::timestamptz[], $11::jsonb[], $12::jsonb[], $13::timestamptz[], \
+             $14::timestamptz[]) \
            as p(id, account_id, display_id, inbox_id, contact_id, contact_inbox_id, status, \
                 assignee_id, team_id, snoozed_until, additional_attributes, custom_attributes, \
-                at)), \
+                at, earlier)), \
          inserted as ( \
            insert into conversations (id, account_id, display_id, inbox_id, contact_id, \
              contact_inbox_id, status, assignee_id, team_id, snoozed_until, \
              additional_attributes, custom_attributes, last_activity_at, created_at, updated_at) \
            select id, account_id, display_id, inbox_id, contact_id, contact_inbox_id, status, \
              assignee_id, team_id, snoozed_until, additional_attributes, custom_attributes, \
-             greatest(at, (select max(m.created_at) from messages m \
-                           where m.conversation_id = p.id and m.message_type in (0, 1))), \
+             greatest(at, {earlier_messages}), \
              at, at \
            from p \
            on conflict (id) do nothing \
@@ -319,8 +360,8 @@ async fn write_conversations(
              assignee_id = excluded.assignee_id, team_id = excluded.team_id, \
              created_at = excluded.created_at) \
          select account_id, inbox_id, status, coalesce(assignee_id, 0), coalesce(team_id, 0) \
-         from inserted",
-    )
+         from inserted"
+    ))
     .bind(&c.id)
     .bind(&c.account_id)
     .bind(&c.display_id)
@@ -334,6 +375,7 @@ async fn write_conversations(
     .bind(&c.additional_attributes)
     .bind(&c.custom_attributes)
     .bind(&c.at)
+    .bind(&c.earlier)
     .fetch_all(conn)
     .await?;
     for (account_id, inbox_id, status, assignee_id, team_id) in inserted {

@@ -12,10 +12,12 @@
 //!    while writes keep coming.
 //!    The log is read and decoded a batch ahead, on a thread and a
 //!    connection of its own (`LogReader`); each batch's history rows,
-//!    report facts and stream versions are written after its commit, on
-//!    another connection, while the next batch is applied (in the log's
-//!    order a batch knows where its streams stand without reading their
-//!    versions, `Start::InOrder`). The secondary indexes of the
+//!    posted messages' rows and report facts, and stream versions are
+//!    written after its commit, on another connection, while the next
+//!    batch is applied (in the log's order a batch knows where its streams
+//!    stand without reading their versions, `Start::InOrder`, and a
+//!    conversation created after its first messages takes their activity
+//!    from memory, `EarlyActivity`, instead of from their rows). The secondary indexes of the
 //!    biggest tables that the replay never reads through
 //!    ([`DEFERRED_INDEXES`]) and the history's key ([`DEFERRED_KEYS`]) are
 //!    dropped before it and built once it has caught up: one sorted build
@@ -50,7 +52,8 @@ use infra::stored::{StoredEvent, COLUMNS, LOG_ORDER};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 
-use crate::batch::{Batch, SideRows, Start};
+use crate::batch::{reads_side_rows, Batch, SideRows, Start};
+use crate::messages::EarlyActivity;
 use crate::process::{process_with, Guard, Outcome};
 use crate::schema::{self, LIVE_SCHEMA};
 
@@ -67,9 +70,11 @@ const ATTEMPTS: u32 = 5;
 /// Advisory-lock key that keeps two rebuilds apart ("rmrebld").
 const REBUILD_LOCK: i64 = 0x0072_6d72_6562_6c64;
 /// Indexes of `sql/read_model.sql` the replay builds after it has caught
-/// up instead of maintaining them row by row: indexes that the projection
-/// reads through only to delete an account (the query service's, for its
-/// lists and look-ups). Those of the tables that grow with every message
+/// up instead of maintaining them row by row: indexes that a replay reads
+/// through only to delete an account (the query service's, for its lists
+/// and look-ups; the messages' by conversation, which the live worker's
+/// creations look their earlier messages up through, a replay's take from
+/// memory, `EarlyActivity`). Those of the tables that grow with every message
 /// (history, messages, their report facts) would take an entry per row;
 /// those of conversations, their contacts' inboxes and report rows one per
 /// row and, for the conversations' lists, one more at every message run or
@@ -82,6 +87,7 @@ pub const DEFERRED_INDEXES: &[&str] = &[
     "history_conversation_idx",
     "history_contact_idx",
     "history_account_idx",
+    "messages_conversation_idx",
     "messages_account_idx",
     "report_messages_account_idx",
     "conversations_list_idx",
@@ -180,6 +186,7 @@ pub async fn rebuild_in_batches(
     };
     let bar = progress_bar(total, progress)?;
     let mut cursor = Cursor::default();
+    let mut early = EarlyActivity::default();
     let mut tally = Tally::default();
 
     // Catch up while the live worker runs. Each round stops at the horizon
@@ -188,7 +195,16 @@ pub async fn rebuild_in_batches(
     bar.set_message("replaying the log");
     for _ in 0..CATCH_UP_ROUNDS {
         let horizon = horizon(pool).await?;
-        let replayed = replay(pool, horizon, batch, &mut cursor, &mut tally, &bar).await?;
+        let replayed = replay(
+            pool,
+            horizon,
+            batch,
+            &mut cursor,
+            &mut early,
+            &mut tally,
+            &bar,
+        )
+        .await?;
         if replayed < batch {
             break;
         }
@@ -217,8 +233,17 @@ pub async fn rebuild_in_batches(
     // commits later reaches the new schema through the worker.
     bar.set_message("replaying the rest");
     let horizon = horizon(pool).await?;
-    replay(pool, horizon, batch, &mut cursor, &mut tally, &bar).await?;
-    reconcile(pool, horizon, batch, &mut tally, &bar).await?;
+    replay(
+        pool,
+        horizon,
+        batch,
+        &mut cursor,
+        &mut early,
+        &mut tally,
+        &bar,
+    )
+    .await?;
+    reconcile(pool, horizon, batch, &mut early, &mut tally, &bar).await?;
 
     bar.set_message("swapping the schemas");
     let replaced = swap(pool).await?;
@@ -395,8 +420,9 @@ async fn horizon(pool: &PgPool) -> anyhow::Result<i64> {
 /// Replays the log from `cursor` up to `horizon`, a batch at a time, and
 /// returns how many events it held. Each batch is read while the one
 /// before it is applied, by a [`LogReader`] on a thread and a connection of
-/// its own. The history rows, report facts and stream versions of each
-/// applied batch are written by a [`SideWriter`] beside the next batch's
+/// its own. The history rows, posted messages' rows and report facts, and
+/// stream versions of each applied batch are written by a [`SideWriter`]
+/// beside the next batch's
 /// apply; the batches follow the log from its start ([`Start::InOrder`]),
 /// so none of them reads the versions.
 async fn replay(
@@ -404,6 +430,7 @@ async fn replay(
     horizon: i64,
     batch: usize,
     cursor: &mut Cursor,
+    early: &mut EarlyActivity,
     tally: &mut Tally,
     bar: &ProgressBar,
 ) -> anyhow::Result<usize> {
@@ -417,7 +444,7 @@ async fn replay(
         let Some(after) = events.last().map(Logged::cursor) else {
             break;
         };
-        apply_counted(pool, &events, Start::InOrder, tally, bar, &mut side).await?;
+        apply_counted(pool, &events, Start::InOrder, early, tally, bar, &mut side).await?;
         *cursor = after;
         replayed += events.len();
         reader.give_back(events);
@@ -558,20 +585,16 @@ async fn read_ahead(
     let _ = conn.close().await;
 }
 
-/// Whether one of the events deletes an account.
-fn deletes_an_account(events: &[Logged]) -> bool {
-    let deleted = domain::Event::AccountDeleted { account_id: 0 }.event_type();
-    events.iter().any(|e| e.env.eventtype == deleted)
-}
-
-/// Writes the history rows, report facts and stream versions of committed
-/// batches ([`SideRows`]) into the schema being built, in the order it is
-/// given them, in a task of its own on a connection of the pool, so that a
-/// batch's biggest inserts (a row per event, with its payload, a fact per
-/// message and a version per message stream) run beside the next batch's
-/// apply instead of before its commit. Nothing reads them during a replay
-/// but an account's deletion (the batch drains the writer first); the
-/// reconciliation and the swap come after [`SideWriter::finish`]. Each insert is retried as a batch is (its
+/// Writes the history rows, posted messages' rows and report facts, and
+/// stream versions of committed batches ([`SideRows`]) into the schema
+/// being built, in the order it is given them, in a task of its own on a
+/// connection of the pool, so that a batch's biggest inserts (a row per
+/// event, with its payload, a message row and a fact per message and a
+/// version per message stream) run beside the next batch's apply instead
+/// of before its commit. Nothing reads them during a replay but the events
+/// of [`reads_side_rows`], an account's or a message's deletion (the batch
+/// drains the writer first); the reconciliation and the swap come after
+/// [`SideWriter::finish`]. Each insert is retried as a batch is (its
 /// transaction rolled back); one that keeps failing fails the rebuild,
 /// which then swaps nothing in.
 struct SideWriter {
@@ -635,7 +658,7 @@ impl SideWriter {
 /// Inserts side rows in a transaction of their own, retried a few times.
 async fn write_side_rows(pool: &PgPool, rows: &SideRows) -> anyhow::Result<()> {
     let mut retries =
-        Retries::new("writing a rebuild batch's history, report facts and stream versions");
+        Retries::new("writing a rebuild batch's history, messages, report facts and versions");
     loop {
         let written: anyhow::Result<()> = async {
             let mut tx = pool.begin().await?;
@@ -717,6 +740,7 @@ async fn reconcile(
     pool: &PgPool,
     horizon: i64,
     batch: usize,
+    early: &mut EarlyActivity,
     tally: &mut Tally,
     bar: &ProgressBar,
 ) -> anyhow::Result<()> {
@@ -750,25 +774,32 @@ async fn reconcile(
     let events: Vec<Logged> = events.into_iter().map(Logged::from).collect();
     let mut side = SideWriter::start(pool);
     for chunk in events.chunks(batch) {
-        apply_counted(pool, chunk, Start::Stored, tally, bar, &mut side).await?;
+        apply_counted(pool, chunk, Start::Stored, early, tally, bar, &mut side).await?;
     }
     side.finish().await
 }
 
 /// Applies events in one transaction (retried a few times), counting them,
-/// and hands the committed batch's side rows (history rows, report facts
-/// and, with [`Start::InOrder`], its streams' versions) to `side`.
+/// and hands the committed batch's side rows (history rows, posted
+/// messages' rows and report facts and, with [`Start::InOrder`], its
+/// streams' versions) to `side`. `early` goes on from batch to batch
+/// ([`Batch::open_replay`]).
 async fn apply_counted(
     pool: &PgPool,
     events: &[Logged],
     start: Start,
+    early: &mut EarlyActivity,
     tally: &mut Tally,
     bar: &ProgressBar,
     side: &mut SideWriter,
 ) -> anyhow::Result<()> {
-    if deletes_an_account(events) {
-        // The deletion removes the account's history rows and report
-        // facts: every one of an earlier batch must be there first.
+    if events
+        .iter()
+        .any(|e| e.event.as_ref().is_some_and(reads_side_rows))
+    {
+        // An account's deletion removes the account's history rows,
+        // messages and report facts, a message's deletion changes its row:
+        // every one of an earlier batch must be there first.
         side.drain(pool).await?;
     }
     let started = Instant::now();
@@ -776,8 +807,8 @@ async fn apply_counted(
     // Without savepoints first, as the live worker does; a batch holding an
     // event that cannot be applied is redone at once with them.
     let mut guard = Guard::Optimistic;
-    let (batch, rows) = loop {
-        match apply_batch(pool, events, start, guard).await {
+    let (batch, rows, carried) = loop {
+        match apply_batch(pool, events, start, early.clone(), guard).await {
             Ok(Some(applied)) => break applied,
             Ok(None) => {
                 tracing::info!("a rebuild batch holds an event that cannot be applied; redoing it with savepoints");
@@ -786,6 +817,7 @@ async fn apply_counted(
             Err(e) => retries.after(e).await?,
         }
     };
+    *early = carried;
     let applied = Instant::now();
     tally.applying += applied - started;
     side.send(rows).await?;
@@ -802,14 +834,15 @@ async fn apply_counted(
 
 /// Applies the events in one transaction; `None` when, without savepoints,
 /// one of them could not be applied (nothing is committed then). With the
-/// tally come the history rows and report facts the batch left for the
-/// caller to write.
+/// tally come the side rows the batch left for the caller to write and
+/// what it leaves of `early` for the next batch.
 async fn apply_batch(
     pool: &PgPool,
     events: &[Logged],
     start: Start,
+    early: EarlyActivity,
     guard: Guard,
-) -> anyhow::Result<Option<(Tally, SideRows)>> {
+) -> anyhow::Result<Option<(Tally, SideRows, EarlyActivity)>> {
     let mut tally = Tally::default();
     let mut tx = pool.begin().await?;
     schema::use_schema(&mut tx, NEXT_SCHEMA).await?;
@@ -821,6 +854,7 @@ async fn apply_batch(
             .iter()
             .map(|e| (e.env.streamid.as_str(), e.env.streamversion)),
         start,
+        early,
     )
     .await?;
     if guard == Guard::Savepoint {
@@ -843,16 +877,19 @@ async fn apply_batch(
     // so both can meet poison too. Nobody waits on the schema being built:
     // its notifications are dropped.
     let closed = match batch.take_side_rows(&mut tx).await {
-        Ok(rows) => batch.close(&mut tx, None).await.map(|_| rows),
+        Ok(rows) => {
+            let early = batch.take_early_activity();
+            batch.close(&mut tx, None).await.map(|_| (rows, early))
+        }
         Err(e) => Err(e),
     };
-    let rows = match closed {
-        Ok(rows) => rows,
+    let (rows, early) = match closed {
+        Ok(closed) => closed,
         Err(e) if guard.finds_poison(&e) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
     tx.commit().await?;
-    Ok(Some((tally, rows)))
+    Ok(Some((tally, rows, early)))
 }
 
 /// Renames the live schema away and the new one into its place, in one

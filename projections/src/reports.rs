@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
 use crate::apply::ApplyError;
-use crate::messages::Run;
+use crate::messages::MessageRows;
 use crate::patches::Resolutions;
 
 /// Statements that remove an account's report facts (`$1`: the account id).
@@ -28,8 +28,8 @@ pub const DELETE_ACCOUNT: [&str; 3] = [
 
 /// The report facts of posted messages, column by column: a row of
 /// `report_messages` for each incoming or outgoing one (the statements skip
-/// the others), which also give the first responses. Taken from a [`Run`]
-/// when it is written ([`MessageFacts::of`]).
+/// the others), which also give the first responses. Taken from the rows of
+/// a [`crate::messages::Run`] when it is written ([`MessageFacts::of`]).
 #[derive(Debug, Default)]
 pub struct MessageFacts {
     message_id: Vec<i64>,
@@ -43,36 +43,24 @@ pub struct MessageFacts {
 }
 
 impl MessageFacts {
-    /// The facts of a run's messages.
-    pub fn of(run: Run) -> Self {
-        let sender_user_id = run
+    /// The facts of posted messages' rows.
+    pub fn of(rows: &MessageRows) -> Self {
+        let sender_user_id = rows
             .sender_type
             .iter()
-            .zip(&run.sender_id)
+            .zip(&rows.sender_id)
             .map(|(kind, id)| id.filter(|_| *kind == Some("user")))
             .collect();
         MessageFacts {
-            message_id: run.id,
-            account_id: run.account_id,
-            conversation_id: run.conversation_id,
-            inbox_id: run.inbox_id,
-            message_type: run.message_type,
-            private: run.private,
+            message_id: rows.id.clone(),
+            account_id: rows.account_id.clone(),
+            conversation_id: rows.conversation_id.clone(),
+            inbox_id: rows.inbox_id.clone(),
+            message_type: rows.message_type.clone(),
+            private: rows.private.clone(),
             sender_user_id,
-            created_at: run.created_at,
+            created_at: rows.created_at.clone(),
         }
-    }
-
-    /// Adds `other`'s facts after these.
-    pub fn append(&mut self, mut other: MessageFacts) {
-        self.message_id.append(&mut other.message_id);
-        self.account_id.append(&mut other.account_id);
-        self.conversation_id.append(&mut other.conversation_id);
-        self.inbox_id.append(&mut other.inbox_id);
-        self.message_type.append(&mut other.message_type);
-        self.private.append(&mut other.private);
-        self.sender_user_id.append(&mut other.sender_user_id);
-        self.created_at.append(&mut other.created_at);
     }
 
     /// Whether it holds none.
@@ -160,28 +148,15 @@ pub async fn messages(conn: &mut PgConnection, facts: &MessageFacts) -> Result<(
     Ok(facts.write(conn, STATEMENT).await?)
 }
 
-/// The first responses among the facts only: for a batch that writes the
-/// facts themselves later, elsewhere ([`message_facts`]).
+/// The first responses among the facts only: for a replay's batch that
+/// keeps the rows and their facts aside, for another connection
+/// ([`MessageRows::insert_with_facts`]).
 pub async fn first_responses(
     conn: &mut PgConnection,
     facts: &MessageFacts,
 ) -> Result<(), ApplyError> {
     const STATEMENT: &str = concat!(facts_as_m!(), " ", first_responses!());
     Ok(facts.write(conn, STATEMENT).await?)
-}
-
-/// The facts only, into `report_messages`: a replay's, kept aside by its
-/// batch and written once, without `on conflict` (a fact already there is
-/// [`ApplyError::Replayed`]), as the replay's messages are.
-pub async fn message_facts(
-    conn: &mut PgConnection,
-    facts: &MessageFacts,
-) -> Result<(), ApplyError> {
-    const STATEMENT: &str = concat!(facts_as_m!(), " ", insert_facts!(""));
-    facts
-        .write(conn, STATEMENT)
-        .await
-        .map_err(|e| crate::apply::insert_error(e, true))
 }
 
 /// Records resolutions (gathered by [`Patches`](crate::patches::Patches))

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use domain::message::MessageType;
+use chrono::{DateTime, Utc};
+use domain::conversation::ConversationStatus;
+use domain::message::{MessageType, Sender};
 use domain::{Event, StreamId};
 use serde_json::json;
 use sqlx::Connection;
@@ -317,21 +319,37 @@ async fn the_log_is_paged_from_its_index_without_a_sort() {
 }
 
 /// Appends `(stream, version, event)` rows to the log in one transaction,
-/// in the given order.
+/// in the given order, all at the same time.
 async fn append_all(env: &TestEnv, events: &[(String, i64, Event)]) {
-    let streams: Vec<&str> = events.iter().map(|(s, _, _)| s.as_str()).collect();
-    let versions: Vec<i64> = events.iter().map(|(_, v, _)| *v).collect();
-    let accounts: Vec<Option<i64>> = events.iter().map(|(_, _, e)| e.account_id()).collect();
-    let types: Vec<&str> = events.iter().map(|(_, _, e)| e.event_type()).collect();
-    let schemas: Vec<i32> = events.iter().map(|(_, _, e)| e.schema_version()).collect();
-    let payloads: Vec<serde_json::Value> = events.iter().map(|(_, _, e)| e.payload()).collect();
+    let now = chrono::Utc::now();
+    let timed: Vec<_> = events
+        .iter()
+        .map(|(stream, version, event)| (stream.clone(), *version, event.clone(), now))
+        .collect();
+    append_all_at(env, &timed).await;
+}
+
+/// Appends `(stream, version, event, time)` rows to the log in one
+/// transaction, in the given order.
+async fn append_all_at(env: &TestEnv, events: &[(String, i64, Event, DateTime<Utc>)]) {
+    let streams: Vec<&str> = events.iter().map(|(s, ..)| s.as_str()).collect();
+    let versions: Vec<i64> = events.iter().map(|(_, v, ..)| *v).collect();
+    let accounts: Vec<Option<i64>> = events.iter().map(|(_, _, e, _)| e.account_id()).collect();
+    let types: Vec<&str> = events.iter().map(|(_, _, e, _)| e.event_type()).collect();
+    let schemas: Vec<i32> = events
+        .iter()
+        .map(|(_, _, e, _)| e.schema_version())
+        .collect();
+    let payloads: Vec<serde_json::Value> = events.iter().map(|(_, _, e, _)| e.payload()).collect();
+    let times: Vec<DateTime<Utc>> = events.iter().map(|(.., t)| *t).collect();
     sqlx::query(
         "insert into event_store.events (event_id, stream_id, stream_version, account_id, \
            event_type, schema_version, payload, metadata, occurred_at) \
          select gen_random_uuid(), s, v, a, t, n, p, \
-           '{\"actor_type\":\"system\",\"correlation_id\":\"test\"}', now() \
-         from unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::int[], $6::jsonb[]) \
-           with ordinality as e(s, v, a, t, n, p, k) \
+           '{\"actor_type\":\"system\",\"correlation_id\":\"test\"}', o \
+         from unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::int[], $6::jsonb[], \
+           $7::timestamptz[]) \
+           with ordinality as e(s, v, a, t, n, p, o, k) \
          order by k",
     )
     .bind(&streams)
@@ -340,9 +358,142 @@ async fn append_all(env: &TestEnv, events: &[(String, i64, Event)]) {
     .bind(&types)
     .bind(&schemas)
     .bind(&payloads)
+    .bind(&times)
     .execute(&env.pool)
     .await
     .unwrap();
+}
+
+/// Waits until every event of the log is below the cluster's horizon: a
+/// rebuild replays only what lies below it, and another test may hold a
+/// transaction open that keeps it behind ours for a while.
+async fn below_the_horizon(env: &TestEnv) {
+    let written = env
+        .scalar("select max(txid::text::bigint) from event_store.events")
+        .await;
+    eventually("the log to be below the horizon", DEADLINE, || async {
+        env.scalar("select pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+            .await
+            > written
+    })
+    .await;
+}
+
+/// A replay keeps its messages' rows aside for another connection, so a
+/// conversation created after its first messages (a transaction's id is
+/// drawn at its first write, so in the log's order a message can come
+/// before its conversation) takes their activity from the replay's memory,
+/// across batches, and a message's deletion must find its row whether it
+/// was written beside an earlier batch or is still kept by its own.
+#[tokio::test]
+async fn a_rebuild_finds_messages_logged_before_their_conversation_and_deletes_them() {
+    let env = TestEnv::new().await;
+    let minute = |n: i64| at(60 * n);
+    let incoming = |id: i64, minutes: i64| {
+        (
+            format!("message:{id}"),
+            1,
+            message_created(
+                id,
+                1,
+                7,
+                MessageType::Incoming,
+                false,
+                Some(Sender::Contact(1)),
+            ),
+            minute(minutes),
+        )
+    };
+    let deleted = |id: i64| {
+        (
+            format!("message:{id}"),
+            2,
+            Event::MessageDeleted {
+                message_id: id,
+                account_id: 1,
+                conversation_id: 7,
+            },
+            minute(20),
+        )
+    };
+    let conversation = |id: i64| {
+        (
+            format!("conversation:{id}"),
+            1,
+            conversation_created(id, 1, 10, 1, ConversationStatus::Open, None, None),
+            minute(1),
+        )
+    };
+    let filler = |contact: i64| {
+        (
+            format!("contact:{contact}"),
+            1,
+            contact_created(contact, 1, "filler"),
+            minute(0),
+        )
+    };
+    // Batches of three events.
+    let log = vec![
+        ("account:1".to_owned(), 1, account_created(1), minute(0)),
+        ("inbox:10".to_owned(), 1, inbox_created(10, 1), minute(0)),
+        filler(1),
+        // Before conversation 7, in an earlier batch than its creation.
+        incoming(1, 5),
+        incoming(2, 2),
+        filler(2),
+        // The head of a batch: message 1's row was written beside it.
+        deleted(1),
+        incoming(4, 9),
+        filler(3),
+        conversation(7),
+        (
+            "message:3".to_owned(),
+            1,
+            message_created(3, 1, 7, MessageType::Outgoing, false, Some(Sender::User(1))),
+            minute(3),
+        ),
+        // In the batch that holds message 3's row.
+        deleted(3),
+        conversation(8),
+    ];
+    append_all_at(&env, &log).await;
+    below_the_horizon(&env).await;
+
+    let report = projections::rebuild::rebuild_in_batches(&env.pool, false, 3)
+        .await
+        .unwrap();
+    assert_eq!((report.applied, report.parked), (log.len() as u64, 0));
+    let activity: Vec<(i64, DateTime<Utc>)> =
+        sqlx::query_as("select id, last_activity_at from read_model.conversations order by id")
+            .fetch_all(&env.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        activity,
+        [(7, minute(9)), (8, minute(1))],
+        "conversation 7 at its latest message, though all but one came before it"
+    );
+    let contents: Vec<(i64, Option<String>)> =
+        sqlx::query_as("select id, content from read_model.messages order by id")
+            .fetch_all(&env.pool)
+            .await
+            .unwrap();
+    let deleted_content = Some(domain::message::DELETED_CONTENT.to_owned());
+    assert_eq!(
+        contents,
+        [
+            (1, deleted_content.clone()),
+            (2, Some("m2".to_owned())),
+            (3, deleted_content),
+            (4, Some("m4".to_owned())),
+        ]
+    );
+    assert_eq!(
+        env.scalar("select count(*) from read_model.report_messages")
+            .await,
+        4
+    );
+    env.cleanup().await;
 }
 
 /// A rebuild writes each batch's history rows and report facts beside the
@@ -393,17 +544,7 @@ async fn an_account_deleted_right_after_a_full_batch_leaves_none_of_its_history(
         message(3, 2),
     ]);
     append_all(&env, &log).await;
-    // A rebuild replays what lies below the cluster's horizon; another test
-    // may hold a transaction open that keeps it behind ours for a while.
-    let written = env
-        .scalar("select max(txid::text::bigint) from event_store.events")
-        .await;
-    eventually("the log to be below the horizon", DEADLINE, || async {
-        env.scalar("select pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-            .await
-            > written
-    })
-    .await;
+    below_the_horizon(&env).await;
 
     let report = projections::rebuild::rebuild(&env.pool, false)
         .await
