@@ -214,6 +214,7 @@ impl Application {
                 .configure(routes::configure)
                 .default_service(web::to(infra::http::not_found))
         })
+        .keep_alive(infra::http::KEEP_ALIVE)
         .listen(listener)?
         .shutdown_timeout(10)
         .run();

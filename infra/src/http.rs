@@ -8,6 +8,14 @@ use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, Next};
 use actix_web::{web, HttpResponse};
 use sqlx::PgPool;
 
+/// How long the services keep an idle client connection open: longer than
+/// the front door keeps an idle upstream connection for reuse
+/// (`keepalive_timeout` in deploy/nginx.conf.template, 60 s). With actix's
+/// default of 5 s, a connection the service closed just as nginx sent a
+/// request on it failed that request (a 502, which the front door answers
+/// as a 503; a write is not sent again).
+pub const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(75);
+
 /// `GET /health`: the process is up.
 pub async fn health() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))

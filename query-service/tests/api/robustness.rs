@@ -135,6 +135,33 @@ async fn health_and_readiness_answer() {
     assert_eq!(app.get("/ready", None).await.0, 200);
 }
 
+/// nginx keeps idle connections to the services for reuse. One the service
+/// closed just as nginx sent a request on it failed that request with a
+/// 502 (a 503 at the front door; a write is not sent again), which the
+/// benchmark met once in 1.1 million writes: actix closed idle connections
+/// after its default 5 s, nginx kept them for its default 60 s. The
+/// services now keep them for `infra::http::KEEP_ALIVE`, longer than the
+/// front door does (system-tests `front_door`).
+#[tokio::test]
+async fn an_idle_connection_outlives_actixs_default_keep_alive() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn().await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let request = format!("GET /health HTTP/1.1\r\nHost: {address}\r\n\r\n");
+    let mut answer = [0u8; 1024];
+    for idle in [0, 6] {
+        tokio::time::sleep(std::time::Duration::from_secs(idle)).await;
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let read = stream.read(&mut answer).await.unwrap();
+        let head = String::from_utf8_lossy(&answer[..read]);
+        assert!(
+            head.starts_with("HTTP/1.1 200"),
+            "after {idle} s idle: {head:?}"
+        );
+    }
+}
+
 /// The admission statement runs on connections kept outside the pool
 /// (`infra::spares`). One whose server end went away (a Postgres restart,
 /// an administrator's `pg_terminate_backend`) costs no request an error:

@@ -7,6 +7,7 @@
 //! "worker_connections are not enough"): no status, no JSON, nothing in
 //! the access log.
 
+use std::path::Path;
 use std::time::Duration;
 
 use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
@@ -90,4 +91,48 @@ async fn every_one_of_fifteen_hundred_clients_connected_at_once_gets_an_answer()
          nginx's log:\n{}",
         system.log_tail(crate::harness::Process::FrontDoor, 20)
     );
+}
+
+/// nginx keeps idle connections to the services for reuse; one the service
+/// closes just as nginx sends a request on it fails that request (a 502,
+/// answered as a 503; a write is not sent again). So every upstream lets
+/// an idle connection go before the services would close it
+/// (`infra::http::KEEP_ALIVE`; the query service's tests check that they
+/// keep one that long). Without `keepalive_timeout`, nginx keeps one 60 s.
+#[test]
+fn the_front_door_lets_idle_upstream_connections_go_before_the_services_do() {
+    let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/nginx.conf.template");
+    let template = std::fs::read_to_string(&template).expect("reading the nginx template");
+    let mut upstreams = Vec::new();
+    let mut lines = template.lines().map(str::trim);
+    while let Some(line) = lines.next() {
+        let Some(name) = line
+            .strip_prefix("upstream ")
+            .and_then(|rest| rest.strip_suffix(" {"))
+        else {
+            continue;
+        };
+        let seconds = lines
+            .by_ref()
+            .take_while(|line| *line != "}")
+            .find_map(|line| line.strip_prefix("keepalive_timeout "))
+            .map(|value| {
+                value
+                    .strip_suffix("s;")
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .unwrap_or_else(|| {
+                        panic!("{name}: keepalive_timeout {value} is not in seconds")
+                    })
+            })
+            .unwrap_or(60);
+        upstreams.push((name.to_owned(), Duration::from_secs(seconds)));
+    }
+    assert_eq!(upstreams.len(), 2, "{upstreams:?}");
+    for (name, kept) in upstreams {
+        assert!(
+            kept < infra::http::KEEP_ALIVE,
+            "{name} keeps idle connections {kept:?}, the services {:?}",
+            infra::http::KEEP_ALIVE
+        );
+    }
 }
