@@ -688,6 +688,24 @@ impl SideRows {
         self.messages.insert_with_facts(&mut *conn).await?;
         self.versions.write(conn).await
     }
+
+    /// Splits them in two, the history rows and the rest, which write
+    /// different tables: for a caller that inserts them on two connections
+    /// at once.
+    pub fn split(self) -> (SideRows, SideRows) {
+        let from_log = self.history.from_log;
+        let history = SideRows {
+            history: self.history,
+            messages: MessageRows::default(),
+            versions: Versions::default(),
+        };
+        let rest = SideRows {
+            history: History::new(from_log),
+            messages: self.messages,
+            versions: self.versions,
+        };
+        (history, rest)
+    }
 }
 
 /// The versions a replay's batch moved its streams to ([`Start::InOrder`]),

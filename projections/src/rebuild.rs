@@ -587,22 +587,62 @@ async fn read_ahead(
 
 /// Writes the history rows, posted messages' rows and report facts, and
 /// stream versions of committed batches ([`SideRows`]) into the schema
-/// being built, in the order it is given them, in a task of its own on a
-/// connection of the pool, so that a batch's biggest inserts (a row per
-/// event, with its payload, a message row and a fact per message and a
-/// version per message stream) run beside the next batch's apply instead
-/// of before its commit. Nothing reads them during a replay but the events
-/// of [`reads_side_rows`], an account's or a message's deletion (the batch
-/// drains the writer first); the reconciliation and the swap come after
-/// [`SideWriter::finish`]. Each insert is retried as a batch is (its
-/// transaction rolled back); one that keeps failing fails the rebuild,
-/// which then swaps nothing in.
+/// being built, in the order it is given them, so that a batch's biggest
+/// inserts (a row per event, with its payload, a message row and a fact per
+/// message and a version per message stream) run beside the next batch's
+/// apply instead of before its commit. Two lanes, each a task of its own
+/// on a connection of the pool, write them: the history rows, and the rest
+/// ([`SideRows::split`]; different tables, so either may go first). One
+/// lane fell behind the apply once the messages' rows were among them
+/// (waiting 5.5–6.2 s of a 32-s rebuild). Nothing reads them during a
+/// replay but the events of [`reads_side_rows`], an account's or a
+/// message's deletion (the batch drains the writer first); the
+/// reconciliation and the swap come after [`SideWriter::finish`]. Each
+/// insert is retried as a batch is (its transaction rolled back); one that
+/// keeps failing fails the rebuild, which then swaps nothing in.
 struct SideWriter {
+    lanes: [Lane; 2],
+}
+
+impl SideWriter {
+    fn start(pool: &PgPool) -> Self {
+        SideWriter {
+            lanes: [Lane::start(pool), Lane::start(pool)],
+        }
+    }
+
+    /// Queues a committed batch's rows (waits while a lane has two
+    /// queued).
+    async fn send(&mut self, batch: SideRows) -> anyhow::Result<()> {
+        let (history, rest) = batch.split();
+        let [first, second] = &mut self.lanes;
+        first.send(history).await?;
+        second.send(rest).await
+    }
+
+    /// Waits until every row queued so far is written, and goes on with
+    /// a fresh writer.
+    async fn drain(&mut self, pool: &PgPool) -> anyhow::Result<()> {
+        std::mem::replace(self, SideWriter::start(pool))
+            .finish()
+            .await
+    }
+
+    /// Waits until every queued row is written.
+    async fn finish(self) -> anyhow::Result<()> {
+        let [first, second] = self.lanes;
+        let (first, second) = tokio::join!(first.finish(), second.finish());
+        first.and(second)
+    }
+}
+
+/// One of the [`SideWriter`]'s lanes.
+struct Lane {
     rows: Option<tokio::sync::mpsc::Sender<SideRows>>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
-impl SideWriter {
+impl Lane {
     fn start(pool: &PgPool) -> Self {
         // Two batches' rows at most wait while one is written.
         let (rows, mut queue) = tokio::sync::mpsc::channel::<SideRows>(2);
@@ -613,13 +653,13 @@ impl SideWriter {
             }
             Ok(())
         });
-        SideWriter {
+        Lane {
             rows: Some(rows),
             task,
         }
     }
 
-    /// Queues a committed batch's rows (waits while two are queued).
+    /// Queues rows (waits while two are queued).
     async fn send(&mut self, batch: SideRows) -> anyhow::Result<()> {
         if batch.is_empty() {
             return Ok(());
@@ -638,14 +678,6 @@ impl SideWriter {
             Ok(Ok(())) => Err(anyhow::anyhow!("the side writer stopped")),
             Err(e) => Err(anyhow::Error::new(e).context("the side writer failed")),
         }
-    }
-
-    /// Waits until every row queued so far is written, and goes on with
-    /// a fresh writer.
-    async fn drain(&mut self, pool: &PgPool) -> anyhow::Result<()> {
-        std::mem::replace(self, SideWriter::start(pool))
-            .finish()
-            .await
     }
 
     /// Waits until every queued row is written.
