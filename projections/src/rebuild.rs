@@ -129,6 +129,16 @@ struct Cursor {
     position: i64,
 }
 
+/// What a rebuild carries from batch to batch: where it is in the log,
+/// what it remembers of conversations that messages moved before their
+/// creation ([`Batch::open_replay`]), and its counts.
+#[derive(Debug, Default)]
+struct Progress {
+    cursor: Cursor,
+    early: EarlyActivity,
+    tally: Tally,
+}
+
 #[derive(Debug, Default, Clone, Copy)]
 struct Tally {
     events: u64,
@@ -185,9 +195,7 @@ pub async fn rebuild_in_batches(
         0
     };
     let bar = progress_bar(total, progress)?;
-    let mut cursor = Cursor::default();
-    let mut early = EarlyActivity::default();
-    let mut tally = Tally::default();
+    let mut progress = Progress::default();
 
     // Catch up while the live worker runs. Each round stops at the horizon
     // it started with, so a round ends even under a steady stream of writes;
@@ -195,16 +203,7 @@ pub async fn rebuild_in_batches(
     bar.set_message("replaying the log");
     for _ in 0..CATCH_UP_ROUNDS {
         let horizon = horizon(pool).await?;
-        let replayed = replay(
-            pool,
-            horizon,
-            batch,
-            &mut cursor,
-            &mut early,
-            &mut tally,
-            &bar,
-        )
-        .await?;
+        let replayed = replay(pool, horizon, batch, &mut progress, &bar).await?;
         if replayed < batch {
             break;
         }
@@ -233,17 +232,9 @@ pub async fn rebuild_in_batches(
     // commits later reaches the new schema through the worker.
     bar.set_message("replaying the rest");
     let horizon = horizon(pool).await?;
-    replay(
-        pool,
-        horizon,
-        batch,
-        &mut cursor,
-        &mut early,
-        &mut tally,
-        &bar,
-    )
-    .await?;
-    reconcile(pool, horizon, batch, &mut early, &mut tally, &bar).await?;
+    replay(pool, horizon, batch, &mut progress, &bar).await?;
+    reconcile(pool, horizon, batch, &mut progress, &bar).await?;
+    let tally = progress.tally;
 
     bar.set_message("swapping the schemas");
     let replaced = swap(pool).await?;
@@ -417,7 +408,7 @@ async fn horizon(pool: &PgPool) -> anyhow::Result<i64> {
     Ok(horizon)
 }
 
-/// Replays the log from `cursor` up to `horizon`, a batch at a time, and
+/// Replays the log from `progress`'s cursor up to `horizon`, a batch at a time, and
 /// returns how many events it held. Each batch is read while the one
 /// before it is applied, by a [`LogReader`] on a thread and a connection of
 /// its own. The history rows, posted messages' rows and report facts, and
@@ -429,23 +420,21 @@ async fn replay(
     pool: &PgPool,
     horizon: i64,
     batch: usize,
-    cursor: &mut Cursor,
-    early: &mut EarlyActivity,
-    tally: &mut Tally,
+    progress: &mut Progress,
     bar: &ProgressBar,
 ) -> anyhow::Result<usize> {
     let mut replayed = 0;
-    let mut reader = LogReader::start(&pool.connect_options(), horizon, batch, *cursor)?;
+    let mut reader = LogReader::start(&pool.connect_options(), horizon, batch, progress.cursor)?;
     let mut side = SideWriter::start(pool);
     loop {
         let waiting = Instant::now();
         let events = reader.next().await?;
-        tally.waiting_for_reads += waiting.elapsed();
+        progress.tally.waiting_for_reads += waiting.elapsed();
         let Some(after) = events.last().map(Logged::cursor) else {
             break;
         };
-        apply_counted(pool, &events, Start::InOrder, early, tally, bar, &mut side).await?;
-        *cursor = after;
+        apply_counted(pool, &events, Start::InOrder, progress, bar, &mut side).await?;
+        progress.cursor = after;
         replayed += events.len();
         reader.give_back(events);
     }
@@ -772,8 +761,7 @@ async fn reconcile(
     pool: &PgPool,
     horizon: i64,
     batch: usize,
-    early: &mut EarlyActivity,
-    tally: &mut Tally,
+    progress: &mut Progress,
     bar: &ProgressBar,
 ) -> anyhow::Result<()> {
     let mut conn = pool.acquire().await?;
@@ -806,7 +794,7 @@ async fn reconcile(
     let events: Vec<Logged> = events.into_iter().map(Logged::from).collect();
     let mut side = SideWriter::start(pool);
     for chunk in events.chunks(batch) {
-        apply_counted(pool, chunk, Start::Stored, early, tally, bar, &mut side).await?;
+        apply_counted(pool, chunk, Start::Stored, progress, bar, &mut side).await?;
     }
     side.finish().await
 }
@@ -814,14 +802,13 @@ async fn reconcile(
 /// Applies events in one transaction (retried a few times), counting them,
 /// and hands the committed batch's side rows (history rows, posted
 /// messages' rows and report facts and, with [`Start::InOrder`], its
-/// streams' versions) to `side`. `early` goes on from batch to batch
-/// ([`Batch::open_replay`]).
+/// streams' versions) to `side`. `progress`'s memory of early activity goes
+/// on from batch to batch ([`Batch::open_replay`]).
 async fn apply_counted(
     pool: &PgPool,
     events: &[Logged],
     start: Start,
-    early: &mut EarlyActivity,
-    tally: &mut Tally,
+    progress: &mut Progress,
     bar: &ProgressBar,
     side: &mut SideWriter,
 ) -> anyhow::Result<()> {
@@ -840,7 +827,7 @@ async fn apply_counted(
     // event that cannot be applied is redone at once with them.
     let mut guard = Guard::Optimistic;
     let (batch, rows, carried) = loop {
-        match apply_batch(pool, events, start, early.clone(), guard).await {
+        match apply_batch(pool, events, start, progress.early.clone(), guard).await {
             Ok(Some(applied)) => break applied,
             Ok(None) => {
                 tracing::info!("a rebuild batch holds an event that cannot be applied; redoing it with savepoints");
@@ -849,7 +836,8 @@ async fn apply_counted(
             Err(e) => retries.after(e).await?,
         }
     };
-    *early = carried;
+    progress.early = carried;
+    let tally = &mut progress.tally;
     let applied = Instant::now();
     tally.applying += applied - started;
     side.send(rows).await?;
