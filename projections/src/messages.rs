@@ -363,7 +363,7 @@ impl Run {
         self.conversations.clear();
         self.contacts.clear();
         if let Some(aside) = &mut self.aside {
-            // The activity moves need four of the thirteen columns.
+            // The activity moves need five of the thirteen columns.
             const MOVES: &str = concat!(
                 "with m as ( \
                    select * from unnest($1::bigint[], $2::smallint[], $3::text[], \
