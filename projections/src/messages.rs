@@ -201,12 +201,10 @@ impl MessageRows {
             rows_as_m!(),
             ", inserted as (",
             insert_rows!(""),
-            ") ",
-            "insert into report_messages (message_id, account_id, conversation_id, inbox_id, \
-               message_type, private, sender_user_id, created_at) \
-             select id, account_id, conversation_id, inbox_id, message_type, private, \
-               case when sender_type = 'user' then sender_id end, created_at \
-             from m where message_type in (0, 1)"
+            "), ",
+            crate::reports::facts_of_rows!(),
+            " ",
+            crate::reports::insert_facts!("f", "")
         );
         bind_rows!(sqlx::query(STATEMENT), self)
             .execute(conn)

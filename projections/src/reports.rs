@@ -100,18 +100,35 @@ macro_rules! facts_as_m {
     };
 }
 
-/// Inserts `m` into `report_messages`, ending with `$on_conflict`.
+/// `f`: the facts of message rows `m` (the columns of `messages`), as
+/// [`MessageFacts::of`] takes them in memory: incoming and outgoing
+/// messages only, the sender's id where it is a user.
+macro_rules! facts_of_rows {
+    () => {
+        "f as ( \
+           select id as message_id, account_id, conversation_id, inbox_id, message_type, \
+             private, case when sender_type = 'user' then sender_id end as sender_user_id, \
+             created_at \
+           from m where message_type in (0, 1))"
+    };
+}
+
+/// Inserts the facts `$source` into `report_messages`, ending with
+/// `$on_conflict`.
 macro_rules! insert_facts {
-    ($on_conflict:literal) => {
+    ($source:literal, $on_conflict:literal) => {
         concat!(
             "insert into report_messages (message_id, account_id, conversation_id, inbox_id, \
                message_type, private, sender_user_id, created_at) \
              select message_id, account_id, conversation_id, inbox_id, message_type, private, \
-               sender_user_id, created_at from m ",
+               sender_user_id, created_at from ",
+            $source,
+            " ",
             $on_conflict
         )
     };
 }
+pub(crate) use {facts_of_rows, insert_facts};
 
 /// The first responses among `m`: a user's public reply, the least `(time,
 /// message id)` per conversation, kept only if it is earlier than the one
@@ -141,7 +158,7 @@ pub async fn messages(conn: &mut PgConnection, facts: &MessageFacts) -> Result<(
     const STATEMENT: &str = concat!(
         facts_as_m!(),
         ", facts as (",
-        insert_facts!("on conflict (message_id) do nothing"),
+        insert_facts!("m", "on conflict (message_id) do nothing"),
         ") ",
         first_responses!()
     );
