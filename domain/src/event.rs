@@ -774,6 +774,68 @@ impl Event {
         }
     }
 
+    /// The conversation the event names by its global id, if it names one
+    /// (a conversation's own events, and its messages').
+    pub fn conversation_id(&self) -> Option<i64> {
+        match self {
+            Event::ConversationCreated {
+                conversation_id, ..
+            }
+            | Event::ConversationStatusChanged {
+                conversation_id, ..
+            }
+            | Event::MessageCreated {
+                conversation_id, ..
+            }
+            | Event::MessageDeleted {
+                conversation_id, ..
+            }
+            | Event::ConversationLabelsChanged {
+                conversation_id, ..
+            }
+            | Event::ConversationAssigneeChanged {
+                conversation_id, ..
+            }
+            | Event::ConversationTeamChanged {
+                conversation_id, ..
+            } => Some(*conversation_id),
+            Event::AccountCreated { .. }
+            | Event::AccountUpdated { .. }
+            | Event::AccountDeleted { .. }
+            | Event::AccountUserAdded { .. }
+            | Event::AccountUserRoleChanged { .. }
+            | Event::AccountUserRemoved { .. }
+            | Event::UserCreated { .. }
+            | Event::UserUpdated { .. }
+            | Event::UserDeleted { .. }
+            | Event::PlatformAppCreated { .. }
+            | Event::PermissibleGranted { .. }
+            | Event::InboxCreated { .. }
+            | Event::InboxUpdated { .. }
+            | Event::ContactCreated { .. }
+            | Event::ContactUpdated { .. }
+            | Event::ContactInboxCreated { .. }
+            | Event::TeamCreated { .. }
+            | Event::TeamUpdated { .. }
+            | Event::TeamDeleted { .. }
+            | Event::TeamMembersAdded { .. }
+            | Event::TeamMembersRemoved { .. }
+            | Event::InboxMembersAdded { .. }
+            | Event::InboxMembersRemoved { .. }
+            | Event::AgentBotCreated { .. }
+            | Event::AgentBotUpdated { .. }
+            | Event::AgentBotDeleted { .. }
+            | Event::InboxAgentBotSet { .. }
+            | Event::HookCreated { .. }
+            | Event::HookUpdated { .. }
+            | Event::HookDeleted { .. }
+            | Event::InboxAvatarChanged { .. }
+            | Event::WebhookCreated { .. }
+            | Event::WebhookUpdated { .. }
+            | Event::WebhookDeleted { .. } => None,
+        }
+    }
+
     /// The payload as stored: the variant's fields, without the type tag.
     pub fn payload(&self) -> Value {
         let mut value = serde_json::to_value(self).unwrap_or(Value::Null);
@@ -801,21 +863,53 @@ impl Event {
         version: i32,
         payload: &Value,
     ) -> Result<Self, DecodeError> {
-        let current = Self::current_version(event_type);
-        if version > current {
+        Self::check_version(event_type, version)?;
+        let payload = upcast(event_type, version, Cow::Borrowed(payload));
+        Self::read_tagged(event_type, payload.as_ref())
+    }
+
+    /// [`Event::from_stored`] on the payload's JSON text: a payload at
+    /// today's version is read straight from the text, without building a
+    /// [`Value`] of it first (a rebuild reads every event of the log so,
+    /// and building the maps was most of its log reader's work); an older
+    /// one is parsed and upcast.
+    pub fn from_json(event_type: &str, version: i32, json: &str) -> Result<Self, DecodeError> {
+        Self::check_version(event_type, version)?;
+        let payload_error = |source| DecodeError::Payload {
+            event_type: event_type.to_owned(),
+            source,
+        };
+        if version != Self::current_version(event_type) {
+            let payload: Value = serde_json::from_str(json).map_err(payload_error)?;
+            return Self::from_stored_ref(event_type, version, &payload);
+        }
+        let mut text = serde_json::Deserializer::from_str(json);
+        let event = Self::read_tagged(event_type, &mut text)?;
+        text.end().map_err(payload_error)?;
+        Ok(event)
+    }
+
+    fn check_version(event_type: &str, version: i32) -> Result<(), DecodeError> {
+        if version > Self::current_version(event_type) {
             return Err(DecodeError::FutureVersion {
                 event_type: event_type.to_owned(),
                 version,
             });
         }
-        let payload = upcast(event_type, version, Cow::Borrowed(payload));
-        let Value::Object(fields) = payload.as_ref() else {
-            return Err(DecodeError::Payload {
-                event_type: event_type.to_owned(),
-                source: serde::de::Error::custom("payload is not an object"),
-            });
-        };
-        Event::deserialize(tagged::Tagged { event_type, fields }).map_err(|source| {
+        Ok(())
+    }
+
+    /// Reads a payload (a JSON object of the variant's fields) as the event
+    /// of `event_type`.
+    fn read_tagged<'de, D>(event_type: &str, payload: D) -> Result<Self, DecodeError>
+    where
+        D: serde::Deserializer<'de, Error = serde_json::Error>,
+    {
+        Event::deserialize(tagged::Tagged {
+            event_type,
+            payload,
+        })
+        .map_err(|source| {
             if source.to_string().contains("unknown variant") {
                 DecodeError::UnknownType(event_type.to_owned())
             } else {
@@ -839,27 +933,27 @@ fn upcast<'a>(_event_type: &str, _version: i32, payload: Cow<'a, Value>) -> Cow<
 
 /// A stored payload read as the event it is: its fields with the `type` tag
 /// the enum is told apart by put in front, read in place from the stored map
-/// (a `type` field of the payload itself is passed over: the stored type
-/// wins).
+/// or text (a `type` field of the payload itself is passed over: the stored
+/// type wins).
 mod tagged {
-    use serde::de::value::BorrowedStrDeserializer;
-    use serde::de::{DeserializeSeed, Error as _, MapAccess, Visitor};
+    use serde::de::value::{BorrowedStrDeserializer, StrDeserializer, StringDeserializer};
+    use serde::de::{DeserializeSeed, Deserializer, Error, IgnoredAny, MapAccess, Visitor};
     use serde::forward_to_deserialize_any;
-    use serde_json::{Error, Map, Value};
 
-    pub(super) struct Tagged<'a> {
-        pub(super) event_type: &'a str,
-        pub(super) fields: &'a Map<String, Value>,
+    /// The payload `payload` (a deserializer of a JSON object) with the tag
+    /// `event_type`.
+    pub(super) struct Tagged<'t, D> {
+        pub(super) event_type: &'t str,
+        pub(super) payload: D,
     }
 
-    impl<'de> serde::Deserializer<'de> for Tagged<'de> {
-        type Error = Error;
+    impl<'de, D: Deserializer<'de>> Deserializer<'de> for Tagged<'_, D> {
+        type Error = D::Error;
 
-        fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-            visitor.visit_map(Fields {
-                tag: Tag::Key(self.event_type),
-                fields: self.fields.iter(),
-                value: None,
+        fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+            self.payload.deserialize_map(TagFirst {
+                event_type: self.event_type,
+                visitor,
             })
         }
 
@@ -870,56 +964,120 @@ mod tagged {
         }
     }
 
+    /// Hands the payload's entries to `visitor` behind the tag.
+    struct TagFirst<'t, V> {
+        event_type: &'t str,
+        visitor: V,
+    }
+
+    impl<'de, V: Visitor<'de>> Visitor<'de> for TagFirst<'_, V> {
+        type Value = V::Value;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object of the event's fields")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, entries: A) -> Result<V::Value, A::Error> {
+            self.visitor.visit_map(Fields {
+                tag: Tag::Key(self.event_type),
+                entries,
+            })
+        }
+    }
+
     /// Where the reading of the tag is.
-    enum Tag<'a> {
-        Key(&'a str),
-        Value(&'a str),
+    enum Tag<'t> {
+        Key(&'t str),
+        Value(&'t str),
         Read,
     }
 
-    struct Fields<'a> {
-        tag: Tag<'a>,
-        fields: serde_json::map::Iter<'a>,
-        value: Option<&'a Value>,
+    struct Fields<'t, A> {
+        tag: Tag<'t>,
+        entries: A,
     }
 
-    impl<'de> MapAccess<'de> for Fields<'de> {
-        type Error = Error;
+    impl<'de, A: MapAccess<'de>> MapAccess<'de> for Fields<'_, A> {
+        type Error = A::Error;
 
         fn next_key_seed<K: DeserializeSeed<'de>>(
             &mut self,
             seed: K,
-        ) -> Result<Option<K::Value>, Error> {
+        ) -> Result<Option<K::Value>, A::Error> {
             if let Tag::Key(event_type) = self.tag {
                 self.tag = Tag::Value(event_type);
-                return seed
-                    .deserialize(BorrowedStrDeserializer::new("type"))
-                    .map(Some);
+                return seed.deserialize(StrDeserializer::new("type")).map(Some);
             }
-            for (key, value) in self.fields.by_ref() {
-                if key != "type" {
-                    self.value = Some(value);
-                    return seed
-                        .deserialize(BorrowedStrDeserializer::new(key))
-                        .map(Some);
+            while let Some(key) = self.entries.next_key::<Key<'de>>()? {
+                match key {
+                    Key::Borrowed("type") => {}
+                    Key::Owned(key) if key == "type" => {}
+                    Key::Borrowed(key) => {
+                        return seed
+                            .deserialize(BorrowedStrDeserializer::new(key))
+                            .map(Some);
+                    }
+                    Key::Owned(key) => {
+                        return seed.deserialize(StringDeserializer::new(key)).map(Some);
+                    }
                 }
+                self.entries.next_value::<IgnoredAny>()?;
             }
             Ok(None)
         }
 
-        fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
+        fn next_value_seed<V: DeserializeSeed<'de>>(
+            &mut self,
+            seed: V,
+        ) -> Result<V::Value, A::Error> {
             if let Tag::Value(event_type) = self.tag {
                 self.tag = Tag::Read;
-                return seed.deserialize(BorrowedStrDeserializer::new(event_type));
+                return seed.deserialize(StrDeserializer::new(event_type));
             }
-            match self.value.take() {
-                Some(value) => seed.deserialize(value),
-                None => Err(Error::custom("a value asked for before its key")),
+            if matches!(self.tag, Tag::Key(_)) {
+                return Err(A::Error::custom("a value asked for before its key"));
             }
+            self.entries.next_value_seed(seed)
         }
 
         fn size_hint(&self) -> Option<usize> {
-            Some(self.fields.len() + usize::from(matches!(self.tag, Tag::Key(_))))
+            let tag = usize::from(matches!(self.tag, Tag::Key(_)));
+            self.entries.size_hint().map(|n| n + tag)
+        }
+    }
+
+    /// A key of the payload, borrowed from it when it can be (a key with an
+    /// escape in the JSON text is not).
+    enum Key<'de> {
+        Borrowed(&'de str),
+        Owned(String),
+    }
+
+    impl<'de> serde::Deserialize<'de> for Key<'de> {
+        fn deserialize<D: Deserializer<'de>>(keys: D) -> Result<Self, D::Error> {
+            keys.deserialize_str(KeyVisitor)
+        }
+    }
+
+    struct KeyVisitor;
+
+    impl<'de> Visitor<'de> for KeyVisitor {
+        type Value = Key<'de>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a field name")
+        }
+
+        fn visit_borrowed_str<E: Error>(self, key: &'de str) -> Result<Key<'de>, E> {
+            Ok(Key::Borrowed(key))
+        }
+
+        fn visit_str<E: Error>(self, key: &str) -> Result<Key<'de>, E> {
+            Ok(Key::Owned(key.to_owned()))
+        }
+
+        fn visit_string<E: Error>(self, key: String) -> Result<Key<'de>, E> {
+            Ok(Key::Owned(key))
         }
     }
 }
@@ -971,6 +1129,108 @@ mod tests {
         let read = Event::from_stored_ref("MessageCreated", 1, &stored).unwrap();
         assert_eq!(read, copied);
         assert_eq!(read, event);
+    }
+
+    fn a_message() -> Event {
+        Event::MessageCreated {
+            message_id: 9,
+            account_id: 1,
+            conversation_id: 4,
+            inbox_id: 2,
+            message_type: MessageType::Incoming,
+            content: Some("h\u{e9}llo \"there\"\n".into()),
+            content_type: ContentType::Text,
+            content_attributes: serde_json::from_value(
+                serde_json::json!({"in_reply_to": 3, "items": [{"title": "a"}]}),
+            )
+            .unwrap(),
+            private: false,
+            sender: Some(Sender::Contact(5)),
+            source_id: None,
+            attachments: vec![],
+        }
+    }
+
+    /// Reading a payload straight from its JSON text gives what reading
+    /// its parsed value gives, for a plain variant and a flattened one.
+    #[test]
+    fn a_payload_read_from_its_text_is_the_event_it_stores() {
+        let contact = Event::ContactCreated {
+            contact_id: 7,
+            account_id: 1,
+            fields: ContactFields {
+                name: "Ann".into(),
+                email: Some("ann@example.com".into()),
+                custom_attributes: serde_json::from_value(serde_json::json!({"tier": "gold"}))
+                    .unwrap(),
+                ..ContactFields::default()
+            },
+        };
+        for event in [a_message(), contact] {
+            let stored = event.payload();
+            let text = serde_json::to_string(&stored).unwrap();
+            let read = Event::from_json(event.event_type(), 1, &text).unwrap();
+            assert_eq!(read, event);
+            let in_place = Event::from_stored_ref(event.event_type(), 1, &stored).unwrap();
+            assert_eq!(read, in_place);
+        }
+    }
+
+    /// A key written with an escape is not borrowed from the text; it is
+    /// still the field it names, and an escaped `type` is still passed over.
+    #[test]
+    fn escaped_keys_in_a_payloads_text_are_read_as_the_fields_they_name() {
+        let text = r#"{"\u0074ype": "AccountCreated", "account\u005fid": 3}"#;
+        let read = Event::from_json("AccountDeleted", 1, text).unwrap();
+        assert_eq!(read, Event::AccountDeleted { account_id: 3 });
+    }
+
+    #[test]
+    fn a_payloads_text_is_refused_as_the_parsed_payload_is() {
+        let missing = Event::from_json("AccountDeleted", 1, "{}");
+        assert!(
+            matches!(missing, Err(DecodeError::Payload { source, .. }) if source.to_string().contains("account_id"))
+        );
+        for not_an_event in ["[1]", "3", r#"{"account_id": 3} {}"#, r#"{"account_id": 3"#] {
+            let refused = Event::from_json("AccountDeleted", 1, not_an_event);
+            assert!(
+                matches!(refused, Err(DecodeError::Payload { .. })),
+                "{not_an_event}: {refused:?}"
+            );
+        }
+        let unknown = Event::from_json("Nope", 1, "{}").unwrap_err();
+        assert!(matches!(unknown, DecodeError::UnknownType(t) if t == "Nope"));
+        let future = Event::from_json("AccountDeleted", 9, r#"{"account_id": 1}"#).unwrap_err();
+        assert!(matches!(
+            future,
+            DecodeError::FutureVersion { version: 9, .. }
+        ));
+    }
+
+    /// The conversation an event names is its payload's `conversation_id`.
+    #[test]
+    fn an_events_conversation_is_its_payloads_conversation_id() {
+        let events = [
+            a_message(),
+            Event::MessageDeleted {
+                message_id: 9,
+                account_id: 1,
+                conversation_id: 4,
+            },
+            Event::ConversationLabelsChanged {
+                conversation_id: 4,
+                account_id: 1,
+                labels: vec!["vip".into()],
+                added: vec![],
+                removed: vec![],
+                actor: Actor::user(2),
+            },
+            Event::AccountDeleted { account_id: 3 },
+        ];
+        for event in events {
+            let field = event.payload()["conversation_id"].as_i64();
+            assert_eq!(event.conversation_id(), field, "{event:?}");
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::stored::StoredEvent;
+use crate::stored::{Metadata, StoredEvent};
 
 /// A CloudEvents envelope of one logged event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -86,7 +86,24 @@ impl From<StoredEvent> for Envelope {
     /// Wraps a logged event, taking its payload instead of copying it.
     fn from(e: StoredEvent) -> Self {
         let meta = e.metadata();
-        Envelope {
+        let (mut env, payload) = Envelope::wrap(e, meta);
+        env.data = payload;
+        env
+    }
+}
+
+impl Envelope {
+    /// Wraps a logged event read as text, without its payload (`data` is
+    /// null), for a reader that decodes the payload's text itself
+    /// ([`StoredEvent::<String>::decode`]); the text comes back beside it.
+    pub fn without_payload(e: StoredEvent<String>) -> (Self, String) {
+        let meta = e.metadata();
+        Envelope::wrap(e, meta)
+    }
+
+    /// The envelope of `e` with `data` null, and `e`'s payload.
+    fn wrap<J>(e: StoredEvent<J>, meta: Metadata) -> (Self, J) {
+        let env = Envelope {
             specversion: "1.0".into(),
             id: e.event_id,
             source: match e.account_id {
@@ -97,7 +114,7 @@ impl From<StoredEvent> for Envelope {
             subject: e.stream_id.clone(),
             time: e.occurred_at,
             datacontenttype: "application/json".into(),
-            data: e.payload,
+            data: Value::Null,
             streamid: e.stream_id,
             streamversion: e.stream_version,
             position: e.position,
@@ -109,7 +126,8 @@ impl From<StoredEvent> for Envelope {
             causationid: meta.causation_id,
             actortype: meta.actor_type,
             actorid: meta.actor_id,
-        }
+        };
+        (env, e.payload)
     }
 }
 
@@ -143,5 +161,63 @@ mod tests {
         let json = serde_json::to_value(&env).unwrap();
         assert_eq!(json["type"], "chatwoot.ConversationStatusChanged.v1");
         assert_eq!(json["specversion"], "1.0");
+    }
+
+    /// An event read as text wraps into the envelope the parsed row gives,
+    /// but for the payload, which comes back beside it.
+    #[test]
+    fn an_event_read_as_text_wraps_into_the_same_envelope_without_its_payload() {
+        let payload = serde_json::json!({"account_id": 7, "name": "Ann"});
+        let metadata = serde_json::json!({
+            "actor_type": "user", "actor_id": 3, "correlation_id": "c", "causation_id": "e"
+        });
+        let parsed = StoredEvent {
+            position: 5,
+            txid: 900,
+            event_id: Uuid::nil(),
+            stream_id: "account:7".into(),
+            stream_version: 2,
+            account_id: Some(7),
+            event_type: "AccountUpdated".into(),
+            schema_version: 1,
+            payload: payload.clone(),
+            metadata: metadata.clone(),
+            occurred_at: Utc::now(),
+            recorded_at: Utc::now(),
+        };
+        let text = StoredEvent {
+            position: parsed.position,
+            txid: parsed.txid,
+            event_id: parsed.event_id,
+            stream_id: parsed.stream_id.clone(),
+            stream_version: parsed.stream_version,
+            account_id: parsed.account_id,
+            event_type: parsed.event_type.clone(),
+            schema_version: parsed.schema_version,
+            payload: payload.to_string(),
+            metadata: metadata.to_string(),
+            occurred_at: parsed.occurred_at,
+            recorded_at: parsed.recorded_at,
+        };
+        let (env, text_payload) = Envelope::without_payload(text.clone());
+        assert_eq!(env.data, Value::Null);
+        assert_eq!(
+            serde_json::from_str::<Value>(&text_payload).unwrap(),
+            payload
+        );
+        let whole = Envelope::from(parsed);
+        assert_eq!(
+            Envelope {
+                data: whole.data.clone(),
+                ..env
+            },
+            whole
+        );
+        // Metadata that cannot be read is empty either way.
+        let unreadable = StoredEvent {
+            metadata: r#"{"actor_id": "x"}"#.into(),
+            ..text
+        };
+        assert_eq!(unreadable.metadata(), Metadata::default());
     }
 }

@@ -508,7 +508,7 @@ impl Batch {
             self.accounts.remove(&account);
         } else {
             self.accounts.insert(account);
-            self.history.push(env);
+            self.history.push(env, event);
             if self.eager {
                 // Written with its event: the only row noted.
                 self.flush_side(conn).await?;
@@ -796,13 +796,13 @@ impl History {
         }
     }
 
-    fn push(&mut self, env: &Envelope) {
+    fn push(&mut self, env: &Envelope, event: &Event) {
         self.position.push(env.position);
         self.actor_type.push(env.actortype.clone());
         self.actor_id.push(env.actorid);
         self.correlation_id.push(env.correlationid.clone());
         self.causation_id.push(env.causationid.clone());
-        self.conversation_id.push(conversation_of(env));
+        self.conversation_id.push(conversation_of(env, event));
         self.contact_id.push(contact_of(env));
         if !self.from_log {
             let logged = &mut self.logged;

@@ -8,13 +8,14 @@
 //! streams are never touched: the table does not depend on the order in which
 //! streams are applied.
 
+use domain::Event;
 use infra::envelope::Envelope;
-use serde_json::Value;
 
 /// The global conversation id an event belongs to: its own stream's id for a
-/// `conversation:<id>` stream, else the payload's `conversation_id` (messages).
-pub fn conversation_of(env: &Envelope) -> Option<i64> {
-    stream_id_of(&env.streamid, "conversation").or_else(|| id_field(&env.data, "conversation_id"))
+/// `conversation:<id>` stream, else the conversation the event names
+/// (messages').
+pub fn conversation_of(env: &Envelope, event: &Event) -> Option<i64> {
+    stream_id_of(&env.streamid, "conversation").or_else(|| event.conversation_id())
 }
 
 /// The contact an event belongs to: only events of the `contact:<id>` stream.
@@ -29,8 +30,4 @@ fn stream_id_of(stream: &str, kind: &str) -> Option<i64> {
     } else {
         None
     }
-}
-
-fn id_field(payload: &Value, field: &str) -> Option<i64> {
-    payload.get(field).and_then(Value::as_i64)
 }

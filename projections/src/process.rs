@@ -66,6 +66,18 @@ impl Guard {
     }
 }
 
+/// An envelope's event, decoded by the caller from the payload's text,
+/// which the envelope may then leave out (`data` null): a rebuild's log
+/// reader does so ([`infra::envelope::Envelope::without_payload`]). A
+/// parked or held event's row takes its payload from the text.
+#[derive(Debug, Clone, Copy)]
+pub struct Decoded<'a> {
+    /// The event.
+    pub event: &'a Event,
+    /// The payload's JSON text.
+    pub payload: &'a str,
+}
+
 /// Processes one envelope in the caller's transaction (with `search_path`
 /// already set) and `batch`. Poison is parked, not returned; an error means
 /// a transient failure, and the caller rolls the whole transaction back and
@@ -79,7 +91,8 @@ pub async fn process(
 }
 
 /// [`process`] with a choice of [`Guard`], and with the envelope's event
-/// when the caller has decoded it already (`None`: decoded when applied).
+/// when the caller has decoded it already ([`Decoded`]; `None`: decoded
+/// when applied).
 /// With [`Guard::Optimistic`] a permanent error (`!is_transient()`) comes
 /// back instead of being parked. With [`Guard::Savepoint`] the batch must
 /// be [`Batch::eager`].
@@ -87,7 +100,7 @@ pub async fn process_with(
     conn: &mut PgConnection,
     batch: &mut Batch,
     env: &Envelope,
-    decoded: Option<&Event>,
+    decoded: Option<Decoded<'_>>,
     guard: Guard,
 ) -> Result<Outcome, ApplyError> {
     let recorded = batch.version(conn, &env.streamid).await?;
@@ -95,7 +108,7 @@ pub async fn process_with(
         return Ok(Outcome::Duplicate);
     }
     if let Some(blocker) = batch.parked(conn, &env.streamid).await? {
-        hold(conn, batch, env, blocker).await?;
+        hold(conn, batch, env, decoded, blocker).await?;
         return Ok(Outcome::Held);
     }
     if env.streamversion > recorded + 1 {
@@ -124,7 +137,7 @@ pub async fn process_with(
         for stored in &missing {
             let earlier = Envelope::from_stored(stored);
             if apply_or_park(conn, batch, &earlier, None, guard).await? == Outcome::Parked {
-                hold(conn, batch, env, earlier.position).await?;
+                hold(conn, batch, env, decoded, earlier.position).await?;
                 return Ok(Outcome::Held);
             }
         }
@@ -138,17 +151,18 @@ async fn apply_or_park(
     conn: &mut PgConnection,
     batch: &mut Batch,
     env: &Envelope,
-    decoded: Option<&Event>,
+    decoded: Option<Decoded<'_>>,
     guard: Guard,
 ) -> Result<Outcome, ApplyError> {
+    let event = decoded.map(|d| d.event);
     if guard == Guard::Optimistic {
-        return Ok(match batch.apply_with(conn, env, decoded).await? {
+        return Ok(match batch.apply_with(conn, env, event).await? {
             Applied::Applied => Outcome::Applied,
             Applied::Duplicate => Outcome::Duplicate,
         });
     }
     conn.execute("savepoint apply_one").await?;
-    match batch.apply_with(conn, env, decoded).await {
+    match batch.apply_with(conn, env, event).await {
         Ok(applied) => {
             conn.execute("release savepoint apply_one").await?;
             Ok(match applied {
@@ -166,7 +180,7 @@ async fn apply_or_park(
                 error = %e,
                 "parking an event that cannot be applied"
             );
-            park_in(conn, batch, &Parcel::of(env), &e.to_string()).await?;
+            park_in(conn, batch, &Parcel::of(env, decoded), &e.to_string()).await?;
             Ok(Outcome::Parked)
         }
         Err(e) => Err(e),
@@ -177,6 +191,7 @@ async fn hold(
     conn: &mut PgConnection,
     batch: &mut Batch,
     env: &Envelope,
+    decoded: Option<Decoded<'_>>,
     blocker: i64,
 ) -> Result<(), ApplyError> {
     tracing::warn!(
@@ -189,7 +204,7 @@ async fn hold(
         "held: the event at position {blocker} of stream {} is parked",
         env.streamid
     );
-    park_in(conn, batch, &Parcel::of(env), &reason).await
+    park_in(conn, batch, &Parcel::of(env, decoded), &reason).await
 }
 
 /// [`park`], and notes it in the batch so later events of the parcel's
@@ -224,13 +239,19 @@ pub struct Parcel {
 }
 
 impl Parcel {
-    /// The parcel of an envelope.
-    pub fn of(env: &Envelope) -> Self {
+    /// The parcel of an envelope; one whose event the caller decoded
+    /// ([`Decoded`]) takes its payload from the text it was decoded from.
+    pub fn of(env: &Envelope, decoded: Option<Decoded<'_>>) -> Self {
+        let mut envelope = serde_json::to_value(env).unwrap_or(Value::Null);
+        if let (Some(decoded), Value::Object(fields)) = (decoded, &mut envelope) {
+            let payload = serde_json::from_str(decoded.payload).unwrap_or(Value::Null);
+            fields.insert("data".into(), payload);
+        }
         Parcel {
             position: env.position,
             stream_id: env.streamid.clone(),
             event_type: env.eventtype.clone(),
-            envelope: serde_json::to_value(env).unwrap_or(Value::Null),
+            envelope,
         }
     }
 

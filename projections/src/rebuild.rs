@@ -48,13 +48,13 @@ use anyhow::Context;
 use futures::{StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use infra::envelope::Envelope;
-use infra::stored::{StoredEvent, COLUMNS, LOG_ORDER};
+use infra::stored::{StoredEvent, LOG_ORDER, TEXT_COLUMNS};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 
 use crate::batch::{reads_side_rows, Batch, SideRows, Start};
 use crate::messages::EarlyActivity;
-use crate::process::{process_with, Guard, Outcome};
+use crate::process::{process_with, Decoded, Guard, Outcome};
 use crate::schema::{self, LIVE_SCHEMA};
 
 /// The schema a rebuild fills before it is swapped in.
@@ -442,12 +442,16 @@ async fn replay(
     Ok(replayed)
 }
 
-/// An event of the log as the replay applies it: its envelope, and its
-/// event decoded by the [`LogReader`] (`None` if that failed: the apply
-/// decodes it again and parks it with the error).
+/// An event of the log as the replay applies it: its envelope, its event
+/// decoded by the [`LogReader`] straight from the payload's text, and that
+/// text. The envelope of an event that decoded leaves the payload out
+/// (`data` null: nothing of the apply reads it, and building it was most of
+/// the reader's work); one that did not decode has it, and the apply
+/// decodes it again and parks it with the error.
 struct Logged {
     env: Envelope,
     event: Option<domain::Event>,
+    payload: String,
 }
 
 impl Logged {
@@ -458,13 +462,29 @@ impl Logged {
             position: self.env.position,
         }
     }
+
+    /// The event, if the reader decoded it, with the text it came from.
+    fn decoded(&self) -> Option<Decoded<'_>> {
+        let event = self.event.as_ref()?;
+        Some(Decoded {
+            event,
+            payload: &self.payload,
+        })
+    }
 }
 
-impl From<StoredEvent> for Logged {
-    fn from(stored: StoredEvent) -> Self {
-        let env = Envelope::from(stored);
-        let event = env.decode().ok();
-        Logged { env, event }
+impl From<StoredEvent<String>> for Logged {
+    fn from(stored: StoredEvent<String>) -> Self {
+        let event = stored.decode().ok();
+        let (mut env, payload) = Envelope::without_payload(stored);
+        if event.is_none() {
+            env.data = serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null);
+        }
+        Logged {
+            env,
+            event,
+            payload,
+        }
     }
 }
 
@@ -477,7 +497,10 @@ impl From<StoredEvent> for Logged {
 /// it held up the answers of the apply's statements while a third of the
 /// box was idle; then decoding the events and freeing the envelopes (the
 /// allocator frees memory of another thread more slowly) were more than
-/// half of what was left on that thread.
+/// half of what was left on that thread. It now reads each payload as text
+/// and decodes the event straight from it ([`Logged`]): no `Value` is built
+/// of a payload that decodes, which halved the projection's CPU in a
+/// rebuild (user time 14.3–15.0 s → 7.3–7.6 s on 1.48 million events).
 struct LogReader {
     batches: tokio::sync::mpsc::Receiver<anyhow::Result<Vec<Logged>>>,
     spent: tokio::sync::mpsc::UnboundedSender<Vec<Logged>>,
@@ -734,8 +757,8 @@ async fn read_batch(
     size: usize,
     after: Cursor,
 ) -> anyhow::Result<Vec<Logged>> {
-    let events: Vec<StoredEvent> = sqlx::query_as(&format!(
-        "select {COLUMNS} from event_store.events \
+    let events: Vec<StoredEvent<String>> = sqlx::query_as(&format!(
+        "select {TEXT_COLUMNS} from event_store.events \
          where (txid, position) > ($1::text::xid8, $2) \
            and txid < $3::text::xid8 \
          order by {LOG_ORDER} limit $4"
@@ -768,8 +791,8 @@ async fn reconcile(
     if !schema::exists(&mut conn, LIVE_SCHEMA).await? {
         return Ok(());
     }
-    let events: Vec<StoredEvent> = sqlx::query_as(&format!(
-        "select {COLUMNS} from event_store.events \
+    let events: Vec<StoredEvent<String>> = sqlx::query_as(&format!(
+        "select {TEXT_COLUMNS} from event_store.events \
          where events.txid >= $1::text::xid8 \
            and not exists (select 1 from {NEXT_SCHEMA}.parked_events q where q.position = events.position) \
            and events.stream_version > coalesce((select n.version from {NEXT_SCHEMA}.stream_versions n \
@@ -880,12 +903,13 @@ async fn apply_batch(
     if guard == Guard::Savepoint {
         batch = batch.eager();
     }
-    for Logged { env, event } in events {
-        let outcome = match process_with(&mut tx, &mut batch, env, event.as_ref(), guard).await {
-            Ok(outcome) => outcome,
-            Err(e) if guard.finds_poison(&e) => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
+    for logged in events {
+        let outcome =
+            match process_with(&mut tx, &mut batch, &logged.env, logged.decoded(), guard).await {
+                Ok(outcome) => outcome,
+                Err(e) if guard.finds_poison(&e) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
         match outcome {
             Outcome::Applied => tally.applied += 1,
             Outcome::Parked | Outcome::Held => tally.parked += 1,
