@@ -32,7 +32,7 @@ pub fn machine() -> String {
     )
 }
 
-/// Postgres' version and the settings that matter for write speed.
+/// Postgres' version and the settings that matter for speed.
 pub async fn postgres_settings(pool: &PgPool) -> anyhow::Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     let version: String = sqlx::query_scalar("show server_version")
@@ -46,6 +46,7 @@ pub async fn postgres_settings(pool: &PgPool) -> anyhow::Result<Vec<(String, Str
         "wal_level",
         "max_connections",
         "commit_delay",
+        "autovacuum",
     ] {
         let value: String = sqlx::query_scalar(&format!("show {name}"))
             .fetch_one(pool)
