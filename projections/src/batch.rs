@@ -67,7 +67,7 @@ use crate::activity::Activities;
 use crate::apply::{Applied, ApplyError, APPLIED_CHANNEL};
 use crate::counts::Counts;
 use crate::creations::Creations;
-use crate::history::{contact_of, conversation_of};
+use crate::history::contact_of;
 use crate::messages::{EarlyActivity, MessageRows, Run};
 use crate::patches::Patches;
 
@@ -802,7 +802,9 @@ impl History {
         self.actor_id.push(env.actorid);
         self.correlation_id.push(env.correlationid.clone());
         self.causation_id.push(env.causationid.clone());
-        self.conversation_id.push(conversation_of(env, event));
+        // A conversation's own events name it as their stream does
+        // (`conversation:<id>`), and its messages name it in their payload.
+        self.conversation_id.push(event.conversation_id());
         self.contact_id.push(contact_of(env));
         if !self.from_log {
             let logged = &mut self.logged;

@@ -8,15 +8,7 @@
 //! streams are never touched: the table does not depend on the order in which
 //! streams are applied.
 
-use domain::Event;
 use infra::envelope::Envelope;
-
-/// The global conversation id an event belongs to: its own stream's id for a
-/// `conversation:<id>` stream, else the conversation the event names
-/// (messages').
-pub fn conversation_of(env: &Envelope, event: &Event) -> Option<i64> {
-    stream_id_of(&env.streamid, "conversation").or_else(|| event.conversation_id())
-}
 
 /// The contact an event belongs to: only events of the `contact:<id>` stream.
 pub fn contact_of(env: &Envelope) -> Option<i64> {
