@@ -172,7 +172,7 @@ struct Results {
     /// What settling took: seconds, and the autovacuum workers busy on the
     /// database when the fresh reads began.
     settle: Option<(f64, i64)>,
-    rebuild: Option<(u64, f64)>,
+    rebuild: Option<system::Rebuilt>,
     memory_idle: Vec<(String, Option<f64>)>,
     memory_load: Vec<(String, Option<f64>)>,
     seeded: (u64, u64),
@@ -743,12 +743,27 @@ fn report(r: &Results, args: &Args) -> String {
              and the rebuild reads the settled log."
         );
     }
-    if let Some((events, secs)) = r.rebuild {
-        let _ = writeln!(
+    if let Some(rebuilt) = r.rebuild {
+        let (events, secs) = (rebuilt.events, rebuilt.seconds);
+        let _ = write!(
             s,
             "\nRebuild from the log: {events} events in {secs:.1} s = {:.0} events/s.",
             events as f64 / secs.max(1e-9)
         );
+        if let Some(p) = rebuilt.parts {
+            let _ = write!(
+                s,
+                " By its own account ({:.1} s from its start to the swap): applying batches \
+                 {:.1} s, waiting for the log's next batch {:.1} s, waiting for the side rows' \
+                 writer {:.1} s, building the deferred indexes and vacuuming {:.1} s.",
+                p.total,
+                p.applying,
+                p.waiting_for_reads,
+                p.waiting_for_side_rows,
+                p.indexing_and_vacuuming
+            );
+        }
+        let _ = writeln!(s);
     }
 
     let _ = writeln!(s, "\n## Memory (RSS, MiB)\n");
@@ -824,8 +839,8 @@ fn report(r: &Results, args: &Args) -> String {
             verdict(st.ms(99.0) <= 50.0 && st.failed == 0)
         );
     }
-    if let Some((events, secs)) = r.rebuild {
-        let rate = events as f64 / secs.max(1e-9);
+    if let Some(rebuilt) = r.rebuild {
+        let rate = rebuilt.events as f64 / rebuilt.seconds.max(1e-9);
         let _ = writeln!(
             s,
             "- rebuild ≥ 50,000 events/s: {rate:.0}/s — {}",

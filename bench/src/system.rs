@@ -152,22 +152,62 @@ pub fn memory(run_dir: &Path) -> Vec<(String, Option<f64>)> {
     .collect()
 }
 
-/// Runs `projections rebuild --quiet`; returns (events, seconds).
-pub async fn rebuild(projections_bin: &Path) -> anyhow::Result<(u64, f64)> {
+/// A rebuild as the bench saw it: the events, the wall-clock seconds of
+/// the whole command, and where the rebuild says its time went.
+#[derive(Debug, Clone, Copy)]
+pub struct Rebuilt {
+    pub events: u64,
+    pub seconds: f64,
+    /// The rebuild's own account, from its closing log line.
+    pub parts: Option<RebuildParts>,
+}
+
+/// The fields of the rebuild's closing log line ("read model rebuilt and
+/// swapped in"), in seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RebuildParts {
+    /// From its start to the swap's end, as the rebuild timed itself.
+    pub total: f64,
+    pub applying: f64,
+    pub waiting_for_reads: f64,
+    pub waiting_for_side_rows: f64,
+    pub indexing_and_vacuuming: f64,
+}
+
+impl RebuildParts {
+    /// From the rebuild's log (JSON lines, `LOG_FORMAT=json`): its closing
+    /// line, if there is one.
+    pub fn from_log(log: &str) -> Option<Self> {
+        let line = log
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|l| l["message"] == "read model rebuilt and swapped in")?;
+        let seconds = |field: &str| Some(line[field].as_u64()? as f64 / 1000.0);
+        Some(RebuildParts {
+            total: seconds("duration_ms")?,
+            applying: seconds("applying_ms")?,
+            waiting_for_reads: seconds("waiting_for_reads_ms")?,
+            waiting_for_side_rows: seconds("waiting_for_side_rows_ms")?,
+            indexing_and_vacuuming: seconds("indexing_and_vacuuming_ms")?,
+        })
+    }
+}
+
+/// Runs `projections rebuild --quiet`.
+pub async fn rebuild(projections_bin: &Path) -> anyhow::Result<Rebuilt> {
     let started = Instant::now();
     let output = tokio::process::Command::new(projections_bin)
         .args(["rebuild", "--quiet"])
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "warn,projections::rebuild=info")
+        .env("LOG_FORMAT", "json")
         .output()
         .await
         .with_context(|| format!("running {}", projections_bin.display()))?;
     let seconds = started.elapsed().as_secs_f64();
     let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {
-        bail!(
-            "rebuild failed: {stdout}{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        bail!("rebuild failed: {stdout}{stderr}");
     }
     // "rebuilt: N events (A applied, P parked) in T"
     let events = stdout
@@ -175,7 +215,11 @@ pub async fn rebuild(projections_bin: &Path) -> anyhow::Result<(u64, f64)> {
         .nth(1)
         .and_then(|n| n.parse().ok())
         .with_context(|| format!("unexpected rebuild output: {stdout}"))?;
-    Ok((events, seconds))
+    Ok(Rebuilt {
+        events,
+        seconds,
+        parts: RebuildParts::from_log(&stderr),
+    })
 }
 
 /// Autovacuum workers busy on this database now.
@@ -186,4 +230,33 @@ pub async fn autovacuum_workers(pool: &PgPool) -> anyhow::Result<i64> {
     )
     .fetch_one(pool)
     .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rebuilds_closing_line_gives_its_parts() {
+        let log = concat!(
+            "{\"timestamp\":\"t\",\"level\":\"INFO\",\"message\":\"replaying\"}\n",
+            "not json\n",
+            "{\"timestamp\":\"t\",\"level\":\"INFO\",\"events\":10,\"applied\":10,",
+            "\"parked\":0,\"duration_ms\":33100,\"applying_ms\":20500,",
+            "\"waiting_for_reads_ms\":250,\"waiting_for_side_rows_ms\":1200,",
+            "\"indexing_and_vacuuming_ms\":9000,",
+            "\"message\":\"read model rebuilt and swapped in\"}\n"
+        );
+        assert_eq!(
+            RebuildParts::from_log(log),
+            Some(RebuildParts {
+                total: 33.1,
+                applying: 20.5,
+                waiting_for_reads: 0.25,
+                waiting_for_side_rows: 1.2,
+                indexing_and_vacuuming: 9.0,
+            })
+        );
+        assert_eq!(RebuildParts::from_log("{\"message\":\"other\"}"), None);
+    }
 }

@@ -7,6 +7,8 @@ use chrono::{DateTime, Utc};
 use domain::conversation::ConversationStatus;
 use domain::message::{MessageType, Sender};
 use domain::{Event, StreamId};
+use infra::envelope::Envelope;
+use infra::stored::{StoredEvent, COLUMNS};
 use serde_json::json;
 use sqlx::Connection;
 
@@ -572,5 +574,137 @@ async fn an_account_deleted_right_after_a_full_batch_leaves_none_of_its_history(
             .await,
         1
     );
+    env.cleanup().await;
+}
+
+/// A replay writes each batch's runs of messages with their first
+/// responses while their rows go elsewhere; what it records must be what
+/// applying the log one event at a time records: a reply logged later but
+/// sent earlier takes the place of the one before it, in a later batch or
+/// in the same one, and after an account's deletion (which takes its
+/// report rows away) its conversations' replies are recorded afresh, in
+/// the deletion's batch and after it.
+#[tokio::test]
+async fn a_rebuilds_first_responses_are_those_of_the_log_applied_event_by_event() {
+    let env = TestEnv::new().await;
+    let minute = |n: i64| at(60 * n);
+    let reply = |id: i64, account: i64, conversation: i64, user: i64, private: bool, minutes| {
+        (
+            format!("message:{id}"),
+            1,
+            message_created(
+                id,
+                account,
+                conversation,
+                MessageType::Outgoing,
+                private,
+                Some(Sender::User(user)),
+            ),
+            minute(minutes),
+        )
+    };
+    let conversation = |id: i64, account: i64| {
+        (
+            format!("conversation:{id}"),
+            1,
+            conversation_created(
+                id,
+                account,
+                account * 10,
+                1,
+                ConversationStatus::Open,
+                None,
+                None,
+            ),
+            minute(0),
+        )
+    };
+    let created = |id: i64| {
+        [
+            (format!("account:{id}"), 1, account_created(id), minute(0)),
+            (
+                format!("inbox:{}", id * 10),
+                1,
+                inbox_created(id * 10, id),
+                minute(0),
+            ),
+        ]
+    };
+    // Batches of three events; conversations 7 and 8 are account 1's,
+    // 9 account 2's.
+    let [account_1, inbox_10] = created(1);
+    let [account_2, inbox_20] = created(2);
+    let log = vec![
+        account_1,
+        inbox_10,
+        conversation(7, 1),
+        reply(1, 1, 7, 1, false, 10),
+        account_2,
+        inbox_20,
+        conversation(8, 1),
+        conversation(9, 2),
+        reply(10, 2, 9, 1, false, 20),
+        // Earlier than message 1, in a later batch.
+        reply(2, 1, 7, 2, false, 5),
+        reply(3, 1, 7, 1, false, 20),
+        reply(4, 1, 8, 1, true, 1),
+        reply(5, 1, 8, 1, false, 15),
+        // Earlier than message 5, in the same batch.
+        reply(6, 1, 8, 2, false, 12),
+        reply(11, 2, 9, 2, false, 8),
+        (
+            "account:1".to_owned(),
+            2,
+            Event::AccountDeleted { account_id: 1 },
+            minute(30),
+        ),
+        reply(7, 1, 7, 1, false, 40),
+        reply(12, 2, 9, 1, false, 9),
+        reply(8, 1, 7, 2, false, 35),
+        reply(9, 1, 8, 1, false, 50),
+        reply(13, 2, 9, 1, false, 7),
+    ];
+    append_all_at(&env, &log).await;
+    below_the_horizon(&env).await;
+
+    let report = projections::rebuild::rebuild_in_batches(&env.pool, false, 3)
+        .await
+        .unwrap();
+    assert_eq!((report.applied, report.parked), (log.len() as u64, 0));
+    let stored: Vec<StoredEvent> = sqlx::query_as(&format!(
+        "select {COLUMNS} from event_store.events order by position"
+    ))
+    .fetch_all(&env.pool)
+    .await
+    .unwrap();
+    let envelopes: Vec<Envelope> = stored.iter().map(Envelope::from_stored).collect();
+    apply_one_at_a_time(&env, "alone", &envelopes).await;
+
+    let first_responses = |schema: &'static str| {
+        let pool = env.pool.clone();
+        async move {
+            let rows: Vec<(i64, Option<DateTime<Utc>>, Option<i64>, Option<i64>)> =
+                sqlx::query_as(&format!(
+                    "select conversation_id, first_response_at, first_responder_id, \
+                       first_response_id \
+                     from {schema}.report_conversations order by conversation_id"
+                ))
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+            rows
+        }
+    };
+    let alone = first_responses("alone").await;
+    assert_eq!(
+        alone,
+        [
+            (7, Some(minute(35)), Some(2), Some(8)),
+            (8, Some(minute(50)), Some(1), Some(9)),
+            (9, Some(minute(7)), Some(1), Some(13)),
+        ],
+        "account 1's conversations by the replies logged since its deletion"
+    );
+    assert_eq!(first_responses("read_model").await, alone);
     env.cleanup().await;
 }
