@@ -577,6 +577,9 @@ async fn an_account_deleted_right_after_a_full_batch_leaves_none_of_its_history(
     env.cleanup().await;
 }
 
+/// A conversation's first response: when, by whom, which message.
+type FirstResponse = (i64, Option<DateTime<Utc>>, Option<i64>, Option<i64>);
+
 /// A replay writes each batch's runs of messages with their first
 /// responses while their rows go elsewhere; what it records must be what
 /// applying the log one event at a time records: a reply logged later but
@@ -683,15 +686,14 @@ async fn a_rebuilds_first_responses_are_those_of_the_log_applied_event_by_event(
     let first_responses = |schema: &'static str| {
         let pool = env.pool.clone();
         async move {
-            let rows: Vec<(i64, Option<DateTime<Utc>>, Option<i64>, Option<i64>)> =
-                sqlx::query_as(&format!(
-                    "select conversation_id, first_response_at, first_responder_id, \
+            let rows: Vec<FirstResponse> = sqlx::query_as(&format!(
+                "select conversation_id, first_response_at, first_responder_id, \
                        first_response_id \
                      from {schema}.report_conversations order by conversation_id"
-                ))
-                .fetch_all(&pool)
-                .await
-                .unwrap();
+            ))
+            .fetch_all(&pool)
+            .await
+            .unwrap();
             rows
         }
     };
