@@ -381,6 +381,17 @@ async fn below_the_horizon(env: &TestEnv) {
     .await;
 }
 
+/// Appends `log` (as [`append_all_at`]), waits for it to be below the
+/// horizon, and rebuilds in batches of three events, every one applied.
+async fn rebuild_in_threes(env: &TestEnv, log: &[(String, i64, Event, DateTime<Utc>)]) {
+    append_all_at(env, log).await;
+    below_the_horizon(env).await;
+    let report = projections::rebuild::rebuild_in_batches(&env.pool, false, 3)
+        .await
+        .unwrap();
+    assert_eq!((report.applied, report.parked), (log.len() as u64, 0));
+}
+
 /// A replay keeps its messages' rows aside for another connection, so a
 /// conversation created after its first messages (a transaction's id is
 /// drawn at its first write, so in the log's order a message can come
@@ -458,13 +469,7 @@ async fn a_rebuild_finds_messages_logged_before_their_conversation_and_deletes_t
         deleted(3),
         conversation(8),
     ];
-    append_all_at(&env, &log).await;
-    below_the_horizon(&env).await;
-
-    let report = projections::rebuild::rebuild_in_batches(&env.pool, false, 3)
-        .await
-        .unwrap();
-    assert_eq!((report.applied, report.parked), (log.len() as u64, 0));
+    rebuild_in_threes(&env, &log).await;
     let activity: Vec<(i64, DateTime<Utc>)> =
         sqlx::query_as("select id, last_activity_at from read_model.conversations order by id")
             .fetch_all(&env.pool)
@@ -667,13 +672,7 @@ async fn a_rebuilds_first_responses_are_those_of_the_log_applied_event_by_event(
         reply(9, 1, 8, 1, false, 50),
         reply(13, 2, 9, 1, false, 7),
     ];
-    append_all_at(&env, &log).await;
-    below_the_horizon(&env).await;
-
-    let report = projections::rebuild::rebuild_in_batches(&env.pool, false, 3)
-        .await
-        .unwrap();
-    assert_eq!((report.applied, report.parked), (log.len() as u64, 0));
+    rebuild_in_threes(&env, &log).await;
     let stored: Vec<StoredEvent> = sqlx::query_as(&format!(
         "select {COLUMNS} from event_store.events order by position"
     ))
