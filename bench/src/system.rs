@@ -162,8 +162,8 @@ pub struct Rebuilt {
     pub parts: Option<RebuildParts>,
 }
 
-/// The fields of the rebuild's closing log line ("read model rebuilt and
-/// swapped in"), in seconds.
+/// The fields of the rebuild's closing log line
+/// ([`projections::rebuild::REBUILT`]), in seconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RebuildParts {
     /// From its start to the swap's end, as the rebuild timed itself.
@@ -181,7 +181,7 @@ impl RebuildParts {
         let line = log
             .lines()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .find(|l| l["message"] == "read model rebuilt and swapped in")?;
+            .find(|l| l["message"] == projections::rebuild::REBUILT)?;
         let seconds = |field: &str| Some(line[field].as_u64()? as f64 / 1000.0);
         Some(RebuildParts {
             total: seconds("duration_ms")?,

@@ -108,6 +108,12 @@ pub const DEFERRED_INDEXES: &[&str] = &[
 /// it the rebuild.
 pub const DEFERRED_KEYS: &[&str] = &["history_pkey"];
 
+/// The message of the line a rebuild logs when it is done, with its
+/// counts and where its time went (`applying_ms`, `waiting_for_reads_ms`,
+/// `waiting_for_side_rows_ms`, `indexing_and_vacuuming_ms`; the bench reads
+/// them).
+pub const REBUILT: &str = "read model rebuilt and swapped in";
+
 /// What a rebuild did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RebuildReport {
@@ -267,7 +273,7 @@ pub async fn rebuild_in_batches(
         waiting_for_reads_ms = tally.waiting_for_reads.as_millis() as u64,
         waiting_for_side_rows_ms = tally.waiting_for_side_rows.as_millis() as u64,
         indexing_and_vacuuming_ms = finishing.as_millis() as u64,
-        "read model rebuilt and swapped in"
+        "{REBUILT}"
     );
     Ok(report)
 }
