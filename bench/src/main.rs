@@ -744,11 +744,12 @@ fn report(r: &Results, args: &Args) -> String {
         );
     }
     if let Some(rebuilt) = r.rebuild {
-        let (events, secs) = (rebuilt.events, rebuilt.seconds);
         let _ = write!(
             s,
-            "\nRebuild from the log: {events} events in {secs:.1} s = {:.0} events/s.",
-            events as f64 / secs.max(1e-9)
+            "\nRebuild from the log: {} events in {:.1} s = {:.0} events/s.",
+            rebuilt.events,
+            rebuilt.seconds,
+            rebuilt.rate()
         );
         if let Some(p) = rebuilt.parts {
             let _ = write!(
@@ -840,7 +841,7 @@ fn report(r: &Results, args: &Args) -> String {
         );
     }
     if let Some(rebuilt) = r.rebuild {
-        let rate = rebuilt.events as f64 / rebuilt.seconds.max(1e-9);
+        let rate = rebuilt.rate();
         let _ = writeln!(
             s,
             "- rebuild ≥ 50,000 events/s: {rate:.0}/s — {}",

@@ -162,6 +162,13 @@ pub struct Rebuilt {
     pub parts: Option<RebuildParts>,
 }
 
+impl Rebuilt {
+    /// Events per second of the whole command.
+    pub fn rate(&self) -> f64 {
+        self.events as f64 / self.seconds.max(1e-9)
+    }
+}
+
 /// The fields of the rebuild's closing log line
 /// ([`projections::rebuild::REBUILT`]), in seconds.
 #[derive(Debug, Clone, Copy, PartialEq)]

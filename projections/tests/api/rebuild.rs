@@ -585,6 +585,17 @@ async fn an_account_deleted_right_after_a_full_batch_leaves_none_of_its_history(
 /// A conversation's first response: when, by whom, which message.
 type FirstResponse = (i64, Option<DateTime<Utc>>, Option<i64>, Option<i64>);
 
+/// Every conversation's first response in the read model in `schema`.
+async fn first_responses(env: &TestEnv, schema: &str) -> Vec<FirstResponse> {
+    sqlx::query_as(&format!(
+        "select conversation_id, first_response_at, first_responder_id, first_response_id \
+         from {schema}.report_conversations order by conversation_id"
+    ))
+    .fetch_all(&env.pool)
+    .await
+    .unwrap()
+}
+
 /// A replay writes each batch's runs of messages with their first
 /// responses while their rows go elsewhere; what it records must be what
 /// applying the log one event at a time records: a reply logged later but
@@ -682,21 +693,7 @@ async fn a_rebuilds_first_responses_are_those_of_the_log_applied_event_by_event(
     let envelopes: Vec<Envelope> = stored.iter().map(Envelope::from_stored).collect();
     apply_one_at_a_time(&env, "alone", &envelopes).await;
 
-    let first_responses = |schema: &'static str| {
-        let pool = env.pool.clone();
-        async move {
-            let rows: Vec<FirstResponse> = sqlx::query_as(&format!(
-                "select conversation_id, first_response_at, first_responder_id, \
-                       first_response_id \
-                     from {schema}.report_conversations order by conversation_id"
-            ))
-            .fetch_all(&pool)
-            .await
-            .unwrap();
-            rows
-        }
-    };
-    let alone = first_responses("alone").await;
+    let alone = first_responses(&env, "alone").await;
     assert_eq!(
         alone,
         [
@@ -706,6 +703,6 @@ async fn a_rebuilds_first_responses_are_those_of_the_log_applied_event_by_event(
         ],
         "account 1's conversations by the replies logged since its deletion"
     );
-    assert_eq!(first_responses("read_model").await, alone);
+    assert_eq!(first_responses(&env, "read_model").await, alone);
     env.cleanup().await;
 }
