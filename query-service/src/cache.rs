@@ -27,7 +27,7 @@
 use actix_web::{http::header::ContentType, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use domain::account::Role;
-use serde_json::Value;
+use serde::Serialize;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -95,7 +95,7 @@ impl PageCache {
 
     /// The page `render` produces for this request, from the cache when the
     /// caller's generation is the one it was rendered at.
-    pub async fn page<F, Fut>(
+    pub async fn page<F, Fut, T>(
         &self,
         caller: &Caller,
         req: &HttpRequest,
@@ -103,7 +103,8 @@ impl PageCache {
     ) -> Result<HttpResponse, ApiError>
     where
         F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Result<Value, ApiError>>,
+        Fut: std::future::Future<Output = Result<T, ApiError>>,
+        T: Serialize,
     {
         let (Some(pages), Some(generation)) = (&self.pages, caller.generation) else {
             return Ok(HttpResponse::Ok().json(render().await?));
@@ -120,8 +121,7 @@ impl PageCache {
                 return Ok(respond(entry.body, "hit"));
             }
         }
-        // A `Value` always serializes (its keys are strings).
-        let body = Bytes::from(render().await?.to_string());
+        let body = Bytes::from(serde_json::to_vec(&render().await?)?);
         pages.insert(
             key,
             Entry {

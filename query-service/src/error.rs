@@ -34,6 +34,9 @@ pub enum ApiError {
     /// 500: the database failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// 500: a body could not be written as JSON.
+    #[error("rendering: {0}")]
+    Render(#[from] serde_json::Error),
 }
 
 impl ApiError {
@@ -64,7 +67,7 @@ impl ResponseError for ApiError {
             ApiError::Database(e) if infra::db::is_unavailable(e) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            ApiError::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Database(_) | ApiError::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -86,6 +89,10 @@ impl ResponseError for ApiError {
             }
             ApiError::Database(e) => {
                 tracing::error!(error = %e, "database error");
+                json!({"error": "Internal server error"})
+            }
+            ApiError::Render(e) => {
+                tracing::error!(error = %e, "cannot render the body");
                 json!({"error": "Internal server error"})
             }
         };

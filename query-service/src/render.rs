@@ -1,8 +1,13 @@
 //! Chatwoot's JSON shapes, each rendered by exactly one function.
 //!
-//! The shape functions (`*_shape`) are pure: rows in, `serde_json::Value`
-//! out. The public async functions load what a shape needs from the read
-//! models and render it; they are what the command service calls to answer a
+//! The shape functions (`*_shape`) are pure: rows in, JSON out. The shapes
+//! a dashboard reads most (conversation, message, contact, assignee) are
+//! typed views borrowing from their rows, serialized straight into the
+//! response; building, serializing and dropping a `serde_json::Value` tree
+//! for each was about a third of the query service's time on a list page
+//! that was not cached. The others still return `serde_json::Value`. The
+//! public async functions load what a shape needs from the read models and
+//! render it; they are what the command service calls to answer a
 //! write with the very body a GET would give, once the read model has caught
 //! up. They return `Ok(None)` when the row is absent.
 //!
@@ -17,7 +22,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use domain::inbox::Channel;
 use infra::settings::Secret;
 use infra::tokens::{self, OwnerType};
-use serde_json::{json, Map, Value};
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+use serde_json::{json, Value};
 use sqlx::PgPool;
 
 use crate::repo::accounts::{self, AccountRow, AccountUserRow, MembershipRow, UserRow};
@@ -154,7 +161,11 @@ pub async fn conversation(
     let Some(row) = conversations::by_display_id(pool, account_id, display_id).await? else {
         return Ok(None);
     };
-    Ok(conversation_list(pool, vec![row]).await?.pop())
+    conversation_list(pool, vec![row])
+        .await?
+        .single()
+        .map(tree)
+        .transpose()
 }
 
 /// Contacts with their contact inboxes, in the given order (one query for all
@@ -168,25 +179,26 @@ pub(crate) async fn contacts_with_inboxes(
     for ci in contacts::contact_inboxes(pool, &ids).await? {
         by_contact.entry(ci.contact_id).or_default().push(ci);
     }
-    Ok(rows
-        .iter()
+    rows.iter()
         .map(|c| {
             let inboxes = by_contact.get(&c.id).map(Vec::as_slice).unwrap_or_default();
-            contact_shape(c, Some(inboxes))
+            tree(contact_shape(c, Some(inboxes)))
         })
-        .collect())
+        .collect()
 }
 
-/// Conversations, in the given order (one query for all their senders).
+/// Conversations, in the given order, with everything their JSON shows
+/// (one query for all their senders, one for each kind of last message,
+/// one for the unread counts and one for the teams).
 pub(crate) async fn conversation_list(
     pool: &PgPool,
     rows: Vec<ConversationRow>,
-) -> Result<Vec<Value>, sqlx::Error> {
+) -> Result<Conversations, sqlx::Error> {
     let mut ids: Vec<i64> = rows.iter().map(|c| c.contact_id).collect();
     ids.sort_unstable();
     ids.dedup();
     let Some(account_id) = rows.first().map(|c| c.account_id) else {
-        return Ok(vec![]);
+        return Ok(Conversations::default());
     };
     let display_ids: Vec<i64> = rows.iter().map(|c| c.display_id).collect();
     let mut team_ids: Vec<i64> = rows.iter().filter_map(|c| c.team_id).collect();
@@ -208,42 +220,74 @@ pub(crate) async fn conversation_list(
         messages::unread_counts(pool, account_id, &display_ids),
         teams,
     )?;
-    let senders: HashMap<i64, ContactRow> = senders.into_iter().map(|c| (c.id, c)).collect();
-    let last = by_display_id(last);
-    let last_real = by_display_id(last_real);
-    let unread: HashMap<i64, i64> = unread.into_iter().collect();
-    let teams: HashMap<i64, Value> = teams.iter().map(|t| (t.id, team_shape(t, false))).collect();
-    Ok(rows
-        .iter()
-        .map(|c| {
-            let mut shape = conversation_shape(c, senders.get(&c.contact_id));
-            if let Some(team) = c.team_id.and_then(|id| teams.get(&id)) {
-                shape["meta"]["team"] = team.clone();
-            }
-            if let Value::Object(map) = &mut shape {
-                let last = last.get(&c.display_id);
-                map.insert(
-                    "messages".into(),
-                    Value::Array(last.map(message_shape).into_iter().collect()),
-                );
-                map.insert(
-                    "last_non_activity_message".into(),
-                    last_real
-                        .get(&c.display_id)
-                        .map_or(Value::Null, message_shape),
-                );
-                map.insert(
-                    "unread_count".into(),
-                    json!(unread.get(&c.display_id).copied().unwrap_or(0)),
-                );
-            }
-            shape
-        })
-        .collect())
+    Ok(Conversations {
+        rows,
+        senders: senders.into_iter().map(|c| (c.id, c)).collect(),
+        last: by_display_id(last),
+        last_real: by_display_id(last_real),
+        unread: unread.into_iter().collect(),
+        teams: teams.iter().map(|t| (t.id, team_shape(t, false))).collect(),
+    })
+}
+
+/// Conversations loaded with what their JSON shows ([`conversation_list`]);
+/// they serialize as a JSON array of [`conversation_shape`]s, written
+/// straight from the rows.
+#[derive(Default)]
+pub(crate) struct Conversations {
+    rows: Vec<ConversationRow>,
+    senders: HashMap<i64, ContactRow>,
+    last: HashMap<i64, MessageRow>,
+    last_real: HashMap<i64, MessageRow>,
+    unread: HashMap<i64, i64>,
+    teams: HashMap<i64, Value>,
+}
+
+impl Conversations {
+    fn shape<'a>(&'a self, c: &'a ConversationRow) -> ConversationView<'a> {
+        conversation_shape(
+            c,
+            self.senders.get(&c.contact_id),
+            self.last.get(&c.display_id),
+            self.last_real.get(&c.display_id),
+            self.unread.get(&c.display_id).copied().unwrap_or(0),
+            c.team_id.and_then(|id| self.teams.get(&id)),
+        )
+    }
+
+    /// The first conversation alone (a conversation's own GET); `None` when
+    /// there is none.
+    pub(crate) fn single(self) -> Option<SingleConversation> {
+        (!self.rows.is_empty()).then_some(SingleConversation(self))
+    }
+}
+
+impl Serialize for Conversations {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.rows.iter().map(|c| self.shape(c)))
+    }
+}
+
+/// One conversation's JSON object ([`Conversations::single`]).
+pub(crate) struct SingleConversation(Conversations);
+
+impl Serialize for SingleConversation {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let all = &self.0;
+        all.rows.first().map(|c| all.shape(c)).serialize(serializer)
+    }
 }
 
 fn by_display_id(rows: Vec<MessageRow>) -> HashMap<i64, MessageRow> {
     rows.into_iter().map(|m| (m.display_id, m)).collect()
+}
+
+/// A view as a `serde_json::Value`, for callers that add to the body (the
+/// command service's answers) or nest it in one. A view has string keys
+/// only, so this cannot fail in practice; should it, the request fails
+/// like a row that cannot be decoded.
+fn tree(view: impl Serialize) -> Result<Value, sqlx::Error> {
+    serde_json::to_value(view).map_err(|e| sqlx::Error::Decode(e.into()))
 }
 
 /// A message of the account, by id (the body of message create and delete).
@@ -259,63 +303,138 @@ pub async fn message(
     let mut shapes = [message_shape(&row)];
     blobs::with_attachments(pool, urls, &mut shapes).await?;
     let [shape] = shapes;
-    Ok(Some(shape))
+    tree(shape).map(Some)
 }
 
 /// A message's sender: a user, a contact's push data or a bot.
-fn sender_shape(m: &MessageRow) -> Option<Value> {
+#[derive(Serialize)]
+#[serde(untagged)]
+enum SenderView<'a> {
+    User {
+        id: i64,
+        name: &'a str,
+        available_name: &'a str,
+        avatar_url: &'static str,
+        #[serde(rename = "type")]
+        kind: &'static str,
+        availability_status: &'static str,
+        thumbnail: &'static str,
+    },
+    Contact {
+        id: i64,
+        name: Option<&'a str>,
+        email: Option<&'a str>,
+        phone_number: Option<&'a str>,
+        identifier: Option<&'a str>,
+        #[serde(serialize_with = "object_or_empty")]
+        additional_attributes: Option<&'a Value>,
+        thumbnail: &'static str,
+        #[serde(rename = "type")]
+        kind: &'static str,
+    },
+    Bot {
+        id: i64,
+        name: Option<&'a str>,
+        avatar_url: &'static str,
+        #[serde(rename = "type")]
+        kind: &'static str,
+    },
+}
+
+/// A JSON object, `{}` when absent.
+fn object_or_empty<S: Serializer>(
+    value: &Option<&Value>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(v) => v.serialize(serializer),
+        None => serializer.serialize_map(Some(0))?.end(),
+    }
+}
+
+fn sender_shape(m: &MessageRow) -> Option<SenderView<'_>> {
     let id = m.sender_id?;
     match m.sender_type.as_deref()? {
         "user" => {
-            let name = m.user_name.clone().unwrap_or_default();
-            Some(json!({
-                "id": id,
-                "name": name,
-                "available_name": available_name(&name, m.user_display_name.as_deref()),
-                "avatar_url": "",
-                "type": "user",
-                "availability_status": "offline",
-                "thumbnail": "",
-            }))
+            let name = m.user_name.as_deref().unwrap_or_default();
+            Some(SenderView::User {
+                id,
+                name,
+                available_name: available_name(name, m.user_display_name.as_deref()),
+                avatar_url: "",
+                kind: "user",
+                availability_status: "offline",
+                thumbnail: "",
+            })
         }
-        "contact" => Some(json!({
-            "id": id,
-            "name": m.contact_name,
-            "email": m.contact_email,
-            "phone_number": m.contact_phone_number,
-            "identifier": m.contact_identifier,
-            "additional_attributes": m.contact_additional_attributes.clone().unwrap_or(json!({})),
-            "thumbnail": "",
-            "type": "contact",
-        })),
-        "agent_bot" => Some(json!({"id": id, "name": null, "avatar_url": "", "type": "agent_bot"})),
+        "contact" => Some(SenderView::Contact {
+            id,
+            name: m.contact_name.as_deref(),
+            email: m.contact_email.as_deref(),
+            phone_number: m.contact_phone_number.as_deref(),
+            identifier: m.contact_identifier.as_deref(),
+            additional_attributes: m.contact_additional_attributes.as_ref(),
+            thumbnail: "",
+            kind: "contact",
+        }),
+        "agent_bot" => Some(SenderView::Bot {
+            id,
+            name: None,
+            avatar_url: "",
+            kind: "agent_bot",
+        }),
         _ => None,
     }
 }
 
+/// A message (push format); see [`message_shape`].
+#[derive(Serialize)]
+pub(crate) struct MessageView<'a> {
+    id: i64,
+    content: Option<&'a str>,
+    account_id: i64,
+    inbox_id: i64,
+    conversation_id: i64,
+    message_type: i16,
+    content_type: &'a str,
+    content_attributes: &'a Value,
+    created_at: i64,
+    updated_at: String,
+    private: bool,
+    status: &'static str,
+    source_id: Option<&'a str>,
+    sender_type: Option<&'static str>,
+    sender_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sender: Option<SenderView<'a>>,
+    /// Filled in by [`blobs::with_attachments`]; Chatwoot leaves the key
+    /// out when there are none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attachments: Option<Vec<Value>>,
+}
+
 /// The message (push format): integer `message_type` and `created_at`,
 /// `conversation_id` is the display id.
-pub(crate) fn message_shape(m: &MessageRow) -> Value {
-    let mut map = Map::new();
-    map.insert("id".into(), json!(m.id));
-    map.insert("content".into(), json!(m.content));
-    map.insert("account_id".into(), json!(m.account_id));
-    map.insert("inbox_id".into(), json!(m.inbox_id));
-    map.insert("conversation_id".into(), json!(m.display_id));
-    map.insert("message_type".into(), json!(m.message_type));
-    map.insert("content_type".into(), json!(m.content_type));
-    map.insert("content_attributes".into(), m.content_attributes.clone());
-    map.insert("created_at".into(), json!(unix(m.created_at)));
-    map.insert("updated_at".into(), json!(iso(m.updated_at)));
-    map.insert("private".into(), json!(m.private));
-    map.insert("status".into(), json!("sent"));
-    map.insert("source_id".into(), json!(m.source_id));
-    map.insert("sender_type".into(), json!(sender_type_name(m)));
-    map.insert("sender_id".into(), json!(m.sender_id));
-    if let Some(sender) = sender_shape(m) {
-        map.insert("sender".into(), sender);
+pub(crate) fn message_shape(m: &MessageRow) -> MessageView<'_> {
+    MessageView {
+        id: m.id,
+        content: m.content.as_deref(),
+        account_id: m.account_id,
+        inbox_id: m.inbox_id,
+        conversation_id: m.display_id,
+        message_type: m.message_type,
+        content_type: &m.content_type,
+        content_attributes: &m.content_attributes,
+        created_at: unix(m.created_at),
+        updated_at: iso(m.updated_at),
+        private: m.private,
+        status: "sent",
+        source_id: m.source_id.as_deref(),
+        sender_type: sender_type_name(m),
+        sender_id: m.sender_id,
+        sender: sender_shape(m),
+        attachments: None,
     }
-    Value::Object(map)
 }
 
 /// Chatwoot's polymorphic `sender_type` class name.
@@ -329,16 +448,15 @@ fn sender_type_name(m: &MessageRow) -> Option<&'static str> {
 }
 
 /// The contact push data used in message lists' `meta.contact`.
-pub(crate) fn contact_push_shape(c: &ContactRow) -> Value {
-    let mut shape = contact_shape(c, None);
-    if let Value::Object(map) = &mut shape {
-        map.insert("type".into(), json!("contact"));
+pub(crate) fn contact_push_shape(c: &ContactRow) -> ContactView<'_> {
+    ContactView {
+        kind: Some("contact"),
+        ..contact_shape(c, None)
     }
-    shape
 }
 
 /// The assignee of a conversation in a message list's `meta`.
-pub(crate) fn conversation_assignee(c: &ConversationRow) -> Option<Value> {
+pub(crate) fn conversation_assignee(c: &ConversationRow) -> Option<AgentView<'_>> {
     assignee_shape(c)
 }
 
@@ -385,11 +503,10 @@ fn account_user_shape(au: &AccountUserRow) -> Value {
     })
 }
 
-fn available_name(name: &str, display_name: Option<&str>) -> String {
+fn available_name<'a>(name: &'a str, display_name: Option<&'a str>) -> &'a str {
     display_name
         .filter(|d| !d.trim().is_empty())
         .unwrap_or(name)
-        .to_owned()
 }
 
 /// The membership a user is "in" right now: the most recently active one,
@@ -535,89 +652,164 @@ pub(crate) fn contact_inbox_shape(source_id: &str, inbox: &InboxRow) -> Value {
     json!({ "source_id": source_id, "inbox": inbox_shape(inbox) })
 }
 
+/// A contact; see [`contact_shape`].
+#[derive(Serialize)]
+pub(crate) struct ContactView<'a> {
+    id: i64,
+    name: &'a str,
+    email: Option<&'a str>,
+    phone_number: Option<&'a str>,
+    identifier: Option<&'a str>,
+    thumbnail: &'static str,
+    availability_status: &'static str,
+    blocked: bool,
+    additional_attributes: &'a Value,
+    custom_attributes: &'a Value,
+    conversations_count: i64,
+    created_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_activity_at: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    contact_inboxes: Option<Vec<Value>>,
+    /// `contact` in push data ([`contact_push_shape`]), else left out.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
+}
+
 /// The contact; `contact_inboxes` are added when given (the /contacts
 /// endpoints) and left out where the contact is a conversation's sender.
-fn contact_shape(c: &ContactRow, contact_inboxes: Option<&[ContactInboxRow]>) -> Value {
-    let mut map = Map::new();
-    map.insert("id".into(), json!(c.id));
-    map.insert("name".into(), json!(c.name));
-    map.insert("email".into(), json!(c.email));
-    map.insert("phone_number".into(), json!(c.phone_number));
-    map.insert("identifier".into(), json!(c.identifier));
-    map.insert("thumbnail".into(), json!(""));
-    map.insert("availability_status".into(), json!("offline"));
-    map.insert("blocked".into(), json!(false));
-    map.insert(
-        "additional_attributes".into(),
-        c.additional_attributes.clone(),
-    );
-    map.insert("custom_attributes".into(), c.custom_attributes.clone());
-    map.insert("conversations_count".into(), json!(c.conversations_count));
-    map.insert("created_at".into(), json!(unix(c.created_at)));
-    if let Some(at) = c.last_activity_at {
-        map.insert("last_activity_at".into(), json!(unix(at)));
+fn contact_shape<'a>(
+    c: &'a ContactRow,
+    contact_inboxes: Option<&[ContactInboxRow]>,
+) -> ContactView<'a> {
+    ContactView {
+        id: c.id,
+        name: &c.name,
+        email: c.email.as_deref(),
+        phone_number: c.phone_number.as_deref(),
+        identifier: c.identifier.as_deref(),
+        thumbnail: "",
+        availability_status: "offline",
+        blocked: false,
+        additional_attributes: &c.additional_attributes,
+        custom_attributes: &c.custom_attributes,
+        conversations_count: c.conversations_count,
+        created_at: unix(c.created_at),
+        last_activity_at: c.last_activity_at.map(unix),
+        contact_inboxes: contact_inboxes.map(|cis| {
+            cis.iter()
+                .map(|ci| contact_inbox_shape(&ci.source_id, &ci.inbox))
+                .collect()
+        }),
+        kind: None,
     }
-    if let Some(cis) = contact_inboxes {
-        let list: Vec<Value> = cis
-            .iter()
-            .map(|ci| contact_inbox_shape(&ci.source_id, &ci.inbox))
-            .collect();
-        map.insert("contact_inboxes".into(), Value::Array(list));
-    }
-    Value::Object(map)
+}
+
+/// An account member in the agent shape: a conversation's assignee.
+#[derive(Serialize)]
+pub(crate) struct AgentView<'a> {
+    id: i64,
+    account_id: i64,
+    name: &'a str,
+    available_name: &'a str,
+    email: Option<&'a str>,
+    role: Option<&'a str>,
+    confirmed: bool,
+    availability_status: &'static str,
+    thumbnail: &'static str,
 }
 
 /// The agent shape of an assignee who is a member of the conversation's account.
-fn assignee_shape(c: &ConversationRow) -> Option<Value> {
+fn assignee_shape(c: &ConversationRow) -> Option<AgentView<'_>> {
     let id = c.assignee_user_id?;
-    let name = c.assignee_name.clone().unwrap_or_default();
-    Some(json!({
-        "id": id,
-        "account_id": c.account_id,
-        "name": name,
-        "available_name": available_name(&name, c.assignee_display_name.as_deref()),
-        "email": c.assignee_email,
-        "role": c.assignee_role,
-        "confirmed": true,
-        "availability_status": "offline",
-        "thumbnail": "",
-    }))
+    let name = c.assignee_name.as_deref().unwrap_or_default();
+    Some(AgentView {
+        id,
+        account_id: c.account_id,
+        name,
+        available_name: available_name(name, c.assignee_display_name.as_deref()),
+        email: c.assignee_email.as_deref(),
+        role: c.assignee_role.as_deref(),
+        confirmed: true,
+        availability_status: "offline",
+        thumbnail: "",
+    })
 }
 
-/// The conversation (`id` is the display id). `messages`,
-/// `last_non_activity_message` and `unread_count` are filled in by
-/// [`conversation_list`].
-fn conversation_shape(c: &ConversationRow, sender: Option<&ContactRow>) -> Value {
-    let mut meta = Map::new();
-    meta.insert(
-        "sender".into(),
-        sender.map_or(Value::Null, |s| contact_shape(s, None)),
-    );
-    meta.insert("channel".into(), json!(c.channel_type));
-    if let Some(assignee) = assignee_shape(c) {
-        meta.insert("assignee".into(), assignee);
+/// A conversation's `meta`.
+#[derive(Serialize)]
+struct ConversationMeta<'a> {
+    sender: Option<ContactView<'a>>,
+    channel: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    assignee: Option<AgentView<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    team: Option<&'a Value>,
+}
+
+/// A conversation; see [`conversation_shape`].
+#[derive(Serialize)]
+struct ConversationView<'a> {
+    meta: ConversationMeta<'a>,
+    id: i64,
+    messages: Vec<MessageView<'a>>,
+    account_id: i64,
+    inbox_id: i64,
+    status: &'a str,
+    muted: bool,
+    can_reply: bool,
+    timestamp: i64,
+    contact_last_seen_at: i64,
+    agent_last_seen_at: i64,
+    unread_count: i64,
+    additional_attributes: &'a Value,
+    custom_attributes: &'a Value,
+    labels: &'a [String],
+    snoozed_until: Option<i64>,
+    created_at: i64,
+    last_activity_at: i64,
+    priority: Option<()>,
+    last_non_activity_message: Option<MessageView<'a>>,
+}
+
+/// The conversation (`id` is the display id), with its sender, its last
+/// message (`messages`, none or one), its last message that is not an
+/// activity, its unread count and its team.
+fn conversation_shape<'a>(
+    c: &'a ConversationRow,
+    sender: Option<&'a ContactRow>,
+    last: Option<&'a MessageRow>,
+    last_real: Option<&'a MessageRow>,
+    unread_count: i64,
+    team: Option<&'a Value>,
+) -> ConversationView<'a> {
+    ConversationView {
+        meta: ConversationMeta {
+            sender: sender.map(|s| contact_shape(s, None)),
+            channel: c.channel_type.as_deref(),
+            assignee: assignee_shape(c),
+            team,
+        },
+        id: c.display_id,
+        messages: last.map(message_shape).into_iter().collect(),
+        account_id: c.account_id,
+        inbox_id: c.inbox_id,
+        status: &c.status,
+        muted: false,
+        can_reply: true,
+        timestamp: unix(c.last_activity_at),
+        contact_last_seen_at: c.contact_last_seen_at.map_or(0, unix),
+        agent_last_seen_at: c.agent_last_seen_at.map_or(0, unix),
+        unread_count,
+        additional_attributes: &c.additional_attributes,
+        custom_attributes: &c.custom_attributes,
+        labels: &c.labels,
+        snoozed_until: c.snoozed_until.map(unix),
+        created_at: unix(c.created_at),
+        last_activity_at: unix(c.last_activity_at),
+        priority: None,
+        last_non_activity_message: last_real.map(message_shape),
     }
-    json!({
-        "meta": meta,
-        "id": c.display_id,
-        "messages": [],
-        "account_id": c.account_id,
-        "inbox_id": c.inbox_id,
-        "status": c.status,
-        "muted": false,
-        "can_reply": true,
-        "timestamp": unix(c.last_activity_at),
-        "contact_last_seen_at": c.contact_last_seen_at.map_or(0, unix),
-        "agent_last_seen_at": c.agent_last_seen_at.map_or(0, unix),
-        "unread_count": 0,
-        "additional_attributes": c.additional_attributes,
-        "custom_attributes": c.custom_attributes,
-        "labels": c.labels,
-        "snoozed_until": c.snoozed_until.map(unix),
-        "created_at": unix(c.created_at),
-        "last_activity_at": unix(c.last_activity_at),
-        "priority": null,
-    })
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use infra::settings::{Secret, Settings};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
+use super::MessageView;
 use crate::repo::blobs::{self, AttachmentRow};
 
 /// The path blob URLs start with.
@@ -94,17 +95,14 @@ pub fn attachment_shape(a: &AttachmentRow, urls: &BlobUrls) -> Value {
     })
 }
 
-/// Adds `attachments` to each message JSON that has some (Chatwoot leaves
-/// the key out when there are none).
-pub async fn with_attachments(
+/// Adds `attachments` to each message that has some (Chatwoot leaves the
+/// key out when there are none).
+pub(crate) async fn with_attachments(
     pool: &PgPool,
     urls: &BlobUrls,
-    messages: &mut [Value],
+    messages: &mut [MessageView<'_>],
 ) -> Result<(), sqlx::Error> {
-    let ids: Vec<i64> = messages
-        .iter()
-        .filter_map(|m| m.get("id").and_then(Value::as_i64))
-        .collect();
+    let ids: Vec<i64> = messages.iter().map(|m| m.id).collect();
     let mut by_message: HashMap<i64, Vec<Value>> = HashMap::new();
     for a in blobs::attachments_of(pool, &ids).await? {
         by_message
@@ -113,12 +111,7 @@ pub async fn with_attachments(
             .push(attachment_shape(&a, urls));
     }
     for m in messages.iter_mut() {
-        let Some(id) = m.get("id").and_then(Value::as_i64) else {
-            continue;
-        };
-        if let (Some(list), Value::Object(map)) = (by_message.remove(&id), m) {
-            map.insert("attachments".into(), Value::Array(list));
-        }
+        m.attachments = by_message.remove(&m.id);
     }
     Ok(())
 }

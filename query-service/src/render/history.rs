@@ -111,5 +111,9 @@ pub(crate) async fn conversation_as_of(
             row.assignee_role = Some(role);
         }
     }
-    Ok(super::conversation_list(pool, vec![row]).await?.pop())
+    super::conversation_list(pool, vec![row])
+        .await?
+        .single()
+        .map(super::tree)
+        .transpose()
 }

@@ -186,5 +186,11 @@ async fn conversations(
     )
     .await?;
     let payload = render::conversation_list(&state.pool, rows).await?;
-    Ok(HttpResponse::Ok().json(json!({ "payload": payload })))
+    Ok(HttpResponse::Ok().json(ConversationsBody { payload }))
+}
+
+/// `{"payload": [conversations]}`.
+#[derive(serde::Serialize)]
+struct ConversationsBody {
+    payload: render::Conversations,
 }

@@ -6,7 +6,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use domain::conversation::ConversationStatus;
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use super::{get, id, Params};
 use crate::auth::Caller;
@@ -115,13 +115,42 @@ async fn rows(
     Ok(rows)
 }
 
-fn counts_json(c: Counts) -> Value {
-    json!({
-        "mine_count": c.mine_count,
-        "unassigned_count": c.unassigned_count,
-        "assigned_count": c.all_count - c.unassigned_count,
-        "all_count": c.all_count,
-    })
+/// The list's counters (`meta`).
+#[derive(Serialize)]
+struct CountsView {
+    mine_count: i64,
+    unassigned_count: i64,
+    assigned_count: i64,
+    all_count: i64,
+}
+
+impl From<Counts> for CountsView {
+    fn from(c: Counts) -> Self {
+        CountsView {
+            mine_count: c.mine_count,
+            unassigned_count: c.unassigned_count,
+            assigned_count: c.all_count - c.unassigned_count,
+            all_count: c.all_count,
+        }
+    }
+}
+
+/// `{"data": {"meta": counters, "payload": conversations}}`.
+#[derive(Serialize)]
+struct ListBody {
+    data: ListData,
+}
+
+#[derive(Serialize)]
+struct ListData {
+    meta: CountsView,
+    payload: render::Conversations,
+}
+
+/// `{"meta": counters}`.
+#[derive(Serialize)]
+struct MetaBody {
+    meta: CountsView,
 }
 
 #[tracing::instrument(skip_all, fields(account = %path.0))]
@@ -145,9 +174,12 @@ async fn list(
                 rows(state, &caller, &filter, assignee, offset)
             )?;
             let payload = render::conversation_list(&state.pool, rows).await?;
-            Ok(json!({
-                "data": {"meta": counts_json(counts), "payload": payload},
-            }))
+            Ok(ListBody {
+                data: ListData {
+                    meta: counts.into(),
+                    payload,
+                },
+            })
         })
         .await
 }
@@ -167,7 +199,9 @@ async fn meta(
         .pages
         .page(&caller, &req, || async move {
             let counts = counts(state, &caller, &filter).await?;
-            Ok(json!({ "meta": counts_json(counts) }))
+            Ok(MetaBody {
+                meta: counts.into(),
+            })
         })
         .await
 }
@@ -202,7 +236,7 @@ async fn show(
             }
             render::conversation_list(&state.pool, vec![row])
                 .await?
-                .pop()
+                .single()
                 .ok_or(ApiError::NotFound)
         })
         .await

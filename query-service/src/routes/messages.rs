@@ -3,7 +3,8 @@
 //! policy 401; another account's conversation is a 404.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{json, Value};
 
 use super::{get, id, Params};
 use crate::auth::Caller;
@@ -81,28 +82,35 @@ async fn list(
     let contact = repo::contacts::by_ids(&state.pool, &[conversation.contact_id])
         .await?
         .pop();
-    let mut meta = Map::new();
-    meta.insert("labels".into(), json!(conversation.labels));
-    meta.insert(
-        "additional_attributes".into(),
-        conversation.additional_attributes.clone(),
-    );
-    meta.insert(
-        "contact".into(),
-        contact
-            .as_ref()
-            .map_or(Value::Null, render::contact_push_shape),
-    );
-    if let Some(assignee) = render::conversation_assignee(&conversation) {
-        meta.insert("assignee".into(), assignee);
-    }
-    meta.insert(
-        "agent_last_seen_at".into(),
-        json!(conversation.agent_last_seen_at.map(render::iso_time)),
-    );
-    let mut payload: Vec<Value> = rows.iter().map(render::message_shape).collect();
+    let mut payload: Vec<_> = rows.iter().map(render::message_shape).collect();
     render::blobs::with_attachments(&state.pool, &state.blob_urls, &mut payload).await?;
-    Ok(HttpResponse::Ok().json(json!({"meta": meta, "payload": payload})))
+    Ok(HttpResponse::Ok().json(MessagesBody {
+        meta: MessagesMeta {
+            labels: &conversation.labels,
+            additional_attributes: &conversation.additional_attributes,
+            contact: contact.as_ref().map(render::contact_push_shape),
+            assignee: render::conversation_assignee(&conversation),
+            agent_last_seen_at: conversation.agent_last_seen_at.map(render::iso_time),
+        },
+        payload,
+    }))
+}
+
+/// A conversation's messages with what a thread view shows beside them.
+#[derive(Serialize)]
+struct MessagesBody<'a> {
+    meta: MessagesMeta<'a>,
+    payload: Vec<render::MessageView<'a>>,
+}
+
+#[derive(Serialize)]
+struct MessagesMeta<'a> {
+    labels: &'a [String],
+    additional_attributes: &'a Value,
+    contact: Option<render::ContactView<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    assignee: Option<render::AgentView<'a>>,
+    agent_last_seen_at: Option<String>,
 }
 
 #[tracing::instrument(skip_all, fields(account = %path.0, display_id = %path.1))]

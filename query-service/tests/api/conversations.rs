@@ -399,3 +399,241 @@ async fn a_deep_page_read_at_its_key_is_the_page_its_offset_gives_at_every_gener
     assert_pages_follow_offsets(&app, &s, 301).await;
     assert_eq!(open_page_by_offset(&app, s.account_id, 300).await.len(), 1);
 }
+
+/// A message as the projection writes it, `minute` minutes after
+/// 2026-01-01T10:00:00Z; returns that time in Unix seconds.
+async fn message(
+    app: &TestApp,
+    account_id: i64,
+    display_id: i64,
+    (id, message_type, content): (i64, i16, &str),
+    sender: Option<(&str, i64)>,
+    minute: i64,
+) -> i64 {
+    let at = 1_767_261_600 + minute * 60;
+    sqlx::query(
+        "insert into read_model.messages \
+         (id, account_id, conversation_id, inbox_id, message_type, content, content_type, \
+          sender_type, sender_id, created_at, updated_at) \
+         select $1, c.account_id, c.id, c.inbox_id, $3, $4, 'text', $5, $6, \
+                to_timestamp($7), to_timestamp($7) \
+         from read_model.conversations c where c.account_id = $2 and c.display_id = $8",
+    )
+    .bind(id)
+    .bind(account_id)
+    .bind(message_type)
+    .bind(content)
+    .bind(sender.map(|(kind, _)| kind))
+    .bind(sender.map(|(_, id)| id))
+    .bind(at as f64)
+    .bind(display_id)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    at
+}
+
+/// Unix seconds of a read-model row's timestamp column.
+async fn unix(app: &TestApp, table: &str, column: &str, id: i64) -> i64 {
+    sqlx::query_scalar(&format!(
+        "select floor(extract(epoch from {column}))::bigint from read_model.{table} where id = $1"
+    ))
+    .bind(id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_conversation_and_its_messages_are_rendered_whole_in_chatwoots_shape() {
+    let app = TestApp::spawn().await;
+    let s = app.with_account().await;
+    let inbox = app.api_inbox(s.account_id, "API").await;
+    let contact = app
+        .contact(s.account_id, "Jane", Some("j@x.com"), Some("+15550100"))
+        .await;
+    sqlx::query(
+        "insert into read_model.teams (id, account_id, name, allow_auto_assign, created_at, updated_at) \
+         values (7, $1, 'sales', true, now(), now())",
+    )
+    .bind(s.account_id)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let display_id = app
+        .conversation(
+            Conv::new(s.account_id, inbox, contact)
+                .assignee(s.admin_id)
+                .team(7),
+        )
+        .await;
+    let (account, admin) = (s.account_id, s.admin_id);
+    let incoming = message(
+        &app,
+        account,
+        display_id,
+        (901, 0, "Hi"),
+        Some(("contact", contact)),
+        0,
+    )
+    .await;
+    let reply = message(
+        &app,
+        account,
+        display_id,
+        (902, 1, "Hello"),
+        Some(("user", admin)),
+        1,
+    )
+    .await;
+    let bot = message(
+        &app,
+        account,
+        display_id,
+        (903, 1, "Beep"),
+        Some(("agent_bot", 5)),
+        2,
+    )
+    .await;
+    let activity = message(&app, account, display_id, (904, 2, "Resolved"), None, 3).await;
+    let conversation_id: i64 = sqlx::query_scalar(
+        "select id from read_model.conversations where account_id = $1 and display_id = $2",
+    )
+    .bind(account)
+    .bind(display_id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let contact_created = unix(&app, "contacts", "created_at", contact).await;
+    let created = unix(&app, "conversations", "created_at", conversation_id).await;
+    let active = unix(&app, "conversations", "last_activity_at", conversation_id).await;
+
+    let iso = |at: i64| {
+        chrono::DateTime::from_timestamp(at, 0)
+            .unwrap()
+            .format("%Y-%m-%dT%H:%M:%S.000Z")
+            .to_string()
+    };
+    let msg = |id: i64, message_type: i64, content: &str, at: i64, sender: Option<(&str, i64)>| {
+        let mut m = json!({
+            "id": id,
+            "content": content,
+            "account_id": account,
+            "inbox_id": inbox,
+            "conversation_id": display_id,
+            "message_type": message_type,
+            "content_type": "text",
+            "content_attributes": {},
+            "created_at": at,
+            "updated_at": iso(at),
+            "private": false,
+            "status": "sent",
+            "source_id": null,
+            "sender_type": sender.map(|(kind, _)| kind),
+            "sender_id": sender.map(|(_, id)| id),
+        });
+        let shape = match sender {
+            Some(("Contact", id)) => json!({
+                "id": id, "name": "Jane", "email": "j@x.com", "phone_number": "+15550100",
+                "identifier": null, "additional_attributes": {}, "thumbnail": "", "type": "contact",
+            }),
+            Some(("User", id)) => json!({
+                "id": id, "name": "Ada Admin", "available_name": "Ada Admin", "avatar_url": "",
+                "type": "user", "availability_status": "offline", "thumbnail": "",
+            }),
+            Some(("AgentBot", id)) => {
+                json!({"id": id, "name": null, "avatar_url": "", "type": "agent_bot"})
+            }
+            _ => Value::Null,
+        };
+        if !shape.is_null() {
+            m["sender"] = shape;
+        }
+        m
+    };
+    let sender = json!({
+        "id": contact,
+        "name": "Jane",
+        "email": "j@x.com",
+        "phone_number": "+15550100",
+        "identifier": null,
+        "thumbnail": "",
+        "availability_status": "offline",
+        "blocked": false,
+        "additional_attributes": {},
+        "custom_attributes": {},
+        "conversations_count": 1,
+        "created_at": contact_created,
+    });
+    let assignee = json!({
+        "id": admin,
+        "account_id": account,
+        "name": "Ada Admin",
+        "available_name": "Ada Admin",
+        "email": format!("user{admin}@example.com"),
+        "role": "administrator",
+        "confirmed": true,
+        "availability_status": "offline",
+        "thumbnail": "",
+    });
+    let expected = json!({
+        "meta": {
+            "sender": sender,
+            "channel": "Channel::Api",
+            "assignee": assignee,
+            "team": {
+                "id": 7, "name": "sales", "description": null,
+                "allow_auto_assign": true, "account_id": account,
+            },
+        },
+        "id": display_id,
+        "messages": [msg(904, 2, "Resolved", activity, None)],
+        "account_id": account,
+        "inbox_id": inbox,
+        "status": "open",
+        "muted": false,
+        "can_reply": true,
+        "timestamp": active,
+        "contact_last_seen_at": 0,
+        "agent_last_seen_at": 0,
+        "unread_count": 1,
+        "additional_attributes": {},
+        "custom_attributes": {},
+        "labels": [],
+        "snoozed_until": null,
+        "created_at": created,
+        "last_activity_at": active,
+        "priority": null,
+        "last_non_activity_message": msg(903, 1, "Beep", bot, Some(("AgentBot", 5))),
+    });
+
+    let path = s.path(&format!("/conversations/{display_id}"));
+    let (status, shown) = app.get(&path, Some(&s.admin)).await;
+    assert_eq!((status, &shown), (200, &expected));
+    let (status, list) = app.get(&s.path("/conversations"), Some(&s.admin)).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["data"]["payload"], json!([expected]));
+
+    let (status, thread) = app.get(&format!("{path}/messages"), Some(&s.admin)).await;
+    assert_eq!(status, 200, "{thread}");
+    let mut contact_push = sender;
+    contact_push["type"] = json!("contact");
+    assert_eq!(
+        thread,
+        json!({
+            "meta": {
+                "labels": [],
+                "additional_attributes": {},
+                "contact": contact_push,
+                "assignee": assignee,
+                "agent_last_seen_at": null,
+            },
+            "payload": [
+                msg(901, 0, "Hi", incoming, Some(("Contact", contact))),
+                msg(902, 1, "Hello", reply, Some(("User", admin))),
+                msg(903, 1, "Beep", bot, Some(("AgentBot", 5))),
+                msg(904, 2, "Resolved", activity, None),
+            ],
+        })
+    );
+}
