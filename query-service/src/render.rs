@@ -20,6 +20,7 @@ use std::sync::OnceLock;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use domain::inbox::Channel;
+use domain::message::MessageType;
 use infra::settings::Secret;
 use infra::tokens::{self, OwnerType};
 use serde::ser::SerializeMap;
@@ -31,7 +32,7 @@ use crate::repo::accounts::{self, AccountRow, AccountUserRow, MembershipRow, Use
 use crate::repo::contacts::{self, ContactInboxRow, ContactRow};
 use crate::repo::conversations::{self, ConversationRow};
 use crate::repo::inboxes::{self, InboxRow};
-use crate::repo::messages::{self, MessageRow};
+use crate::repo::messages::{self, LastMessage, MessageRow};
 
 pub mod blobs;
 mod teams;
@@ -188,7 +189,7 @@ pub(crate) async fn contacts_with_inboxes(
 }
 
 /// Conversations, in the given order, with everything their JSON shows
-/// (one query for all their senders, one for each kind of last message,
+/// (one query for all their senders, one for their last messages,
 /// one for the unread counts and one for the teams).
 pub(crate) async fn conversation_list(
     pool: &PgPool,
@@ -213,18 +214,30 @@ pub(crate) async fn conversation_list(
             crate::repo::teams::teams_by_ids(pool, &team_ids).await
         }
     };
-    let (senders, last, last_real, unread, teams) = futures::try_join!(
+    let (senders, lasts, unread, teams) = futures::try_join!(
         contacts::by_ids(pool, &ids),
-        messages::last_of(pool, account_id, &display_ids, false),
-        messages::last_of(pool, account_id, &display_ids, true),
+        messages::last_of(pool, account_id, &display_ids),
         messages::unread_counts(pool, account_id, &display_ids),
         teams,
     )?;
+    let (mut last, mut before_activity) = (HashMap::new(), HashMap::new());
+    for LastMessage {
+        message,
+        before_activity: before,
+    } in lasts
+    {
+        let into = if before {
+            &mut before_activity
+        } else {
+            &mut last
+        };
+        into.insert(message.display_id, message);
+    }
     Ok(Conversations {
         rows,
         senders: senders.into_iter().map(|c| (c.id, c)).collect(),
-        last: by_display_id(last),
-        last_real: by_display_id(last_real),
+        last,
+        before_activity,
         unread: unread.into_iter().collect(),
         teams: teams.iter().map(|t| (t.id, team_shape(t, false))).collect(),
     })
@@ -237,8 +250,10 @@ pub(crate) async fn conversation_list(
 pub(crate) struct Conversations {
     rows: Vec<ConversationRow>,
     senders: HashMap<i64, ContactRow>,
+    /// Each conversation's last message.
     last: HashMap<i64, MessageRow>,
-    last_real: HashMap<i64, MessageRow>,
+    /// The last message that is not an activity, where the last is one.
+    before_activity: HashMap<i64, MessageRow>,
     unread: HashMap<i64, i64>,
     teams: HashMap<i64, Value>,
 }
@@ -249,10 +264,18 @@ impl Conversations {
             c,
             self.senders.get(&c.contact_id),
             self.last.get(&c.display_id),
-            self.last_real.get(&c.display_id),
+            self.last_non_activity(c.display_id),
             self.unread.get(&c.display_id).copied().unwrap_or(0),
             c.team_id.and_then(|id| self.teams.get(&id)),
         )
+    }
+
+    fn last_non_activity(&self, display_id: i64) -> Option<&MessageRow> {
+        self.before_activity.get(&display_id).or_else(|| {
+            self.last
+                .get(&display_id)
+                .filter(|m| m.message_type != MessageType::Activity.as_int())
+        })
     }
 
     /// The first conversation alone (a conversation's own GET); `None` when
@@ -276,10 +299,6 @@ impl Serialize for SingleConversation {
         let all = &self.0;
         all.rows.first().map(|c| all.shape(c)).serialize(serializer)
     }
-}
-
-fn by_display_id(rows: Vec<MessageRow>) -> HashMap<i64, MessageRow> {
-    rows.into_iter().map(|m| (m.display_id, m)).collect()
 }
 
 /// A view as a `serde_json::Value`, for callers that add to the body (the

@@ -2,6 +2,7 @@
 //! display id and the sender's name.
 
 use chrono::{DateTime, Utc};
+use domain::message::MessageType;
 use serde_json::Value;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
@@ -156,28 +157,53 @@ pub async fn window(
     Ok(rows)
 }
 
-/// The last message of each of an account's conversations (by display id);
-/// with `non_activity`, the last message that is not an activity.
+/// A conversation's last message, or the last one that is not an
+/// activity ([`last_of`]).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LastMessage {
+    /// The message.
+    #[sqlx(flatten)]
+    pub message: MessageRow,
+    /// Whether this is the last message that is not an activity, read
+    /// because the last one is an activity; else it is the last message.
+    pub before_activity: bool,
+}
+
+/// The last message of each of an account's conversations (by display id)
+/// and, for those whose last message is an activity, the last message that
+/// is not (`last_non_activity_message`), in one statement: both walk the
+/// (conversation_id, created_at, id) index from its end, so the cost follows
+/// the page, not the messages, and the second walk is only taken where the
+/// first stopped on an activity.
 pub async fn last_of(
     pool: &PgPool,
     account_id: i64,
     display_ids: &[i64],
-    non_activity: bool,
-) -> Result<Vec<MessageRow>, sqlx::Error> {
-    // Per conversation, the newest message through the (conversation_id,
-    // created_at, id) index: the cost follows the page, not the messages.
+) -> Result<Vec<LastMessage>, sqlx::Error> {
     sqlx::query_as(concat!(
+        "with last as (\
+           select m.* from read_model.conversations c \
+           cross join lateral (select * from read_model.messages m \
+                               where m.conversation_id = c.id \
+                               order by m.created_at desc, m.id desc limit 1) m \
+           where c.account_id = $1 and c.display_id = any($2)), \
+         picked as (\
+           select last.*, false as before_activity from last \
+           union all \
+           select r.*, true from last \
+           cross join lateral (select * from read_model.messages m \
+                               where m.conversation_id = last.conversation_id \
+                                 and m.message_type <> $3 \
+                               order by m.created_at desc, m.id desc limit 1) r \
+           where last.message_type = $3) ",
         columns!(),
-        "from read_model.conversations c \
-         cross join lateral (select * from read_model.messages m \
-                             where m.conversation_id = c.id and (not $3 or m.message_type <> 2) \
-                             order by m.created_at desc, m.id desc limit 1) m",
-        senders!(),
-        " where c.account_id = $1 and c.display_id = any($2)"
+        ", m.before_activity \
+         from picked m join read_model.conversations c on c.id = m.conversation_id",
+        senders!()
     ))
     .bind(account_id)
     .bind(display_ids)
-    .bind(non_activity)
+    .bind(MessageType::Activity.as_int())
     .fetch_all(pool)
     .await
 }

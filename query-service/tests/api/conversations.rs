@@ -637,3 +637,58 @@ async fn a_conversation_and_its_messages_are_rendered_whole_in_chatwoots_shape()
         })
     );
 }
+
+#[tokio::test]
+async fn the_last_message_that_is_not_an_activity_is_the_last_one_unless_that_is_an_activity() {
+    let app = TestApp::spawn().await;
+    let s = app.with_account().await;
+    let inbox = app.api_inbox(s.account_id, "API").await;
+    let contact = app.contact(s.account_id, "Jane", None, None).await;
+    let account = s.account_id;
+    let mut conversations = Vec::new();
+    for minutes_ago in [3, 2, 1, 0] {
+        let c = Conv::new(account, inbox, contact).minutes_ago(minutes_ago);
+        conversations.push(app.conversation(c).await);
+    }
+    let [replied, resolved, only_activity, silent] = conversations[..] else {
+        unreachable!()
+    };
+    let them = Some(("contact", contact));
+    message(&app, account, replied, (911, 2, "Assigned"), None, 0).await;
+    message(&app, account, replied, (912, 0, "Hi"), them, 1).await;
+    message(&app, account, resolved, (921, 0, "Hi"), them, 0).await;
+    message(&app, account, resolved, (922, 1, "Hello"), them, 1).await;
+    message(&app, account, resolved, (923, 2, "Resolved"), None, 2).await;
+    message(&app, account, resolved, (924, 2, "Reopened"), None, 3).await;
+    message(&app, account, only_activity, (931, 2, "Created"), None, 0).await;
+
+    let (status, body) = app.get(&s.path("/conversations"), Some(&s.admin)).await;
+    assert_eq!(status, 200, "{body}");
+    let shown: Vec<(i64, Vec<Value>, Value)> = body["data"]["payload"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let last: Vec<Value> = c["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["id"].clone())
+                .collect();
+            (
+                c["id"].as_i64().unwrap(),
+                last,
+                c["last_non_activity_message"]["id"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            (silent, vec![], Value::Null),
+            (only_activity, vec![json!(931)], Value::Null),
+            (resolved, vec![json!(924)], json!(922)),
+            (replied, vec![json!(912)], json!(912)),
+        ]
+    );
+}
