@@ -189,8 +189,8 @@ pub(crate) async fn contacts_with_inboxes(
 }
 
 /// Conversations, in the given order, with everything their JSON shows
-/// (one query for all their senders, one for their last messages,
-/// one for the unread counts and one for the teams).
+/// (one query for all their senders, one for their last messages and
+/// unread counts, one for their teams).
 pub(crate) async fn conversation_list(
     pool: &PgPool,
     rows: Vec<ConversationRow>,
@@ -214,31 +214,32 @@ pub(crate) async fn conversation_list(
             crate::repo::teams::teams_by_ids(pool, &team_ids).await
         }
     };
-    let (senders, lasts, unread, teams) = futures::try_join!(
+    let (senders, lasts, teams) = futures::try_join!(
         contacts::by_ids(pool, &ids),
         messages::last_of(pool, account_id, &display_ids),
-        messages::unread_counts(pool, account_id, &display_ids),
         teams,
     )?;
-    let (mut last, mut before_activity) = (HashMap::new(), HashMap::new());
+    let (mut last, mut before_activity, mut unread) =
+        (HashMap::new(), HashMap::new(), HashMap::new());
     for LastMessage {
         message,
         before_activity: before,
+        unread_count,
     } in lasts
     {
-        let into = if before {
-            &mut before_activity
+        if before {
+            before_activity.insert(message.display_id, message);
         } else {
-            &mut last
-        };
-        into.insert(message.display_id, message);
+            unread.insert(message.display_id, unread_count);
+            last.insert(message.display_id, message);
+        }
     }
     Ok(Conversations {
         rows,
         senders: senders.into_iter().map(|c| (c.id, c)).collect(),
         last,
         before_activity,
-        unread: unread.into_iter().collect(),
+        unread,
         teams: teams.iter().map(|t| (t.id, team_shape(t, false))).collect(),
     })
 }

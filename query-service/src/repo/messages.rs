@@ -157,8 +157,9 @@ pub async fn window(
     Ok(rows)
 }
 
-/// A conversation's last message, or the last one that is not an
-/// activity ([`last_of`]).
+/// What a conversation list shows of a conversation's messages
+/// ([`last_of`]): its last message, or the last one that is not an
+/// activity, with its unread count.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct LastMessage {
     /// The message.
@@ -167,14 +168,17 @@ pub struct LastMessage {
     /// Whether this is the last message that is not an activity, read
     /// because the last one is an activity; else it is the last message.
     pub before_activity: bool,
+    /// The conversation's incoming messages newer than its agent last saw.
+    pub unread_count: i64,
 }
 
-/// The last message of each of an account's conversations (by display id)
-/// and, for those whose last message is an activity, the last message that
-/// is not (`last_non_activity_message`), in one statement: both walk the
-/// (conversation_id, created_at, id) index from its end, so the cost follows
-/// the page, not the messages, and the second walk is only taken where the
-/// first stopped on an activity.
+/// For each of an account's conversations (by display id) that has
+/// messages: the last message with the conversation's unread count and, where
+/// the last message is an activity, the last one that is not
+/// (`last_non_activity_message`). One statement, each part walking the
+/// (conversation_id, created_at, id) index, so the cost follows the page,
+/// not the messages; the walk for the last non-activity message is only
+/// taken where the last message is an activity.
 pub async fn last_of(
     pool: &PgPool,
     account_id: i64,
@@ -182,48 +186,32 @@ pub async fn last_of(
 ) -> Result<Vec<LastMessage>, sqlx::Error> {
     sqlx::query_as(concat!(
         "with last as (\
-           select m.* from read_model.conversations c \
+           select m.*, u.unread_count from read_model.conversations c \
            cross join lateral (select * from read_model.messages m \
                                where m.conversation_id = c.id \
                                order by m.created_at desc, m.id desc limit 1) m \
+           cross join lateral (select count(*) as unread_count from read_model.messages m \
+                               where m.conversation_id = c.id and m.message_type = $4 \
+                                 and m.created_at > coalesce(c.agent_last_seen_at, '-infinity'::timestamptz)) u \
            where c.account_id = $1 and c.display_id = any($2)), \
          picked as (\
            select last.*, false as before_activity from last \
            union all \
-           select r.*, true from last \
+           select r.*, last.unread_count, true from last \
            cross join lateral (select * from read_model.messages m \
                                where m.conversation_id = last.conversation_id \
                                  and m.message_type <> $3 \
                                order by m.created_at desc, m.id desc limit 1) r \
            where last.message_type = $3) ",
         columns!(),
-        ", m.before_activity \
+        ", m.before_activity, m.unread_count \
          from picked m join read_model.conversations c on c.id = m.conversation_id",
         senders!()
     ))
     .bind(account_id)
     .bind(display_ids)
     .bind(MessageType::Activity.as_int())
-    .fetch_all(pool)
-    .await
-}
-
-/// Incoming messages newer than the agent last saw, per display id.
-pub async fn unread_counts(
-    pool: &PgPool,
-    account_id: i64,
-    display_ids: &[i64],
-) -> Result<Vec<(i64, i64)>, sqlx::Error> {
-    sqlx::query_as(
-        // Per conversation through the (conversation_id, created_at) index.
-        "select c.display_id, u.n from read_model.conversations c \
-         cross join lateral (select count(*) as n from read_model.messages m \
-                             where m.conversation_id = c.id and m.message_type = 0 \
-                               and m.created_at > coalesce(c.agent_last_seen_at, '-infinity'::timestamptz)) u \
-         where c.account_id = $1 and c.display_id = any($2) and u.n > 0",
-    )
-    .bind(account_id)
-    .bind(display_ids)
+    .bind(MessageType::Incoming.as_int())
     .fetch_all(pool)
     .await
 }

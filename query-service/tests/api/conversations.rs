@@ -639,7 +639,8 @@ async fn a_conversation_and_its_messages_are_rendered_whole_in_chatwoots_shape()
 }
 
 #[tokio::test]
-async fn the_last_message_that_is_not_an_activity_is_the_last_one_unless_that_is_an_activity() {
+async fn a_lists_last_messages_skip_activities_only_where_asked_and_unread_counts_follow_the_agents_last_look(
+) {
     let app = TestApp::spawn().await;
     let s = app.with_account().await;
     let inbox = app.api_inbox(s.account_id, "API").await;
@@ -656,6 +657,18 @@ async fn the_last_message_that_is_not_an_activity_is_the_last_one_unless_that_is
     let them = Some(("contact", contact));
     message(&app, account, replied, (911, 2, "Assigned"), None, 0).await;
     message(&app, account, replied, (912, 0, "Hi"), them, 1).await;
+    message(&app, account, replied, (913, 0, "Anyone?"), them, 2).await;
+    // The agent saw the conversation between the two incoming messages.
+    sqlx::query(
+        "update read_model.conversations set agent_last_seen_at = to_timestamp($3) \
+         where account_id = $1 and display_id = $2",
+    )
+    .bind(account)
+    .bind(replied)
+    .bind((1_767_261_600 + 90) as f64)
+    .execute(&app.pool)
+    .await
+    .unwrap();
     message(&app, account, resolved, (921, 0, "Hi"), them, 0).await;
     message(&app, account, resolved, (922, 1, "Hello"), them, 1).await;
     message(&app, account, resolved, (923, 2, "Resolved"), None, 2).await;
@@ -664,7 +677,7 @@ async fn the_last_message_that_is_not_an_activity_is_the_last_one_unless_that_is
 
     let (status, body) = app.get(&s.path("/conversations"), Some(&s.admin)).await;
     assert_eq!(status, 200, "{body}");
-    let shown: Vec<(i64, Vec<Value>, Value)> = body["data"]["payload"]
+    let shown: Vec<(i64, Vec<Value>, Value, Value)> = body["data"]["payload"]
         .as_array()
         .unwrap()
         .iter()
@@ -675,20 +688,18 @@ async fn the_last_message_that_is_not_an_activity_is_the_last_one_unless_that_is
                 .iter()
                 .map(|m| m["id"].clone())
                 .collect();
-            (
-                c["id"].as_i64().unwrap(),
-                last,
-                c["last_non_activity_message"]["id"].clone(),
-            )
+            let id = c["id"].as_i64().unwrap();
+            let real = c["last_non_activity_message"]["id"].clone();
+            (id, last, real, c["unread_count"].clone())
         })
         .collect();
     assert_eq!(
         shown,
         [
-            (silent, vec![], Value::Null),
-            (only_activity, vec![json!(931)], Value::Null),
-            (resolved, vec![json!(924)], json!(922)),
-            (replied, vec![json!(912)], json!(912)),
+            (silent, vec![], Value::Null, json!(0)),
+            (only_activity, vec![json!(931)], Value::Null, json!(0)),
+            (resolved, vec![json!(924)], json!(922), json!(1)),
+            (replied, vec![json!(913)], json!(913), json!(1)),
         ]
     );
 }
