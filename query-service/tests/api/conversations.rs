@@ -275,14 +275,7 @@ async fn team_id_narrows_the_list_and_its_counts() {
     let contact = app
         .contact(s.account_id, "Jane", Some("j@x.com"), None)
         .await;
-    sqlx::query(
-        "insert into read_model.teams (id, account_id, name, allow_auto_assign, created_at, updated_at) \
-         values (7, $1, 'sales', true, now(), now())",
-    )
-    .bind(s.account_id)
-    .execute(&app.pool)
-    .await
-    .unwrap();
+    app.team(s.account_id, 7, "sales").await;
     app.conversation(Conv::new(s.account_id, inbox, contact).team(7))
         .await;
     app.conversation(Conv::new(s.account_id, inbox, contact))
@@ -452,14 +445,7 @@ async fn a_conversation_and_its_messages_are_rendered_whole_in_chatwoots_shape()
     let contact = app
         .contact(s.account_id, "Jane", Some("j@x.com"), Some("+15550100"))
         .await;
-    sqlx::query(
-        "insert into read_model.teams (id, account_id, name, allow_auto_assign, created_at, updated_at) \
-         values (7, $1, 'sales', true, now(), now())",
-    )
-    .bind(s.account_id)
-    .execute(&app.pool)
-    .await
-    .unwrap();
+    app.team(s.account_id, 7, "sales").await;
     let display_id = app
         .conversation(
             Conv::new(s.account_id, inbox, contact)
@@ -468,34 +454,18 @@ async fn a_conversation_and_its_messages_are_rendered_whole_in_chatwoots_shape()
         )
         .await;
     let (account, admin) = (s.account_id, s.admin_id);
-    let incoming = message(
-        &app,
-        account,
-        display_id,
-        (901, 0, "Hi"),
-        Some(("contact", contact)),
-        0,
-    )
-    .await;
-    let reply = message(
-        &app,
-        account,
-        display_id,
-        (902, 1, "Hello"),
-        Some(("user", admin)),
-        1,
-    )
-    .await;
-    let bot = message(
-        &app,
-        account,
-        display_id,
-        (903, 1, "Beep"),
-        Some(("agent_bot", 5)),
-        2,
-    )
-    .await;
-    let activity = message(&app, account, display_id, (904, 2, "Resolved"), None, 3).await;
+    let mut sent = Vec::new();
+    for (row, sender, minute) in [
+        ((901, 0, "Hi"), Some(("contact", contact)), 0),
+        ((902, 1, "Hello"), Some(("user", admin)), 1),
+        ((903, 1, "Beep"), Some(("agent_bot", 5)), 2),
+        ((904, 2, "Resolved"), None, 3),
+    ] {
+        sent.push(message(&app, account, display_id, row, sender, minute).await);
+    }
+    let [incoming, reply, bot, activity] = sent[..] else {
+        unreachable!()
+    };
     let conversation_id: i64 = sqlx::query_scalar(
         "select id from read_model.conversations where account_id = $1 and display_id = $2",
     )

@@ -406,6 +406,20 @@ impl TestApp {
         id
     }
 
+    /// A team of the account that allows auto-assignment.
+    pub async fn team(&self, account_id: i64, id: i64, name: &str) {
+        sqlx::query(
+            "insert into read_model.teams (id, account_id, name, allow_auto_assign, created_at, updated_at) \
+             values ($1, $2, $3, true, now(), now())",
+        )
+        .bind(id)
+        .bind(account_id)
+        .bind(name)
+        .execute(&self.pool)
+        .await
+        .unwrap();
+    }
+
     /// Seeds a conversation the way the projection would: the row, the
     /// counter, and the contact's conversation count. Returns the display id.
     pub async fn conversation(&self, c: Conv) -> i64 {
