@@ -255,6 +255,7 @@ pub(crate) struct Conversations {
     last: HashMap<i64, MessageRow>,
     /// The last message that is not an activity, where the last is one.
     before_activity: HashMap<i64, MessageRow>,
+    /// Unread counts of the conversations that have messages.
     unread: HashMap<i64, i64>,
     teams: HashMap<i64, Value>,
 }
@@ -372,6 +373,7 @@ fn object_or_empty<S: Serializer>(
     }
 }
 
+/// The message's sender, if it has one of a known type.
 fn sender_shape(m: &MessageRow) -> Option<SenderView<'_>> {
     let id = m.sender_id?;
     match m.sender_type.as_deref()? {
