@@ -118,6 +118,14 @@ mod tests {
     }
 
     #[test]
+    fn a_body_that_cannot_be_rendered_is_a_500_that_says_nothing_about_the_cause() {
+        let cause = serde_json::from_str::<serde_json::Value>("{").unwrap_err();
+        let e = ApiError::from(cause);
+        assert_eq!(e.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body(&e), json!({"error": "Internal server error"}));
+    }
+
+    #[test]
     fn no_credentials_get_devises_plural_errors_body() {
         assert_eq!(
             body(&ApiError::NotSignedIn),
