@@ -37,7 +37,8 @@ use crate::repo::messages::{self, LastMessage, MessageRow};
 pub mod blobs;
 mod teams;
 pub use blobs::BlobUrls;
-pub use teams::{agent, agent_shape, inbox_members, team, team_members, team_shape};
+pub(crate) use teams::AgentView;
+pub use teams::{agent, inbox_members, team, team_members, team_shape};
 // ---- agent bots and sso ----
 mod agent_bots;
 pub use agent_bots::{
@@ -162,11 +163,18 @@ pub async fn conversation(
     let Some(row) = conversations::by_display_id(pool, account_id, display_id).await? else {
         return Ok(None);
     };
-    conversation_list(pool, vec![row])
-        .await?
-        .single()
-        .map(tree)
-        .transpose()
+    tree(single_conversation(pool, row).await?).map(Some)
+}
+
+/// One conversation with everything its JSON shows (a conversation's GET,
+/// the command service's answers, the conversation as it was).
+pub(crate) async fn single_conversation(
+    pool: &PgPool,
+    row: ConversationRow,
+) -> Result<SingleConversation, sqlx::Error> {
+    Ok(SingleConversation(
+        conversation_list(pool, vec![row]).await?,
+    ))
 }
 
 /// Contacts with their contact inboxes, in the given order (one query for all
@@ -279,12 +287,6 @@ impl Conversations {
                 .filter(|m| m.message_type != MessageType::Activity.as_int())
         })
     }
-
-    /// The first conversation alone (a conversation's own GET); `None` when
-    /// there is none.
-    pub(crate) fn single(self) -> Option<SingleConversation> {
-        (!self.rows.is_empty()).then_some(SingleConversation(self))
-    }
 }
 
 impl Serialize for Conversations {
@@ -293,7 +295,7 @@ impl Serialize for Conversations {
     }
 }
 
-/// One conversation's JSON object ([`Conversations::single`]).
+/// One conversation's JSON object ([`single_conversation`]).
 pub(crate) struct SingleConversation(Conversations);
 
 impl Serialize for SingleConversation {
@@ -475,11 +477,6 @@ pub(crate) fn contact_push_shape(c: &ContactRow) -> ContactView<'_> {
         kind: Some("contact"),
         ..contact_shape(c, None)
     }
-}
-
-/// The assignee of a conversation in a message list's `meta`.
-pub(crate) fn conversation_assignee(c: &ConversationRow) -> Option<AgentView<'_>> {
-    assignee_shape(c)
 }
 
 /// An ISO-8601 time for `meta.agent_last_seen_at`.
@@ -727,35 +724,17 @@ fn contact_shape<'a>(
     }
 }
 
-/// An account member in the agent shape: a conversation's assignee.
-#[derive(Serialize)]
-pub(crate) struct AgentView<'a> {
-    id: i64,
-    account_id: i64,
-    name: &'a str,
-    available_name: &'a str,
-    email: Option<&'a str>,
-    role: Option<&'a str>,
-    confirmed: bool,
-    availability_status: &'static str,
-    thumbnail: &'static str,
-}
-
-/// The agent shape of an assignee who is a member of the conversation's account.
-fn assignee_shape(c: &ConversationRow) -> Option<AgentView<'_>> {
-    let id = c.assignee_user_id?;
-    let name = c.assignee_name.as_deref().unwrap_or_default();
-    Some(AgentView {
-        id,
-        account_id: c.account_id,
-        name,
-        available_name: available_name(name, c.assignee_display_name.as_deref()),
-        email: c.assignee_email.as_deref(),
-        role: c.assignee_role.as_deref(),
-        confirmed: true,
-        availability_status: "offline",
-        thumbnail: "",
-    })
+/// The agent shape of an assignee who is a member of the conversation's
+/// account (a list's `meta.assignee`, a thread's too).
+pub(crate) fn assignee_shape(c: &ConversationRow) -> Option<AgentView<'_>> {
+    Some(AgentView::new(
+        c.assignee_user_id?,
+        c.account_id,
+        c.assignee_name.as_deref().unwrap_or_default(),
+        c.assignee_display_name.as_deref(),
+        c.assignee_email.as_deref(),
+        c.assignee_role.as_deref(),
+    ))
 }
 
 /// A conversation's `meta`.

@@ -111,9 +111,5 @@ pub(crate) async fn conversation_as_of(
             row.assignee_role = Some(role);
         }
     }
-    super::conversation_list(pool, vec![row])
-        .await?
-        .single()
-        .map(super::tree)
-        .transpose()
+    super::tree(super::single_conversation(pool, row).await?).map(Some)
 }

@@ -1,24 +1,62 @@
 //! Team, team-member, inbox-member and agent JSON.
 
+use serde::Serialize;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
-use super::available_name;
+use super::{available_name, tree};
 use crate::repo::teams::{self, AgentRow, TeamRow};
 
-/// The agent shape (`AV/models/_agent.json.jbuilder`).
-pub fn agent_shape(a: &AgentRow) -> Value {
-    json!({
-        "id": a.id,
-        "account_id": a.account_id,
-        "name": a.name,
-        "available_name": available_name(&a.name, a.display_name.as_deref()),
-        "email": a.email,
-        "role": a.role,
-        "confirmed": true,
-        "availability_status": "offline",
-        "thumbnail": "",
-    })
+/// The agent shape (`AV/models/_agent.json.jbuilder`): a member of the
+/// account, as listed among a team's or an inbox's members and as a
+/// conversation's assignee.
+#[derive(Serialize)]
+pub(crate) struct AgentView<'a> {
+    id: i64,
+    account_id: i64,
+    name: &'a str,
+    available_name: &'a str,
+    email: Option<&'a str>,
+    role: Option<&'a str>,
+    confirmed: bool,
+    availability_status: &'static str,
+    thumbnail: &'static str,
+}
+
+impl<'a> AgentView<'a> {
+    /// The member's JSON; `available_name` is derived from the two names.
+    pub(crate) fn new(
+        id: i64,
+        account_id: i64,
+        name: &'a str,
+        display_name: Option<&'a str>,
+        email: Option<&'a str>,
+        role: Option<&'a str>,
+    ) -> Self {
+        AgentView {
+            id,
+            account_id,
+            name,
+            available_name: available_name(name, display_name),
+            email,
+            role,
+            confirmed: true,
+            availability_status: "offline",
+            thumbnail: "",
+        }
+    }
+}
+
+/// An agent row in the agent shape.
+pub(crate) fn agent_shape(a: &AgentRow) -> AgentView<'_> {
+    AgentView::new(
+        a.id,
+        a.account_id,
+        &a.name,
+        a.display_name.as_deref(),
+        Some(&a.email),
+        Some(&a.role),
+    )
 }
 
 /// The team shape; `is_member` only where the caller is known.
@@ -56,7 +94,7 @@ pub async fn team_members(
     only: Option<&[i64]>,
 ) -> Result<Option<Value>, sqlx::Error> {
     let rows = teams::team_members(pool, account_id, team_id, only).await?;
-    Ok(Some(Value::Array(rows.iter().map(agent_shape).collect())))
+    tree(rows.iter().map(agent_shape).collect::<Vec<_>>()).map(Some)
 }
 
 /// `{"payload": [agents]}`: the inbox's members.
@@ -66,7 +104,7 @@ pub async fn inbox_members(
     inbox_id: i64,
 ) -> Result<Option<Value>, sqlx::Error> {
     let rows = teams::inbox_members(pool, account_id, inbox_id).await?;
-    let payload: Vec<Value> = rows.iter().map(agent_shape).collect();
+    let payload = tree(rows.iter().map(agent_shape).collect::<Vec<_>>())?;
     Ok(Some(json!({ "payload": payload })))
 }
 
@@ -76,8 +114,9 @@ pub async fn agent(
     account_id: i64,
     user_id: i64,
 ) -> Result<Option<Value>, sqlx::Error> {
-    Ok(teams::agent(pool, account_id, user_id)
+    teams::agent(pool, account_id, user_id)
         .await?
         .as_ref()
-        .map(agent_shape))
+        .map(|a| tree(agent_shape(a)))
+        .transpose()
 }

@@ -234,10 +234,7 @@ async fn show(
                     return Err(ApiError::NOT_ALLOWED);
                 }
             }
-            render::conversation_list(&state.pool, vec![row])
-                .await?
-                .single()
-                .ok_or(ApiError::NotFound)
+            Ok(render::single_conversation(&state.pool, row).await?)
         })
         .await
 }

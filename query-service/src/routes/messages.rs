@@ -89,7 +89,7 @@ async fn list(
             labels: &conversation.labels,
             additional_attributes: &conversation.additional_attributes,
             contact: contact.as_ref().map(render::contact_push_shape),
-            assignee: render::conversation_assignee(&conversation),
+            assignee: render::assignee_shape(&conversation),
             agent_last_seen_at: conversation.agent_last_seen_at.map(render::iso_time),
         },
         payload,
