@@ -10,6 +10,8 @@ use super::InboxScope;
 /// channel type and the assignee (when they are a member of the account).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ConversationRow {
+    /// The global id (messages and history name their conversation by it).
+    pub id: i64,
     pub account_id: i64,
     pub display_id: i64,
     pub inbox_id: i64,
@@ -32,7 +34,8 @@ pub struct ConversationRow {
     pub team_id: Option<i64>,
 }
 
-const SELECT: &str = "select c.account_id, c.display_id, c.inbox_id, c.contact_id, c.status, \
+const SELECT: &str =
+    "select c.id, c.account_id, c.display_id, c.inbox_id, c.contact_id, c.status, \
      c.snoozed_until, c.additional_attributes, c.custom_attributes, c.labels, \
      c.agent_last_seen_at, c.contact_last_seen_at, c.last_activity_at, c.created_at, \
      i.channel_type, u.id as assignee_user_id, u.name as assignee_name, \
@@ -294,6 +297,39 @@ pub async fn by_display_id(
     .bind(display_id)
     .fetch_optional(pool)
     .await
+}
+
+/// A conversation of the account by display id, and whether `scope` may
+/// see it (an agent only in the inboxes they are a member of); `None` when
+/// the account has no such conversation. One statement: the membership is
+/// read with the row.
+#[tracing::instrument(skip_all, fields(account_id = account_id, display_id = display_id))]
+pub async fn seen_by(
+    pool: &PgPool,
+    account_id: i64,
+    display_id: i64,
+    scope: InboxScope,
+) -> Result<Option<Seen>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "select q.*, $3 or exists(select 1 from read_model.inbox_members m \
+                               where m.inbox_id = q.inbox_id and m.user_id = $4) as visible \
+         from ({SELECT} where c.account_id = $1 and c.display_id = $2) q"
+    ))
+    .bind(account_id)
+    .bind(display_id)
+    .bind(scope.unrestricted())
+    .bind(scope.member())
+    .fetch_optional(pool)
+    .await
+}
+
+/// A conversation as one caller sees it ([`seen_by`]).
+#[derive(Debug, sqlx::FromRow)]
+pub struct Seen {
+    #[sqlx(flatten)]
+    pub row: ConversationRow,
+    /// False for an agent who is not a member of its inbox.
+    pub visible: bool,
 }
 
 /// A contact's most recently active conversations in the inboxes the scope sees.

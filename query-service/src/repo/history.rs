@@ -156,21 +156,6 @@ pub async fn stream_until(
     .await
 }
 
-/// The global id of a conversation of the account, by display id.
-pub async fn conversation_id(
-    pool: &PgPool,
-    account_id: i64,
-    display_id: i64,
-) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar(
-        "select id from read_model.conversations where account_id = $1 and display_id = $2",
-    )
-    .bind(account_id)
-    .bind(display_id)
-    .fetch_optional(pool)
-    .await
-}
-
 /// A member of the account as the conversation's assignee JSON needs them:
 /// `(name, display name, e-mail, role)`.
 pub type AssigneeRow = (String, Option<String>, String, String);

@@ -215,18 +215,3 @@ pub async fn last_of(
     .fetch_all(pool)
     .await
 }
-
-/// A conversation's global id from its account and display id.
-pub async fn conversation_id(
-    pool: &PgPool,
-    account_id: i64,
-    display_id: i64,
-) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar(
-        "select id from read_model.conversations where account_id = $1 and display_id = $2",
-    )
-    .bind(account_id)
-    .bind(display_id)
-    .fetch_optional(pool)
-    .await
-}

@@ -11,8 +11,7 @@ use serde::Serialize;
 use super::{get, id, Params};
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::repo::conversations::{Assignee, ConversationFilter, ConversationRow, Counts};
-use crate::repo::InboxScope;
+use crate::repo::conversations::{Assignee, ConversationFilter, ConversationRow, Counts, Seen};
 use crate::{auth, render, repo, AppState};
 
 /// Conversations per page.
@@ -225,16 +224,25 @@ async fn show(
     state
         .pages
         .page(&caller, &req, || async move {
-            let row =
-                repo::conversations::by_display_id(&state.pool, caller.account_id, display_id)
-                    .await?
-                    .ok_or(ApiError::NotFound)?;
-            if let InboxScope::MemberOf(user_id) = caller.scope() {
-                if !repo::inboxes::is_member(&state.pool, row.inbox_id, user_id).await? {
-                    return Err(ApiError::NOT_ALLOWED);
-                }
-            }
+            let row = visible(state, &caller, display_id).await?;
             Ok(render::single_conversation(&state.pool, row).await?)
         })
         .await
+}
+
+/// The conversation by display id, if the caller may see it: 404 for one
+/// the account does not have, Chatwoot's policy 401 for an agent outside
+/// its inbox. Showing it, its messages, labels and history all ask this.
+pub(super) async fn visible(
+    state: &AppState,
+    caller: &Caller,
+    display_id: i64,
+) -> Result<ConversationRow, ApiError> {
+    match repo::conversations::seen_by(&state.pool, caller.account_id, display_id, caller.scope())
+        .await?
+    {
+        Some(Seen { row, visible: true }) => Ok(row),
+        Some(Seen { visible: false, .. }) => Err(ApiError::NOT_ALLOWED),
+        None => Err(ApiError::NotFound),
+    }
 }

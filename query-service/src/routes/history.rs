@@ -11,12 +11,11 @@ use domain::conversation::Conversation;
 use domain::{Aggregate, Event, StreamId};
 use serde_json::{json, Value};
 
+use super::conversations::visible;
 use super::{get, id, Params};
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::repo::conversations::ConversationRow;
 use crate::repo::history::{HistoryFilter, Moment};
-use crate::repo::InboxScope;
 use crate::{auth, render, repo, AppState};
 
 /// Events per page.
@@ -110,27 +109,6 @@ async fn page(
     })))
 }
 
-/// The conversation by display id, if the caller may see it: 404 for an
-/// unknown one, Chatwoot's policy 401 for an agent outside its inbox.
-async fn visible_conversation(
-    state: &AppState,
-    caller: &Caller,
-    display_id: i64,
-) -> Result<(i64, ConversationRow), ApiError> {
-    let row = repo::conversations::by_display_id(&state.pool, caller.account_id, display_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    if let InboxScope::MemberOf(user_id) = caller.scope() {
-        if !repo::inboxes::is_member(&state.pool, row.inbox_id, user_id).await? {
-            return Err(ApiError::NOT_ALLOWED);
-        }
-    }
-    let global = repo::history::conversation_id(&state.pool, caller.account_id, display_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    Ok((global, row))
-}
-
 #[tracing::instrument(skip_all, fields(account = %path.0, display_id = %path.1))]
 async fn conversation_history(
     state: web::Data<AppState>,
@@ -140,7 +118,7 @@ async fn conversation_history(
 ) -> Result<HttpResponse, ApiError> {
     let caller = auth::account_caller(&req, &state, &path.0).await?;
     let display_id = id(&path.1)?;
-    let (conversation_id, _) = visible_conversation(&state, &caller, display_id).await?;
+    let conversation_id = visible(&state, &caller, display_id).await?.id;
     let params = Params::new(query);
     let filter = HistoryFilter {
         conversation_id: Some(conversation_id),
@@ -214,8 +192,8 @@ pub(super) async fn conversation_as_of(
     raw: &str,
 ) -> Result<HttpResponse, ApiError> {
     let moment = moment(raw)?;
-    let (conversation_id, row) = visible_conversation(state, caller, display_id).await?;
-    let stream = StreamId::conversation(conversation_id).to_string();
+    let row = visible(state, caller, display_id).await?;
+    let stream = StreamId::conversation(row.id).to_string();
     let stored =
         repo::history::stream_until(&state.pool, caller.account_id, &stream, moment).await?;
     let mut folded = Conversation::default();

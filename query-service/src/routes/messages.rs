@@ -6,12 +6,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::conversations::visible;
 use super::{get, id, Params};
-use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::repo::conversations::ConversationRow;
 use crate::repo::messages::Window;
-use crate::repo::InboxScope;
 use crate::{auth, render, repo, AppState};
 
 /// Messages per page without `after` (Chatwoot: the last 20).
@@ -32,24 +30,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     ));
 }
 
-/// The conversation the path names, if the caller may see it.
-async fn visible(
-    state: &AppState,
-    caller: &Caller,
-    segment: &str,
-) -> Result<ConversationRow, ApiError> {
-    let display_id = id(segment)?;
-    let row = repo::conversations::by_display_id(&state.pool, caller.account_id, display_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    if let InboxScope::MemberOf(user_id) = caller.scope() {
-        if !repo::inboxes::is_member(&state.pool, row.inbox_id, user_id).await? {
-            return Err(ApiError::NOT_ALLOWED);
-        }
-    }
-    Ok(row)
-}
-
 fn flag(params: &Params, key: &str) -> bool {
     matches!(params.get(key), Some("true" | "1"))
 }
@@ -62,7 +42,7 @@ async fn list(
     query: web::Query<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = auth::account_caller(&req, &state, &path.0).await?;
-    let conversation = visible(&state, &caller, &path.1).await?;
+    let conversation = visible(&state, &caller, id(&path.1)?).await?;
     let params = Params::new(query);
     let window = Window {
         before: params.id("before")?,
@@ -74,14 +54,14 @@ async fn list(
         (None, Some(_)) => AFTER_LIMIT,
         _ => PER_PAGE,
     };
-    let conversation_id =
-        repo::messages::conversation_id(&state.pool, caller.account_id, conversation.display_id)
-            .await?
-            .ok_or(ApiError::NotFound)?;
-    let rows = repo::messages::window(&state.pool, conversation_id, window, limit).await?;
-    let contact = repo::contacts::by_ids(&state.pool, &[conversation.contact_id])
-        .await?
-        .pop();
+    // The window and the contact side by side: opening a conversation is
+    // this request, and each statement is a round trip.
+    let contact_ids = [conversation.contact_id];
+    let (rows, mut contacts) = futures::try_join!(
+        repo::messages::window(&state.pool, conversation.id, window, limit),
+        repo::contacts::by_ids(&state.pool, &contact_ids),
+    )?;
+    let contact = contacts.pop();
     let mut payload: Vec<_> = rows.iter().map(render::message_shape).collect();
     render::blobs::with_attachments(&state.pool, &state.blob_urls, &mut payload).await?;
     Ok(HttpResponse::Ok().json(MessagesBody {
@@ -120,6 +100,6 @@ async fn labels(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = auth::account_caller(&req, &state, &path.0).await?;
-    let conversation = visible(&state, &caller, &path.1).await?;
+    let conversation = visible(&state, &caller, id(&path.1)?).await?;
     Ok(HttpResponse::Ok().json(json!({"payload": conversation.labels})))
 }

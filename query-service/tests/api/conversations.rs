@@ -119,19 +119,37 @@ async fn an_agent_outside_the_inbox_gets_401_on_a_conversation_until_added() {
     let id = app
         .conversation(Conv::new(s.account_id, inbox, contact))
         .await;
-    let path = s.path(&format!("/conversations/{id}"));
+    // The conversation, what opening it reads, its labels, its history and
+    // the conversation as it was: one rule for all.
+    let paths: Vec<String> = [
+        "",
+        "/messages",
+        "/labels",
+        "/history",
+        "?as_of=2100-01-01T00:00:00Z",
+    ]
+    .iter()
+    .map(|rest| s.path(&format!("/conversations/{id}{rest}")))
+    .collect();
 
-    let (status, body) = app.get(&path, Some(&s.agent)).await;
-    assert_eq!(
-        (status, body),
-        (
-            401,
-            json!({"error": "You are not authorized to do this action"})
-        )
-    );
-    assert_eq!(app.get(&path, Some(&s.admin)).await.0, 200);
+    for path in &paths {
+        let (status, body) = app.get(path, Some(&s.agent)).await;
+        assert_eq!(
+            (status, body),
+            (
+                401,
+                json!({"error": "You are not authorized to do this action"})
+            ),
+            "{path}"
+        );
+    }
+    for path in &paths[..4] {
+        assert_eq!(app.get(path, Some(&s.admin)).await.0, 200, "{path}");
+    }
     app.inbox_member(s.account_id, inbox, s.agent_id).await;
-    assert_eq!(app.get(&path, Some(&s.agent)).await.0, 200);
+    for path in &paths[..4] {
+        assert_eq!(app.get(path, Some(&s.agent)).await.0, 200, "{path}");
+    }
 }
 
 #[tokio::test]
@@ -146,10 +164,19 @@ async fn another_accounts_conversation_is_not_found() {
     let id = app
         .conversation(Conv::new(a.account_id, inbox, contact))
         .await;
-    let (status, _) = app
-        .get(&b.path(&format!("/conversations/{id}")), Some(&b.admin))
-        .await;
-    assert_eq!(status, 404);
+    for rest in ["", "/messages", "/labels", "/history"] {
+        let (status, body) = app
+            .get(
+                &b.path(&format!("/conversations/{id}{rest}")),
+                Some(&b.admin),
+            )
+            .await;
+        assert_eq!(
+            (status, body),
+            (404, json!({"error": "Resource could not be found"})),
+            "{rest}"
+        );
+    }
     let (_, list) = app
         .get(&b.path("/conversations?status=all"), Some(&b.admin))
         .await;
