@@ -23,12 +23,13 @@ pub async fn attachments_of(
     if message_ids.is_empty() {
         return Ok(Vec::new());
     }
-    sqlx::query_as(
+    sqlx::query_as(&format!(
         "select id, account_id, message_id, file_type, blob_key, content_type, file_name, \
            byte_size \
-         from read_model.attachments where message_id = any($1) \
+         from read_model.attachments where {} \
          order by message_id, position",
-    )
+        super::any_id("message_id", 1, message_ids)
+    ))
     .bind(message_ids)
     .fetch_all(pool)
     .await
@@ -42,10 +43,10 @@ pub async fn inbox_avatars(
     if inbox_ids.is_empty() {
         return Ok(Vec::new());
     }
-    sqlx::query_as(
-        "select inbox_id, blob_key, file_name from read_model.inbox_avatars \
-         where inbox_id = any($1)",
-    )
+    sqlx::query_as(&format!(
+        "select inbox_id, blob_key, file_name from read_model.inbox_avatars where {}",
+        super::any_id("inbox_id", 1, inbox_ids)
+    ))
     .bind(inbox_ids)
     .fetch_all(pool)
     .await

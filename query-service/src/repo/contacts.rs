@@ -156,7 +156,8 @@ pub async fn contact(
 #[tracing::instrument(skip_all, fields(n = ids.len()))]
 pub async fn by_ids(pool: &PgPool, ids: &[i64]) -> Result<Vec<ContactRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "select {CONTACT_COLUMNS} from read_model.contacts c where c.id = any($1)"
+        "select {CONTACT_COLUMNS} from read_model.contacts c where {}",
+        super::any_id("c.id", 1, ids)
     ))
     .bind(ids)
     .fetch_all(pool)
@@ -174,7 +175,8 @@ pub async fn contact_inboxes(
     sqlx::query_as(&format!(
         "{CONTACT_INBOX_SELECT}{INBOX_COLUMNS} from read_model.contact_inboxes ci \
          join read_model.inboxes i on i.id = ci.inbox_id \
-         where ci.contact_id = any($1) order by ci.id"
+         where {} order by ci.id",
+        super::any_id("ci.contact_id", 1, contact_ids)
     ))
     .bind(contact_ids)
     .fetch_all(pool)

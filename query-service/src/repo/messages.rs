@@ -184,7 +184,8 @@ pub async fn last_of(
     account_id: i64,
     display_ids: &[i64],
 ) -> Result<Vec<LastMessage>, sqlx::Error> {
-    sqlx::query_as(concat!(
+    sqlx::query_as(&format!(
+        concat!(
         "with last as (\
            select m.*, u.unread_count from read_model.conversations c \
            cross join lateral (select * from read_model.messages m \
@@ -193,7 +194,7 @@ pub async fn last_of(
            cross join lateral (select count(*) as unread_count from read_model.messages m \
                                where m.conversation_id = c.id and m.message_type = $4 \
                                  and m.created_at > coalesce(c.agent_last_seen_at, '-infinity'::timestamptz)) u \
-           where c.account_id = $1 and c.display_id = any($2)), \
+           where c.account_id = $1 and {display_ids}), \
          picked as (\
            select last.*, false as before_activity from last \
            union all \
@@ -207,6 +208,8 @@ pub async fn last_of(
         ", m.before_activity, m.unread_count \
          from picked m join read_model.conversations c on c.id = m.conversation_id",
         senders!()
+        ),
+        display_ids = super::any_id("c.display_id", 2, display_ids)
     ))
     .bind(account_id)
     .bind(display_ids)

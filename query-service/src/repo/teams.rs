@@ -63,11 +63,14 @@ pub async fn team(
 
 /// Teams by id (any account: the caller passes ids it read from its account's rows).
 pub async fn teams_by_ids(pool: &PgPool, ids: &[i64]) -> Result<Vec<TeamRow>, sqlx::Error> {
-    sqlx::query_as(&format!("{TEAM} where t.id = any($1) order by t.id"))
-        .bind(ids)
-        .bind(0_i64)
-        .fetch_all(pool)
-        .await
+    sqlx::query_as(&format!(
+        "{TEAM} where {} order by t.id",
+        super::any_id("t.id", 1, ids)
+    ))
+    .bind(ids)
+    .bind(0_i64)
+    .fetch_all(pool)
+    .await
 }
 
 /// The team's members who are members of the account, by user id; only
