@@ -27,11 +27,8 @@ use std::time::Duration;
 use sqlx::PgPool;
 
 use crate::auth::Caller;
-use crate::repo::conversations::{self, Assignee, ConversationFilter, PageKey, Start};
+use crate::repo::conversations::{self, Assignee, ConversationFilter, PageKey, Start, DEEP_OFFSET};
 
-/// From this offset on a page starts at its key: a page before it walks
-/// at most 250 index entries, less than taking the keys costs.
-pub const DEEP_OFFSET: i64 = 250;
 /// How many keys are kept, over every list and generation (16 bytes each).
 const MAX_KEYS: u64 = 1_000_000;
 /// Keys not read for this long go: a generation an account has left is

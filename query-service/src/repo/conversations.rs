@@ -5,7 +5,6 @@ use serde_json::Value;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use super::InboxScope;
-use crate::page_keys::DEEP_OFFSET;
 
 /// A conversation with what its JSON needs from elsewhere: the inbox's
 /// channel type and the assignee (when they are a member of the account).
@@ -143,6 +142,11 @@ pub struct PageKey {
     /// Global id.
     pub id: i64,
 }
+
+/// From this offset on a page starts at its key ([`Start::Key`],
+/// `crate::page_keys`): a page before it walks at most 250 index entries,
+/// less than taking the keys costs.
+pub const DEEP_OFFSET: i64 = 250;
 
 /// Where a page of the list starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
