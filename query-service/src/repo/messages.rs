@@ -186,28 +186,28 @@ pub async fn last_of(
 ) -> Result<Vec<LastMessage>, sqlx::Error> {
     sqlx::query_as(&format!(
         concat!(
-        "with last as (\
-           select m.*, u.unread_count from read_model.conversations c \
-           cross join lateral (select * from read_model.messages m \
-                               where m.conversation_id = c.id \
-                               order by m.created_at desc, m.id desc limit 1) m \
-           cross join lateral (select count(*) as unread_count from read_model.messages m \
-                               where m.conversation_id = c.id and m.message_type = $4 \
-                                 and m.created_at > coalesce(c.agent_last_seen_at, '-infinity'::timestamptz)) u \
-           where c.account_id = $1 and {display_ids}), \
-         picked as (\
-           select last.*, false as before_activity from last \
-           union all \
-           select r.*, last.unread_count, true from last \
-           cross join lateral (select * from read_model.messages m \
-                               where m.conversation_id = last.conversation_id \
-                                 and m.message_type <> $3 \
-                               order by m.created_at desc, m.id desc limit 1) r \
-           where last.message_type = $3) ",
-        columns!(),
-        ", m.before_activity, m.unread_count \
-         from picked m join read_model.conversations c on c.id = m.conversation_id",
-        senders!()
+            "with last as (\
+               select m.*, u.unread_count from read_model.conversations c \
+               cross join lateral (select * from read_model.messages m \
+                                   where m.conversation_id = c.id \
+                                   order by m.created_at desc, m.id desc limit 1) m \
+               cross join lateral (select count(*) as unread_count from read_model.messages m \
+                                   where m.conversation_id = c.id and m.message_type = $4 \
+                                     and m.created_at > coalesce(c.agent_last_seen_at, '-infinity'::timestamptz)) u \
+               where c.account_id = $1 and {display_ids}), \
+             picked as (\
+               select last.*, false as before_activity from last \
+               union all \
+               select r.*, last.unread_count, true from last \
+               cross join lateral (select * from read_model.messages m \
+                                   where m.conversation_id = last.conversation_id \
+                                     and m.message_type <> $3 \
+                                   order by m.created_at desc, m.id desc limit 1) r \
+               where last.message_type = $3) ",
+            columns!(),
+            ", m.before_activity, m.unread_count \
+             from picked m join read_model.conversations c on c.id = m.conversation_id",
+            senders!()
         ),
         display_ids = super::any_id("c.display_id", 2, display_ids)
     ))
