@@ -302,20 +302,15 @@ pub async fn counts(
     qb.build_query_as().fetch_one(pool).await
 }
 
-/// One conversation of the account, by display id.
-#[tracing::instrument(skip_all, fields(account_id = account_id, display_id = display_id))]
+/// One conversation of the account, by display id, whoever asks ([`seen_by`]
+/// with every inbox in scope: one statement for both).
 pub async fn by_display_id(
     pool: &PgPool,
     account_id: i64,
     display_id: i64,
 ) -> Result<Option<ConversationRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "{SELECT} where c.account_id = $1 and c.display_id = $2"
-    ))
-    .bind(account_id)
-    .bind(display_id)
-    .fetch_optional(pool)
-    .await
+    let seen = seen_by(pool, account_id, display_id, InboxScope::All).await?;
+    Ok(seen.map(|s| s.row))
 }
 
 /// A conversation of the account by display id, and whether `scope` may

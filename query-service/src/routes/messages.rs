@@ -56,12 +56,10 @@ async fn list(
     };
     // The window and the contact side by side: opening a conversation is
     // this request, and each statement is a round trip.
-    let contact_ids = [conversation.contact_id];
-    let (rows, mut contacts) = futures::try_join!(
+    let (rows, contact) = futures::try_join!(
         repo::messages::window(&state.pool, conversation.id, window, limit),
-        repo::contacts::by_ids(&state.pool, &contact_ids),
+        repo::contacts::contact(&state.pool, caller.account_id, conversation.contact_id),
     )?;
-    let contact = contacts.pop();
     let mut payload: Vec<_> = rows.iter().map(render::message_shape).collect();
     render::blobs::with_attachments(&state.pool, &state.blob_urls, &mut payload).await?;
     Ok(HttpResponse::Ok().json(MessagesBody {
