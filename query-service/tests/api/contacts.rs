@@ -155,19 +155,9 @@ async fn one_contact_is_shown_in_its_account_only() {
     assert_eq!(body["payload"]["email"], "jane@example.com");
     assert_eq!(body["payload"]["contact_inboxes"], json!([]));
 
-    for rest in ["", "/conversations", "/contactable_inboxes"] {
-        let (status, body) = app
-            .get(
-                &other.path(&format!("/contacts/{id}{rest}")),
-                Some(&other.admin),
-            )
-            .await;
-        assert_eq!(
-            (status, body),
-            (404, json!({"error": "Resource could not be found"})),
-            "{rest}"
-        );
-    }
+    let paths = ["", "/conversations", "/contactable_inboxes"]
+        .map(|rest| other.path(&format!("/contacts/{id}{rest}")));
+    app.assert_not_found(paths, &other.admin).await;
 }
 
 #[tokio::test]

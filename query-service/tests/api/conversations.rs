@@ -164,19 +164,9 @@ async fn another_accounts_conversation_is_not_found() {
     let id = app
         .conversation(Conv::new(a.account_id, inbox, contact))
         .await;
-    for rest in ["", "/messages", "/labels", "/history"] {
-        let (status, body) = app
-            .get(
-                &b.path(&format!("/conversations/{id}{rest}")),
-                Some(&b.admin),
-            )
-            .await;
-        assert_eq!(
-            (status, body),
-            (404, json!({"error": "Resource could not be found"})),
-            "{rest}"
-        );
-    }
+    let paths = ["", "/messages", "/labels", "/history"]
+        .map(|rest| b.path(&format!("/conversations/{id}{rest}")));
+    app.assert_not_found(paths, &b.admin).await;
     let (_, list) = app
         .get(&b.path("/conversations?status=all"), Some(&b.admin))
         .await;

@@ -8,7 +8,7 @@ use infra::settings::Secret;
 use infra::tokens::{self, OwnerType};
 use infra::Settings;
 use reqwest::header::HeaderMap;
-use serde_json::Value;
+use serde_json::{json, Value};
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 
 const ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -193,6 +193,18 @@ impl TestApp {
             headers.insert("api_access_token", t.parse().unwrap());
         }
         self.get_with(path, headers).await
+    }
+
+    /// Asserts that each path answers `token` with Chatwoot's 404 body.
+    pub async fn assert_not_found(&self, paths: impl IntoIterator<Item = String>, token: &str) {
+        for path in paths {
+            let (status, body) = self.get(&path, Some(token)).await;
+            assert_eq!(
+                (status, body),
+                (404, json!({"error": "Resource could not be found"})),
+                "{path}"
+            );
+        }
     }
 
     pub async fn get_with(&self, path: &str, headers: HeaderMap) -> (u16, Value) {
