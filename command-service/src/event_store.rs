@@ -393,13 +393,25 @@ impl UnitOfWork {
         self.read_drawing(stream, sequence).await
     }
 
-    /// Begins the transaction and takes the stream's lock in it.
+    /// Begins the transaction and takes the stream's lock in it, in one
+    /// round trip: `begin` (when the transaction has not begun) and the lock
+    /// go as one simple query. A simple query takes no parameters, so the
+    /// stream id is written into its text: a kind of this code's and a
+    /// number, never a client's text. The transaction counts as open from
+    /// here on, whether the lock comes or fails: a failed statement after
+    /// `begin` leaves an aborted transaction to roll back. The lock is held
+    /// until the transaction ends.
     async fn lock(&mut self, stream: &StreamId) -> Result<(), sqlx::Error> {
-        self.begin().await?;
-        sqlx::query("select pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind(stream.to_string())
-            .execute(&mut *self.conn)
-            .await?;
+        let lock = format!(
+            "select pg_advisory_xact_lock(hashtextextended({}, 0))",
+            literal(&stream.to_string())
+        );
+        let sql = if std::mem::replace(&mut self.in_transaction, true) {
+            lock
+        } else {
+            format!("begin; {lock}")
+        };
+        sqlx::raw_sql(&sql).execute(&mut *self.conn).await?;
         Ok(())
     }
 
@@ -678,6 +690,12 @@ impl EventStore {
     }
 }
 
+/// `text` as an SQL string literal (quotes doubled), for the few statements
+/// sent as simple queries, which take no parameters.
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
 fn is_version_conflict(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Database(db) => {
@@ -708,6 +726,12 @@ mod tests {
         cache
             .get(&(TypeId::of::<i64>(), stream.to_owned()))
             .map(|(v, _)| v)
+    }
+
+    #[test]
+    fn a_literal_doubles_its_quotes() {
+        assert_eq!(literal("conversation:42"), "'conversation:42'");
+        assert_eq!(literal("it's"), "'it''s'");
     }
 
     #[test]

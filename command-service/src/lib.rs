@@ -99,11 +99,20 @@ impl AppState {
 
     /// The conversation of `display_id` in the account (remembered once
     /// found, [`write_model::ConversationIds`]); 404 when there is none.
-    pub async fn conversation_id(&self, account_id: i64, display_id: i64) -> Result<i64, ApiError> {
+    pub async fn conversation(
+        &self,
+        account_id: i64,
+        display_id: i64,
+    ) -> Result<write_model::ConversationRef, ApiError> {
         self.conversation_ids
             .get(&self.pool, account_id, display_id)
             .await?
             .ok_or(ApiError::NotFound)
+    }
+
+    /// The global id of [`AppState::conversation`].
+    pub async fn conversation_id(&self, account_id: i64, display_id: i64) -> Result<i64, ApiError> {
+        Ok(self.conversation(account_id, display_id).await?.id)
     }
 
     /// Answers a committed write: waits for the read models (unless the client

@@ -487,33 +487,30 @@ pub async fn insert_conversation(
     .map(|_| ())
 }
 
-/// A conversation's global id from its account and display id.
-async fn conversation_id(
-    pool: &PgPool,
-    account_id: i64,
-    display_id: i64,
-) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar(
-        "select id from write_model.conversations where account_id = $1 and display_id = $2",
-    )
-    .bind(account_id)
-    .bind(display_id)
-    .fetch_optional(pool)
-    .await
+/// A conversation's place: its global id and its inbox, both fixed when it
+/// is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConversationRef {
+    /// The global id (the stream's), not the display id.
+    pub id: i64,
+    /// The inbox it came in through.
+    pub inbox_id: i64,
 }
 
-/// Display id → conversation id, remembered once found: the pair is fixed
-/// when the conversation is created and neither id is ever reused, so a
-/// known pair never goes stale. (A deleted account's pairs are never asked
-/// for: its requests are refused before.) Unknown pairs are asked for every
-/// time, so a conversation created by another process is found at once.
+/// Display id → [`ConversationRef`], remembered once found: the global id
+/// and the inbox are fixed when the conversation is created (its row gets
+/// its inbox in the creating transaction) and no id is ever reused, so a
+/// known conversation never goes stale. (A deleted account's conversations
+/// are never asked for: its requests are refused before.) Unknown ones are
+/// asked for every time, so a conversation created by another process is
+/// found at once.
 #[derive(Clone)]
 pub struct ConversationIds {
-    known: moka::sync::Cache<(i64, i64), i64>,
+    known: moka::sync::Cache<(i64, i64), ConversationRef>,
 }
 
 impl ConversationIds {
-    /// Remembers up to `capacity` pairs.
+    /// Remembers up to `capacity` conversations.
     pub fn new(capacity: u64) -> Self {
         ConversationIds {
             known: moka::sync::Cache::new(capacity),
@@ -526,14 +523,22 @@ impl ConversationIds {
         pool: &PgPool,
         account_id: i64,
         display_id: i64,
-    ) -> Result<Option<i64>, sqlx::Error> {
+    ) -> Result<Option<ConversationRef>, sqlx::Error> {
         let key = (account_id, display_id);
-        if let Some(id) = self.known.get(&key) {
-            return Ok(Some(id));
+        if let Some(found) = self.known.get(&key) {
+            return Ok(Some(found));
         }
-        let found = conversation_id(pool, account_id, display_id).await?;
-        if let Some(id) = found {
-            self.known.insert(key, id);
+        let found: Option<(i64, i64)> = sqlx::query_as(
+            "select id, inbox_id from write_model.conversations \
+             where account_id = $1 and display_id = $2 and inbox_id is not null",
+        )
+        .bind(account_id)
+        .bind(display_id)
+        .fetch_optional(pool)
+        .await?;
+        let found = found.map(|(id, inbox_id)| ConversationRef { id, inbox_id });
+        if let Some(found) = found {
+            self.known.insert(key, found);
         }
         Ok(found)
     }

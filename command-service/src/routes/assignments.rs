@@ -79,9 +79,8 @@ async fn assign(
     } else {
         Ask::Nothing
     };
-    let (conversation_id, inbox_id) = wm::conversation(&state.pool, account_id, display_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let found = state.conversation(account_id, display_id).await?;
+    let (conversation_id, inbox_id) = (found.id, found.inbox_id);
     require_inbox_access(&state.pool, &caller, inbox_id).await?;
     if let Ask::Assignee(Some(assignee)) = ask {
         if !wm::has_inbox_access(&state.pool, account_id, inbox_id, assignee).await? {

@@ -253,11 +253,9 @@ async fn toggle_status(
     let b = Body::parse(&body)?.unwrap_key("conversation");
     let requested = status(&b)?;
     let snoozed_until = b.id("snoozed_until")?;
-    let (conversation_id, inbox_id) =
-        write_model::teams::conversation(&state.pool, account_id, display_id)
-            .await?
-            .ok_or(ApiError::NotFound)?;
-    super::assignments::require_inbox_access(&state.pool, &caller, inbox_id).await?;
+    let found = state.conversation(account_id, display_id).await?;
+    let conversation_id = found.id;
+    super::assignments::require_inbox_access(&state.pool, &caller, found.inbox_id).await?;
     let ctx = state.context(&req, caller.principal);
     let actor = caller.principal.actor();
     let committed = state

@@ -158,22 +158,6 @@ pub async fn has_inbox_access<'e>(
     .await
 }
 
-/// A conversation by account and display id: `(global id, inbox id)`.
-pub async fn conversation<'e>(
-    db: impl PgExecutor<'e>,
-    account_id: i64,
-    display_id: i64,
-) -> Result<Option<(i64, i64)>, sqlx::Error> {
-    sqlx::query_as(
-        "select id, inbox_id from write_model.conversations \
-         where account_id = $1 and display_id = $2 and inbox_id is not null",
-    )
-    .bind(account_id)
-    .bind(display_id)
-    .fetch_optional(db)
-    .await
-}
-
 /// Records a conversation's inbox, status, assignee and team.
 pub async fn set_conversation_facts(
     conn: &mut PgConnection,
