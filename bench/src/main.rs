@@ -176,6 +176,22 @@ struct Results {
     memory_idle: Vec<(String, Option<f64>)>,
     memory_load: Vec<(String, Option<f64>)>,
     seeded: (u64, u64),
+    /// The share of each phase's CPU time that the hypervisor gave to
+    /// other guests.
+    stolen: Vec<(&'static str, Option<f64>)>,
+}
+
+impl Results {
+    /// Notes the CPU time stolen since `mark` as phase `name`'s, and moves
+    /// `mark` to now.
+    fn end_phase(&mut self, name: &'static str, mark: &mut Option<system::CpuTime>) {
+        let now = system::CpuTime::now();
+        let stolen = now
+            .zip(*mark)
+            .and_then(|(now, then)| now.stolen_since(then));
+        self.stolen.push((name, stolen));
+        *mark = now;
+    }
 }
 
 /// The reads measured on the big account.
@@ -202,6 +218,7 @@ async fn main() -> anyhow::Result<()> {
         ..Results::default()
     };
     r.memory_idle = system::memory(&args.run_dir);
+    let mut mark = system::CpuTime::now();
 
     eprintln!("== raw Postgres insert rate (pgbench)");
     for clients in [1, 8, 32] {
@@ -256,6 +273,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
 
+    r.end_phase("raw inserts and writes", &mut mark);
     eprintln!("== steady {} messages/s", args.steady_rate);
     caught_up(&pool).await?;
     r.steady_on = Some(
@@ -298,6 +316,7 @@ async fn main() -> anyhow::Result<()> {
     })
     .await;
     r.hot = Some(hot);
+    r.end_phase("steady load and hot spot", &mut mark);
 
     eprintln!(
         "== seeding the big account: {} conversations, {} messages each",
@@ -316,6 +335,7 @@ async fn main() -> anyhow::Result<()> {
         args.conversations * args.messages_per_conversation,
     );
     let seeded = Arc::new(seeded);
+    r.end_phase("seed", &mut mark);
     let busy = system::autovacuum_workers(&pool).await?;
     eprintln!("== reads right after the seed ({busy} autovacuum workers busy)");
     r.reads_fresh = Some(reads(&api, &big, args.conversations, &seeded, duration).await);
@@ -334,8 +354,10 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("== reads on the settled read model");
     r.reads = Some(reads(&api, &big, args.conversations, &seeded, duration).await);
 
+    r.end_phase("reads and settling", &mut mark);
     eprintln!("== projection rebuild");
     r.rebuild = Some(system::rebuild(&args.projections_bin).await?);
+    r.end_phase("rebuild", &mut mark);
 
     let report = report(&r, &args);
     std::fs::write(&args.output, &report)
@@ -633,6 +655,19 @@ fn report(r: &Results, args: &Args) -> String {
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
     );
     let _ = writeln!(s, "- Machine: {}", r.machine);
+    let stolen: Vec<String> = r
+        .stolen
+        .iter()
+        .map(|(phase, share)| match share {
+            Some(share) => format!("{phase} {:.0} %", share * 100.0),
+            None => format!("{phase} unknown"),
+        })
+        .collect();
+    let _ = writeln!(
+        s,
+        "- CPU time the hypervisor gave to other guests (steal, from `/proc/stat`), per phase: {}",
+        stolen.join(", ")
+    );
     let settings: Vec<String> = r.settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let _ = writeln!(s, "- Postgres: {}", settings.join(", "));
     let _ = writeln!(

@@ -32,6 +32,49 @@ pub fn machine() -> String {
     )
 }
 
+/// The machine's CPU time so far, in clock ticks (`/proc/stat`'s `cpu`
+/// line): all of it, and the part a hypervisor gave to other guests
+/// (`steal`). On a shared virtual machine that part swings from a few per
+/// cent to a third within the hour, and every figure of a run with it.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuTime {
+    total: u64,
+    stolen: u64,
+}
+
+impl CpuTime {
+    /// Now; `None` where `/proc/stat` cannot be read.
+    pub fn now() -> Option<Self> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        Self::parse(&stat)
+    }
+
+    fn parse(stat: &str) -> Option<Self> {
+        let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+        // user nice system idle iowait irq softirq steal (guest time is
+        // already counted in user and nice).
+        let ticks: Vec<u64> = line
+            .split_whitespace()
+            .skip(1)
+            .take(8)
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .ok()?;
+        let stolen = *ticks.get(7)?;
+        Some(CpuTime {
+            total: ticks.iter().sum(),
+            stolen,
+        })
+    }
+
+    /// The share of the CPU time since `earlier` that was stolen, 0 to 1.
+    pub fn stolen_since(self, earlier: CpuTime) -> Option<f64> {
+        let total = self.total.checked_sub(earlier.total)?;
+        let stolen = self.stolen.checked_sub(earlier.stolen)?;
+        (total > 0).then(|| stolen as f64 / total as f64)
+    }
+}
+
 /// Postgres' version and the settings that matter for speed.
 pub async fn postgres_settings(pool: &PgPool) -> anyhow::Result<Vec<(String, String)>> {
     let mut out = Vec::new();
@@ -265,5 +308,14 @@ mod tests {
             })
         );
         assert_eq!(RebuildParts::from_log("{\"message\":\"other\"}"), None);
+    }
+
+    #[test]
+    fn the_stolen_share_is_read_from_proc_stat() {
+        let before = CpuTime::parse("cpu  100 0 50 800 10 0 5 35 0 0\ncpu0 1 2 3\n").unwrap();
+        let after = CpuTime::parse("cpu  200 0 100 1445 10 0 10 235 0 0\n").unwrap();
+        // 1,000 ticks went by, 200 of them stolen.
+        assert_eq!(after.stolen_since(before), Some(0.2));
+        assert!(CpuTime::parse("intr 1 2 3\n").is_none());
     }
 }
