@@ -110,11 +110,6 @@ impl AppState {
             .ok_or(ApiError::NotFound)
     }
 
-    /// The global id of [`AppState::conversation`].
-    pub async fn conversation_id(&self, account_id: i64, display_id: i64) -> Result<i64, ApiError> {
-        Ok(self.conversation(account_id, display_id).await?.id)
-    }
-
     /// Answers a committed write: waits for the read models (unless the client
     /// opted out with `X-Read-Your-Writes: off`), then renders the resource as
     /// a GET would. If the wait ran out, or the client opted out, the body is

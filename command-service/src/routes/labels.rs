@@ -50,7 +50,7 @@ async fn replace(
     let display_id = id(&path.1)?;
     let caller = auth::account_caller(&req, &state, account_id, Bots::Refused).await?;
     let wanted = labels(&Body::parse(&body)?)?;
-    let conversation_id = state.conversation_id(account_id, display_id).await?;
+    let conversation_id = state.conversation(account_id, display_id).await?.id;
     let ctx = state.context(&req, caller.principal);
     let actor = caller.principal.actor();
     let committed = state

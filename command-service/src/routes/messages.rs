@@ -100,7 +100,7 @@ async fn create(
             "Validation failed: Attachments are too many (maximum is {MAX_ATTACHMENTS})"
         )));
     }
-    let conversation_id = state.conversation_id(account_id, display_id).await?;
+    let conversation_id = state.conversation(account_id, display_id).await?.id;
     let stored = blobs::store(
         &state.pool,
         &state.blobs,
@@ -264,7 +264,7 @@ async fn delete(
     let display_id = id(&path.1)?;
     let message_id = id(&path.2)?;
     let caller = auth::account_caller(&req, &state, account_id, Bots::Refused).await?;
-    let conversation_id = state.conversation_id(account_id, display_id).await?;
+    let conversation_id = state.conversation(account_id, display_id).await?.id;
     let ctx = state.context(&req, caller.principal);
     let committed = state
         .store
