@@ -1,9 +1,12 @@
+use std::cell::Cell;
+
 use chrono::Utc;
 use command_service::error::ApiError;
 use command_service::event_store::{CommandContext, EventStore};
 use domain::conversation::{Conversation, ConversationCommand, ConversationStatus};
 use domain::{Actor, Aggregate, Attributes, StreamId};
 use infra::stored::Metadata;
+use tokio::sync::Notify;
 
 use crate::helpers::TestEnv;
 
@@ -410,6 +413,78 @@ async fn a_command_dropped_in_its_transaction_does_not_hand_it_to_the_next() {
         "the next command is not inside the dropped one's transaction"
     );
     assert_eq!(seen, 0, "the dropped command's write never committed");
+}
+
+/// A load that waited for its stream's lock reads what the lock's holder
+/// committed: the read's snapshot is taken after the lock is granted, so
+/// the waiting command decides on the holder's event at its first attempt
+/// (no version conflict, no retry). Its second load, inside the
+/// transaction its first one began, takes the second stream's lock the
+/// same way.
+#[tokio::test]
+async fn a_load_that_waited_for_the_lock_reads_what_the_holder_committed() {
+    let env = TestEnv::new().await;
+    let store = EventStore::new(env.pool.clone());
+    create_conversation(&store, 5).await;
+    create_conversation(&store, 6).await;
+    // Another process's store: its commit does not reach `store`'s cache.
+    let holder_store = EventStore::new(env.pool.clone());
+    let (locked, go) = (Notify::new(), Notify::new());
+    let ctx = ctx();
+    let holder = holder_store.execute(&ctx, async |uow| {
+        let mut c = uow.load::<Conversation>(StreamId::conversation(5)).await?;
+        locked.notify_one();
+        go.notified().await;
+        uow.decide(&mut c, &toggle(1)).await?;
+        Ok(())
+    });
+    let attempts = Cell::new(0);
+    let waiter = async {
+        locked.notified().await;
+        let command = store.execute(&ctx, async |uow| {
+            attempts.set(attempts.get() + 1);
+            let other = uow.load::<Conversation>(StreamId::conversation(6)).await?;
+            let mut c = uow.load::<Conversation>(StreamId::conversation(5)).await?;
+            let seen = c.version;
+            uow.decide(&mut c, &toggle(2)).await?;
+            Ok((other.version, seen, c.state.status))
+        });
+        tokio::pin!(command);
+        let pool = env.pool.clone();
+        let queued = crate::helpers::eventually(
+            "the command waiting on the lock",
+            std::time::Duration::from_secs(20),
+            || {
+                let pool = pool.clone();
+                async move {
+                    sqlx::query_scalar::<_, i64>(
+                        "select count(*) from pg_stat_activity \
+                         where datname = current_database() and wait_event = 'advisory'",
+                    )
+                    .fetch_one(&pool)
+                    .await
+                    .is_ok_and(|n| n > 0)
+                }
+            },
+        );
+        tokio::select! {
+            answer = &mut command => panic!("the command did not wait for the lock: {answer:?}"),
+            _ = queued => {}
+        }
+        go.notify_one();
+        command.await
+    };
+    let (held, waited) = tokio::join!(holder, waiter);
+    held.unwrap();
+    let (other, seen, status) = waited.unwrap().value;
+    assert_eq!(attempts.get(), 1, "decided once, on the holder's event");
+    assert_eq!(other, 1);
+    assert_eq!(seen, 2, "the holder's toggle was read");
+    assert_eq!(
+        status,
+        Some(ConversationStatus::Open),
+        "open, resolved by the holder, open again"
+    );
 }
 
 /// A read that draws an id (`UnitOfWork::read_drawing`, a message's read
