@@ -450,22 +450,9 @@ async fn a_load_that_waited_for_the_lock_reads_what_the_holder_committed() {
             Ok((other.version, seen, c.state.status))
         });
         tokio::pin!(command);
-        let pool = env.pool.clone();
-        let queued = crate::helpers::eventually(
+        let queued = crate::helpers::someone_waits_on_an_advisory_lock(
+            &env.pool,
             "the command waiting on the lock",
-            std::time::Duration::from_secs(20),
-            || {
-                let pool = pool.clone();
-                async move {
-                    sqlx::query_scalar::<_, i64>(
-                        "select count(*) from pg_stat_activity \
-                         where datname = current_database() and wait_event = 'advisory'",
-                    )
-                    .fetch_one(&pool)
-                    .await
-                    .is_ok_and(|n| n > 0)
-                }
-            },
         );
         tokio::select! {
             answer = &mut command => panic!("the command did not wait for the lock: {answer:?}"),

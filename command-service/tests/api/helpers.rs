@@ -90,3 +90,18 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Returns once a session of the test's database waits on an advisory lock
+/// (a command queued behind a stream's lock), or fails after 20 seconds.
+pub async fn someone_waits_on_an_advisory_lock(pool: &PgPool, what: &str) {
+    eventually(what, Duration::from_secs(20), || async {
+        sqlx::query_scalar::<_, i64>(
+            "select count(*) from pg_stat_activity \
+             where datname = current_database() and wait_event = 'advisory'",
+        )
+        .fetch_one(pool)
+        .await
+        .is_ok_and(|n| n > 0)
+    })
+    .await
+}

@@ -595,22 +595,9 @@ async fn an_agents_message_does_not_queue_behind_a_command_holding_its_conversat
     );
     tokio::pin!(incoming);
     // The real signal: its transaction waits on the advisory lock.
-    let pool = app.env.pool.clone();
-    let queued = crate::helpers::eventually(
+    let queued = crate::helpers::someone_waits_on_an_advisory_lock(
+        &app.env.pool,
         "the incoming message waiting on the lock",
-        std::time::Duration::from_secs(20),
-        || {
-            let pool = pool.clone();
-            async move {
-                sqlx::query_scalar::<_, i64>(
-                    "select count(*) from pg_stat_activity \
-                     where datname = current_database() and wait_event = 'advisory'",
-                )
-                .fetch_one(&pool)
-                .await
-                .is_ok_and(|n| n > 0)
-            }
-        },
     );
     tokio::select! {
         answer = &mut incoming => panic!("the incoming message did not queue: {answer:?}"),
