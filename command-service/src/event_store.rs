@@ -138,7 +138,12 @@ struct CachedState {
 /// [`UnitOfWork::load`] reads only those (under the stream's lock, as
 /// always), instead of the whole stream. A hot conversation costs the events
 /// since this process last touched it, not its whole history. Only committed
-/// states go in. Bounded by two generations: when the newer one holds half
+/// states go in, and only of streams that had events when they were read: a
+/// stream a command starts is not kept until it is read again. Most new
+/// streams are messages, seldom read again; kept, a thousand of them a
+/// second would push every conversation out within seconds, and each
+/// message's read of its conversation would fold it from its first event.
+/// Bounded by two generations: when the newer one holds half
 /// the capacity it becomes the older one and the older one is dropped; a hit
 /// in the older generation moves the entry to the newer.
 #[derive(Clone)]
@@ -171,6 +176,15 @@ impl AggregateCache {
         let found = (c.version, c.state.clone());
         self.insert(&mut g, key.clone(), c);
         Some(found)
+    }
+
+    /// The version held for `key`, without counting as a use.
+    fn version_of(&self, key: &CacheKey) -> Option<i64> {
+        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.young
+            .get(key)
+            .or_else(|| g.old.get(key))
+            .map(|c| c.version)
     }
 
     fn insert(&self, g: &mut Generations, key: CacheKey, value: CachedState) {
@@ -517,7 +531,9 @@ impl UnitOfWork {
             state = state.evolve(&event);
             version = stream_version;
         }
-        self.remember(&key.1, version, &state);
+        if version > 0 {
+            self.remember(&key.1, version, &state);
+        }
         Ok(Loaded {
             stream,
             state,
@@ -565,11 +581,16 @@ impl UnitOfWork {
             return Ok(events);
         }
         self.append(&loaded.stream, loaded.version, &events);
+        let started = loaded.version == 0;
         for e in &events {
             loaded.state = std::mem::take(&mut loaded.state).evolve(e);
         }
         loaded.version += events.len() as i64;
-        self.remember(&loaded.stream.to_string(), loaded.version, &loaded.state);
+        // A stream this command starts (a message, most of all) is not
+        // kept: see `AggregateCache`.
+        if !started {
+            self.remember(&loaded.stream.to_string(), loaded.version, &loaded.state);
+        }
         Ok(events)
     }
 
@@ -637,6 +658,13 @@ impl EventStore {
     /// The pool.
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// The version up to which this process holds `stream` folded into
+    /// `A`, if it holds it ([`AggregateCache`]).
+    pub fn cached_version<A: 'static>(&self, stream: &StreamId) -> Option<i64> {
+        self.cache
+            .version_of(&(TypeId::of::<A>(), stream.to_string()))
     }
 
     /// Runs `command` in one transaction and commits it; retries it from

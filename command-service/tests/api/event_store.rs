@@ -474,6 +474,47 @@ async fn a_load_that_waited_for_the_lock_reads_what_the_holder_committed() {
     );
 }
 
+/// The cache keeps the streams commands read, not the ones they start: a
+/// conversation created in a command is not held until a command reads it,
+/// nor is an empty stream; a stream read and then written is held at its
+/// new version.
+#[tokio::test]
+async fn the_cache_keeps_the_streams_commands_read_not_the_ones_they_start() {
+    let env = TestEnv::new().await;
+    let store = EventStore::new(env.pool.clone());
+    let (started, empty) = (StreamId::conversation(11), StreamId::conversation(12));
+    store
+        .execute(&ctx(), async |uow| {
+            let mut c = uow.new_stream::<Conversation>(StreamId::conversation(11));
+            uow.decide(&mut c, &create(11)).await?;
+            let none = uow.read::<Conversation>(StreamId::conversation(12)).await?;
+            assert_eq!(none.version, 0);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.cached_version::<Conversation>(&started), None);
+    assert_eq!(store.cached_version::<Conversation>(&empty), None);
+    store
+        .execute(&ctx(), async |uow| {
+            let c = uow.read::<Conversation>(StreamId::conversation(11)).await?;
+            assert_eq!(c.version, 1);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.cached_version::<Conversation>(&started), Some(1));
+    store
+        .execute(&ctx(), async |uow| {
+            let mut c = uow.load::<Conversation>(StreamId::conversation(11)).await?;
+            uow.decide(&mut c, &toggle(1)).await?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.cached_version::<Conversation>(&started), Some(2));
+}
+
 /// A read that draws an id (`UnitOfWork::read_drawing`, a message's read
 /// of its conversation) folds every event after the cached version, as a
 /// plain read does, and draws from the sequence once, however many events
