@@ -580,16 +580,21 @@ impl UnitOfWork {
         if events.is_empty() {
             return Ok(events);
         }
+        let stream_id = loaded.stream.to_string();
+        // A stream this command starts (a message, most of all) is not
+        // kept, whatever else the command decides on it: see `AggregateCache`.
+        let started = loaded.version == 0
+            || self
+                .events
+                .iter()
+                .any(|(stream, version, _)| *version == 1 && *stream == stream_id);
         self.append(&loaded.stream, loaded.version, &events);
-        let started = loaded.version == 0;
         for e in &events {
             loaded.state = std::mem::take(&mut loaded.state).evolve(e);
         }
         loaded.version += events.len() as i64;
-        // A stream this command starts (a message, most of all) is not
-        // kept: see `AggregateCache`.
         if !started {
-            self.remember(&loaded.stream.to_string(), loaded.version, &loaded.state);
+            self.remember(&stream_id, loaded.version, &loaded.state);
         }
         Ok(events)
     }

@@ -475,8 +475,8 @@ async fn a_load_that_waited_for_the_lock_reads_what_the_holder_committed() {
 }
 
 /// The cache keeps the streams commands read, not the ones they start: a
-/// conversation created in a command is not held until a command reads it,
-/// nor is an empty stream; a stream read and then written is held at its
+/// conversation created in a command (and toggled in the same command) is
+/// not held until a command reads it, nor is an empty stream; a stream read and then written is held at its
 /// new version.
 #[tokio::test]
 async fn the_cache_keeps_the_streams_commands_read_not_the_ones_they_start() {
@@ -487,6 +487,7 @@ async fn the_cache_keeps_the_streams_commands_read_not_the_ones_they_start() {
         .execute(&ctx(), async |uow| {
             let mut c = uow.new_stream::<Conversation>(StreamId::conversation(11));
             uow.decide(&mut c, &create(11)).await?;
+            uow.decide(&mut c, &toggle(1)).await?;
             let none = uow.read::<Conversation>(StreamId::conversation(12)).await?;
             assert_eq!(none.version, 0);
             Ok(())
@@ -498,21 +499,21 @@ async fn the_cache_keeps_the_streams_commands_read_not_the_ones_they_start() {
     store
         .execute(&ctx(), async |uow| {
             let c = uow.read::<Conversation>(StreamId::conversation(11)).await?;
-            assert_eq!(c.version, 1);
-            Ok(())
-        })
-        .await
-        .unwrap();
-    assert_eq!(store.cached_version::<Conversation>(&started), Some(1));
-    store
-        .execute(&ctx(), async |uow| {
-            let mut c = uow.load::<Conversation>(StreamId::conversation(11)).await?;
-            uow.decide(&mut c, &toggle(1)).await?;
+            assert_eq!(c.version, 2);
             Ok(())
         })
         .await
         .unwrap();
     assert_eq!(store.cached_version::<Conversation>(&started), Some(2));
+    store
+        .execute(&ctx(), async |uow| {
+            let mut c = uow.load::<Conversation>(StreamId::conversation(11)).await?;
+            uow.decide(&mut c, &toggle(2)).await?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.cached_version::<Conversation>(&started), Some(3));
 }
 
 /// A read that draws an id (`UnitOfWork::read_drawing`, a message's read
