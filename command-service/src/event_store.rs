@@ -531,14 +531,30 @@ impl UnitOfWork {
             state = state.evolve(&event);
             version = stream_version;
         }
-        if version > 0 {
-            self.remember(&key.1, version, &state);
-        }
+        self.remember(&key.1, version, &state);
         Ok(Loaded {
             stream,
             state,
             version,
         })
+    }
+
+    /// The folded states the cache should keep once the command has
+    /// committed: those of streams that had events before it. A stream it
+    /// read empty, or started (appended its version 1), is left out, whatever
+    /// else the command decided on it: see [`AggregateCache`].
+    fn worth_keeping(&mut self) -> Vec<(CacheKey, CachedState)> {
+        let folded = std::mem::take(&mut self.folded);
+        let started: std::collections::HashSet<&str> = self
+            .events
+            .iter()
+            .filter(|(_, version, _)| *version == 1)
+            .map(|(stream, _, _)| stream.as_str())
+            .collect();
+        folded
+            .into_iter()
+            .filter(|(key, state)| state.version > 0 && !started.contains(key.1.as_str()))
+            .collect()
     }
 
     /// Notes a folded state, for the cache once the command commits.
@@ -580,22 +596,12 @@ impl UnitOfWork {
         if events.is_empty() {
             return Ok(events);
         }
-        let stream_id = loaded.stream.to_string();
-        // A stream this command starts (a message, most of all) is not
-        // kept, whatever else the command decides on it: see `AggregateCache`.
-        let started = loaded.version == 0
-            || self
-                .events
-                .iter()
-                .any(|(stream, version, _)| *version == 1 && *stream == stream_id);
         self.append(&loaded.stream, loaded.version, &events);
         for e in &events {
             loaded.state = std::mem::take(&mut loaded.state).evolve(e);
         }
         loaded.version += events.len() as i64;
-        if !started {
-            self.remember(&stream_id, loaded.version, &loaded.state);
-        }
+        self.remember(&loaded.stream.to_string(), loaded.version, &loaded.state);
         Ok(events)
     }
 
@@ -712,7 +718,8 @@ impl EventStore {
             if !uow.appended.is_empty() {
                 self.waker.wake();
             }
-            uow.cache.put_all(std::mem::take(&mut uow.folded));
+            let kept = uow.worth_keeping();
+            uow.cache.put_all(kept);
             return Ok(Committed {
                 value,
                 written: std::mem::take(&mut uow.appended).into_iter().collect(),
