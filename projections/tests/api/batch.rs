@@ -374,6 +374,7 @@ async fn a_replay_batch_of_a_selection_reads_only_the_streams_it_meets_past_thei
         0,
         "met at its version 1: new, not read"
     );
+    env.cleanup().await;
 }
 
 /// In the log's order (`Start::InOrder`) a replay's batch knows where its

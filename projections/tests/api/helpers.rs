@@ -69,9 +69,11 @@ impl TestEnv {
         TestEnv { settings, pool, db }
     }
 
-    /// Drops the database and the NATS stream.
+    /// Drops the database and the NATS stream. The database goes `with
+    /// (force)`, which ends its sessions, so this does not wait for the
+    /// pool to close: that waits for every checked-out connection, for
+    /// ever if the test still holds one.
     pub async fn cleanup(self) {
-        self.pool.close().await;
         let connect = infra::nats::connect(&self.settings);
         if let Ok(Ok(js)) = tokio::time::timeout(Duration::from_secs(5), connect).await {
             let _ = js.delete_stream(&self.settings.nats_stream).await;

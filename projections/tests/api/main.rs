@@ -12,6 +12,7 @@ mod apply;
 mod assignment_activity;
 mod batch;
 mod counters;
+mod harness;
 mod helpers;
 // ---- audit ----
 mod history;

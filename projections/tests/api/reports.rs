@@ -192,6 +192,8 @@ async fn report_facts_do_not_depend_on_the_order_across_streams_and_redelivery_i
         resolutions,
         vec![(99.0, Some(40), Some(9)), (299.0, Some(40), Some(9))]
     );
+    in_order.cleanup().await;
+    shuffled.cleanup().await;
 }
 
 #[tokio::test]
@@ -231,4 +233,5 @@ async fn deleting_an_account_removes_its_report_facts() {
     let left = dump(&env).await;
     assert_eq!(left.len(), 1, "{left:?}");
     assert!(left[0].contains("\"account_id\":2"), "{left:?}");
+    env.cleanup().await;
 }

@@ -76,4 +76,5 @@ async fn webhooks_apply_once_update_delete_and_leave_with_their_account() {
             .await,
         1
     );
+    env.cleanup().await;
 }
