@@ -172,6 +172,9 @@ struct Results {
     /// What settling took: seconds, and the autovacuum workers busy on the
     /// database when the fresh reads began.
     settle: Option<(f64, i64)>,
+    /// Messages on any of the big account's conversations, where the
+    /// writes above stay on 64: a desk's whole working set.
+    writes_spread: Option<Stats>,
     rebuild: Option<system::Rebuilt>,
     memory_idle: Vec<(String, Option<f64>)>,
     memory_load: Vec<(String, Option<f64>)>,
@@ -353,8 +356,19 @@ async fn main() -> anyhow::Result<()> {
     r.settle = Some((settling.elapsed().as_secs_f64(), busy));
     eprintln!("== reads on the settled read model");
     r.reads = Some(reads(&api, &big, args.conversations, &seeded, duration).await);
-
     r.end_phase("reads and settling", &mut mark);
+
+    eprintln!("== create message x32 ryw off, on any of the big account's conversations");
+    let spread = messages_anywhere(&api, &big, &seeded, duration).await;
+    eprintln!(
+        "   {:.0}/s p50 {:.1} ms p99 {:.1} ms, {} failed",
+        spread.rate(),
+        spread.ms(50.0),
+        spread.ms(99.0),
+        spread.failed
+    );
+    r.writes_spread = Some(spread);
+    r.end_phase("writes on the big account", &mut mark);
     eprintln!("== projection rebuild");
     r.rebuild = Some(system::rebuild(&args.projections_bin).await?);
     r.end_phase("rebuild", &mut mark);
@@ -449,6 +463,23 @@ async fn reads(
         list,
         show,
     }
+}
+
+/// 32 clients creating messages, read-your-writes off, each on any of the
+/// conversations `ids`, none twice in a row.
+async fn messages_anywhere(
+    api: &Api,
+    big: &Account,
+    ids: &Arc<Vec<i64>>,
+    duration: Duration,
+) -> Stats {
+    let (api, a, ids) = (api.clone(), big.clone(), ids.clone());
+    closed_loop(32, duration, move |client, i| {
+        let (api, a, ids) = (api.clone(), a.clone(), ids.clone());
+        let id = ids[((client as u64 * 7919 + i * 104_729) % ids.len().max(1) as u64) as usize];
+        async move { send(&api, &a, Write::Message, id, i, false).await }
+    })
+    .await
 }
 
 /// 32 clients reading list pages spread over pages 1..=`pages`.
@@ -743,6 +774,16 @@ fn report(r: &Results, args: &Args) -> String {
     if let Some(st) = &r.hot {
         row(
             "hot spot: 32 clients, 10 conversations, mixed writes",
+            st.rate(),
+            st,
+        );
+    }
+    if let Some(st) = &r.writes_spread {
+        row(
+            &format!(
+                "create message, 32 clients, read-your-writes off, on any of the big account's {} conversations",
+                r.seeded.0
+            ),
             st.rate(),
             st,
         );

@@ -118,9 +118,6 @@ pub struct Loaded<A> {
     pub version: i64,
 }
 
-/// How many folded streams the command service keeps ([`AggregateCache`]).
-pub const CACHED_STREAMS: usize = 10_000;
-
 /// A cache key: the aggregate type (one stream may be folded into several,
 /// e.g. `Inbox`, `InboxMembers`, `InboxAgentBot`) and the stream id.
 type CacheKey = (TypeId, String);
@@ -216,7 +213,7 @@ impl AggregateCache {
 
 impl Default for AggregateCache {
     fn default() -> Self {
-        AggregateCache::new(CACHED_STREAMS)
+        AggregateCache::new(infra::settings::DEFAULT_AGGREGATE_CACHE_STREAMS)
     }
 }
 
@@ -656,14 +653,21 @@ pub struct EventStore {
 
 impl EventStore {
     /// An event store on a pool, with an [`AggregateCache`] of
-    /// [`CACHED_STREAMS`] streams and a [`RelayWaker`] (spawned on the
-    /// current runtime).
+    /// [`DEFAULT_AGGREGATE_CACHE_STREAMS`](infra::settings::DEFAULT_AGGREGATE_CACHE_STREAMS)
+    /// streams and a [`RelayWaker`] (spawned on the current runtime).
     pub fn new(pool: PgPool) -> Self {
         EventStore {
             waker: RelayWaker::spawn(pool.clone()),
             pool,
             cache: AggregateCache::default(),
         }
+    }
+
+    /// The same store with a cache of `streams` streams instead (0 turns
+    /// it off).
+    pub fn with_cached_streams(mut self, streams: usize) -> Self {
+        self.cache = AggregateCache::new(streams);
+        self
     }
 
     /// The pool.

@@ -183,7 +183,8 @@ impl Application {
         let ryw = ReadYourWrites::start(pool.clone(), settings.read_your_writes_timeout).await?;
         let max_body = settings.max_body_bytes;
         let state = web::Data::new(AppState {
-            store: EventStore::new(pool.clone()),
+            store: EventStore::new(pool.clone())
+                .with_cached_streams(settings.aggregate_cache_streams),
             pool: pool.clone(),
             ryw,
             blobs: infra::blobs::BlobStore::from_settings(&settings)?,

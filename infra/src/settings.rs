@@ -63,6 +63,9 @@ pub struct Settings {
     /// Bytes of rendered pages the query service may keep per process
     /// (`READ_CACHE_MB`, in MiB; 0 turns the cache off).
     pub read_cache_bytes: u64,
+    /// Streams the command service keeps folded between commands
+    /// (`AGGREGATE_CACHE_STREAMS`; 0 turns the cache off).
+    pub aggregate_cache_streams: usize,
     /// Where attachment and avatar bytes are kept (`BLOB_STORE`, `BLOB_DIR`,
     /// `S3_*`).
     pub blob_backend: BlobBackend,
@@ -115,6 +118,13 @@ fn blob_backend() -> anyhow::Result<BlobBackend> {
     }
 }
 
+/// Streams the command service keeps folded unless `AGGREGATE_CACHE_STREAMS`
+/// says otherwise. A conversation's state costs about 300 bytes of the
+/// process's memory (docs/performance.md), so this is some 30 MB: enough
+/// for a big desk's whole working set, whose misses each fold a stream
+/// from its first event.
+pub const DEFAULT_AGGREGATE_CACHE_STREAMS: usize = 100_000;
+
 fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
@@ -156,6 +166,10 @@ impl Settings {
             rate_limit_per_second: parsed("RATE_LIMIT_PER_SECOND", 100)?,
             rate_limit_burst: parsed("RATE_LIMIT_BURST", 300)?,
             read_cache_bytes: parsed::<u64>("READ_CACHE_MB", 64)?.saturating_mul(1024 * 1024),
+            aggregate_cache_streams: parsed(
+                "AGGREGATE_CACHE_STREAMS",
+                DEFAULT_AGGREGATE_CACHE_STREAMS,
+            )?,
             blob_backend: blob_backend()?,
             max_file_bytes: parsed("MAX_FILE_BYTES", 40 * 1024 * 1024)?,
         })

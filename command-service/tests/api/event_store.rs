@@ -516,6 +516,28 @@ async fn the_cache_keeps_the_streams_commands_read_not_the_ones_they_start() {
     assert_eq!(store.cached_version::<Conversation>(&started), Some(3));
 }
 
+/// The cache's size is the store's to choose (`AGGREGATE_CACHE_STREAMS`):
+/// with room for none, a stream read with events is not kept.
+#[tokio::test]
+async fn a_store_with_a_cache_of_no_streams_keeps_none() {
+    let env = TestEnv::new().await;
+    let store = EventStore::new(env.pool.clone()).with_cached_streams(0);
+    create_conversation(&store, 4).await;
+    let stream = StreamId::conversation(4);
+    let version = store
+        .execute(&ctx(), async |uow| {
+            Ok(uow
+                .read::<Conversation>(StreamId::conversation(4))
+                .await?
+                .version)
+        })
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(version, 1);
+    assert_eq!(store.cached_version::<Conversation>(&stream), None);
+}
+
 /// A read that draws an id (`UnitOfWork::read_drawing`, a message's read
 /// of its conversation) folds every event after the cached version, as a
 /// plain read does, and draws from the sequence once, however many events
