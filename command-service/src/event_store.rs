@@ -211,12 +211,6 @@ impl AggregateCache {
     }
 }
 
-impl Default for AggregateCache {
-    fn default() -> Self {
-        AggregateCache::new(infra::settings::DEFAULT_AGGREGATE_CACHE_STREAMS)
-    }
-}
-
 /// One command's transaction, opened when first needed (see the module
 /// documentation).
 pub struct UnitOfWork {
@@ -659,7 +653,7 @@ impl EventStore {
         EventStore {
             waker: RelayWaker::spawn(pool.clone()),
             pool,
-            cache: AggregateCache::default(),
+            cache: AggregateCache::new(infra::settings::DEFAULT_AGGREGATE_CACHE_STREAMS),
         }
     }
 
