@@ -1,18 +1,20 @@
 //! Read-your-writes: a write answers once the read models reflect it.
 //!
 //! After a command commits, the handler waits until the projection has
-//! applied the last version it wrote of every stream. The projection's
-//! transaction sends `NOTIFY read_model_applied, '<stream id> <version>'`;
-//! one listener connection per process turns those into wake-ups for the
-//! waiting requests. A waiter registers first and then checks
-//! `read_model.stream_versions` once, so a notification that arrived before
-//! it registered cannot be missed; a slow re-check every
-//! [`RECHECK`] covers notifications lost while the listener reconnects. The
-//! wait is bounded: past it the write still succeeds (it is committed) and
-//! the response says it is not yet visible.
+//! applied the last version it wrote of every stream. The projection sends
+//! `NOTIFY read_model_applied, '<stream id> <version>'` after each batch
+//! commits; one listener connection per process turns those into wake-ups
+//! for the waiting requests, and remembers the latest version of the
+//! streams it last heard of. A waiter registers and looks at what was
+//! remembered in one step under the listener's lock, so a notification that
+//! came before it registered is not missed, and a wait asks Postgres
+//! nothing. A re-check of `read_model.stream_versions` after every
+//! [`RECHECK`] without word covers notifications lost while the listener
+//! reconnects, or forgotten. The wait is bounded: past it the write still
+//! succeeds (it is committed) and the response says it is not yet visible.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use sqlx::postgres::PgListener;
@@ -22,8 +24,15 @@ use tokio::sync::oneshot;
 /// The channel projections notify on.
 pub const APPLIED_CHANNEL: &str = "read_model_applied";
 
-/// How often a waiter re-checks the table in case a notification was lost.
+/// How long a waiter goes without word before it asks the table, in case
+/// a notification was lost.
 pub const RECHECK: Duration = Duration::from_millis(200);
+
+/// How many streams' latest notified versions are remembered. A
+/// notification only needs remembering from the projection's commit until
+/// a waiter that committed before it registers: microseconds, unless the
+/// box is very busy. Twice this many are held at most (two generations).
+const REMEMBERED: usize = 10_000;
 
 /// What a wait ended in, reported in the `X-Read-Your-Writes` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,27 +56,95 @@ impl Visibility {
     }
 }
 
-type Waiters = HashMap<String, Vec<(i64, oneshot::Sender<()>)>>;
+/// Who waits for which version of a stream, and what the listener heard
+/// last: under one lock, so registering and looking are one step.
+#[derive(Default)]
+struct Board {
+    waiters: HashMap<String, Vec<(i64, oneshot::Sender<()>)>>,
+    /// The latest applied version of streams notified lately, in two
+    /// generations: when `recent` holds [`REMEMBERED`] it replaces `older`.
+    recent: HashMap<String, i64>,
+    older: HashMap<String, i64>,
+}
+
+impl Board {
+    fn heard(&self, stream_id: &str) -> i64 {
+        let recent = self.recent.get(stream_id);
+        recent
+            .or_else(|| self.older.get(stream_id))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// A wake-up for when `version` of the stream is applied, or `None`
+    /// when it is known to be already.
+    fn register(&mut self, stream_id: &str, version: i64) -> Option<oneshot::Receiver<()>> {
+        if self.heard(stream_id) >= version {
+            return None;
+        }
+        let (tx, rx) = oneshot::channel();
+        let list = self.waiters.entry(stream_id.to_owned()).or_default();
+        list.push((version, tx));
+        Some(rx)
+    }
+
+    /// Notes a notification and wakes whoever it satisfies.
+    fn hear(&mut self, stream_id: &str, version: i64) {
+        if self.heard(stream_id) < version {
+            if self.recent.len() >= REMEMBERED && !self.recent.contains_key(stream_id) {
+                self.older = std::mem::take(&mut self.recent);
+            }
+            self.recent.insert(stream_id.to_owned(), version);
+        }
+        if let Some(list) = self.waiters.get_mut(stream_id) {
+            let mut i = 0;
+            while i < list.len() {
+                if list[i].0 <= version {
+                    let (_, tx) = list.swap_remove(i);
+                    let _ = tx.send(());
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        self.forget_gone(stream_id);
+    }
+
+    /// Drops the waiters of a stream whose request has gone away, and the
+    /// stream's entry once empty.
+    fn forget_gone(&mut self, stream_id: &str) {
+        if let Some(list) = self.waiters.get_mut(stream_id) {
+            list.retain(|(_, tx)| !tx.is_closed());
+            if list.is_empty() {
+                self.waiters.remove(stream_id);
+            }
+        }
+    }
+}
 
 /// Waits for read models; cheap to clone.
 #[derive(Clone)]
 pub struct ReadYourWrites {
     pool: PgPool,
-    waiters: Arc<Mutex<Waiters>>,
+    board: Arc<Mutex<Board>>,
     timeout: Duration,
 }
 
 impl ReadYourWrites {
-    /// Starts the listener task (it stops when `shutdown` resolves).
+    /// Starts the listener task, listening before it returns.
     pub async fn start(pool: PgPool, timeout: Duration) -> anyhow::Result<Self> {
-        let waiters: Arc<Mutex<Waiters>> = Arc::default();
+        let board: Arc<Mutex<Board>> = Arc::default();
         let mut listener = PgListener::connect_with(&pool).await?;
         listener.listen(APPLIED_CHANNEL).await?;
-        let task_waiters = waiters.clone();
+        let heard = board.clone();
         tokio::spawn(async move {
             loop {
                 match listener.recv().await {
-                    Ok(n) => wake(&task_waiters, n.payload()),
+                    Ok(n) => {
+                        if let Some((stream_id, version)) = parse(n.payload()) {
+                            lock(&heard).hear(stream_id, version);
+                        }
+                    }
                     Err(e) => {
                         // PgListener reconnects on the next recv; waiters fall back to re-checks.
                         tracing::warn!(error = %e, "read-your-writes listener lost its connection");
@@ -78,7 +155,7 @@ impl ReadYourWrites {
         });
         Ok(ReadYourWrites {
             pool,
-            waiters,
+            board,
             timeout,
         })
     }
@@ -86,53 +163,63 @@ impl ReadYourWrites {
     /// Waits until every `(stream id, version)` is applied, up to the bound.
     pub async fn wait(&self, written: &[(String, i64)]) -> Visibility {
         let deadline = tokio::time::Instant::now() + self.timeout;
-        for (stream_id, version) in written {
-            let seen = self.wait_one(stream_id, *version, deadline).await;
-            self.forget_closed(stream_id);
-            if !seen {
-                return Visibility::Timeout;
+        // Every stream registers before any is waited for: a later stream's
+        // notification may come while an earlier one is waited for.
+        let pending: Vec<_> = {
+            let mut board = lock(&self.board);
+            written
+                .iter()
+                .filter_map(|(stream_id, version)| {
+                    let rx = board.register(stream_id, *version)?;
+                    Some((stream_id.as_str(), *version, rx))
+                })
+                .collect()
+        };
+        let mut visibility = Visibility::Visible;
+        let mut waited = Vec::with_capacity(pending.len());
+        for (stream_id, version, rx) in pending {
+            if visibility == Visibility::Visible
+                && !self.wait_one(stream_id, version, rx, deadline).await
+            {
+                visibility = Visibility::Timeout;
             }
+            waited.push(stream_id);
         }
-        Visibility::Visible
-    }
-
-    fn forget_closed(&self, stream_id: &str) {
-        if let Ok(mut w) = self.waiters.lock() {
-            if let Some(list) = w.get_mut(stream_id) {
-                list.retain(|(_, tx)| !tx.is_closed());
-                if list.is_empty() {
-                    w.remove(stream_id);
-                }
-            }
+        // Every receiver is dropped by now; their senders go too.
+        let mut board = lock(&self.board);
+        for stream_id in waited {
+            board.forget_gone(stream_id);
         }
+        visibility
     }
 
     async fn wait_one(
         &self,
         stream_id: &str,
         version: i64,
+        mut woken: oneshot::Receiver<()>,
         deadline: tokio::time::Instant,
     ) -> bool {
         loop {
-            let (tx, mut rx) = oneshot::channel();
-            if let Ok(mut w) = self.waiters.lock() {
-                w.entry(stream_id.to_owned())
-                    .or_default()
-                    .push((version, tx));
+            let step = deadline
+                .saturating_duration_since(tokio::time::Instant::now())
+                .min(RECHECK);
+            match tokio::time::timeout(step, &mut woken).await {
+                Ok(Ok(())) => return true,
+                // Nothing drops a live waiter's sender unsent; were one
+                // dropped, register again rather than spin on the table.
+                Ok(Err(_)) => match lock(&self.board).register(stream_id, version) {
+                    Some(rx) => woken = rx,
+                    None => return true,
+                },
+                Err(_) => {}
             }
+            // No word for a while: the notification may have been lost.
             if self.applied(stream_id).await >= version {
                 return true;
             }
-            let now = tokio::time::Instant::now();
-            if now >= deadline {
-                return self.applied(stream_id).await >= version;
-            }
-            let step = (deadline - now).min(RECHECK);
-            if tokio::time::timeout(step, &mut rx)
-                .await
-                .is_ok_and(|r| r.is_ok())
-            {
-                return true;
+            if tokio::time::Instant::now() >= deadline {
+                return false;
             }
         }
     }
@@ -150,28 +237,12 @@ impl ReadYourWrites {
     }
 }
 
-fn wake(waiters: &Mutex<Waiters>, payload: &str) {
-    let Some((stream_id, version)) = payload.rsplit_once(' ') else {
-        return;
-    };
-    let Ok(version) = version.parse::<i64>() else {
-        return;
-    };
-    let Ok(mut w) = waiters.lock() else { return };
-    if let Some(list) = w.get_mut(stream_id) {
-        let mut i = 0;
-        while i < list.len() {
-            if list[i].0 <= version {
-                let (_, tx) = list.swap_remove(i);
-                let _ = tx.send(());
-            } else {
-                i += 1;
-            }
-        }
-        // Drop waiters whose request has gone away, and empty entries.
-        list.retain(|(_, tx)| !tx.is_closed());
-        if list.is_empty() {
-            w.remove(stream_id);
-        }
-    }
+fn lock(board: &Mutex<Board>) -> MutexGuard<'_, Board> {
+    board.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `'<stream id> <version>'`.
+fn parse(payload: &str) -> Option<(&str, i64)> {
+    let (stream_id, version) = payload.rsplit_once(' ')?;
+    Some((stream_id, version.parse().ok()?))
 }

@@ -28,6 +28,7 @@ mod messages;
 mod openapi;
 mod pipeline;
 mod platform;
+mod read_your_writes;
 mod relay;
 mod reports;
 mod secrets;
