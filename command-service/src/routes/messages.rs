@@ -177,12 +177,15 @@ async fn create(
     }));
     let pool = state.pool.clone();
     let urls = state.blob_urls.clone();
+    let with_files = !stored.is_empty();
     let render = async move {
-        Ok(
-            query_service::render::message(&pool, &urls, account_id, message_id)
+        let rendered = if with_files {
+            query_service::render::message(&pool, &urls, account_id, message_id).await?
+        } else {
+            query_service::render::message_without_attachments(&pool, account_id, message_id)
                 .await?
-                .map(with_echo),
-        )
+        };
+        Ok(rendered.map(with_echo))
     };
     state
         .respond(&req, &committed.written, render, fallback)

@@ -142,6 +142,26 @@ async fn a_private_note_is_created_and_echo_id_comes_back_case_64() {
 }
 
 #[tokio::test]
+async fn a_messages_answer_is_the_message_as_its_thread_lists_it() {
+    let app = TestApp::spawn().await;
+    let s = app.with_account().await;
+    let (display_id, _) = api_conversation(&app, &s).await;
+    // Without files, the answer is rendered without looking for attachments.
+    let (status, answer) = post(
+        &app,
+        &s,
+        display_id,
+        json!({"content": "no files here", "message_type": "outgoing"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.get("attachments").is_none(), "{answer}");
+
+    let list = messages(&app, &s, display_id, "").await;
+    assert_eq!(list["payload"][0], answer);
+}
+
+#[tokio::test]
 async fn input_select_and_cards_are_accepted_and_invalid_items_are_422_case_66() {
     let app = TestApp::spawn().await;
     let s = app.with_account().await;
