@@ -43,6 +43,17 @@ impl Stats {
         self.latency.value_at_quantile(percentile / 100.0) as f64 / 1000.0
     }
 
+    /// One line for the tool's log: rate, p50, p99 and failures.
+    pub fn summary(&self) -> String {
+        format!(
+            "{:.0}/s p50 {:.1} ms p99 {:.1} ms, {} failed",
+            self.rate(),
+            self.ms(50.0),
+            self.ms(99.0),
+            self.failed
+        )
+    }
+
     fn merge(&mut self, other: Stats) {
         self.ok += other.ok;
         self.failed += other.failed;

@@ -263,13 +263,10 @@ async fn main() -> anyhow::Result<()> {
                     r.memory_load = sampler.await.unwrap_or_default();
                 }
                 eprintln!(
-                    "== {} x{clients} ryw {}: {:.0}/s p50 {:.1} ms p99 {:.1} ms, {} failed",
+                    "== {} x{clients} ryw {}: {}",
                     write.name(),
                     if wait { "on" } else { "off" },
-                    stats.rate(),
-                    stats.ms(50.0),
-                    stats.ms(99.0),
-                    stats.failed
+                    stats.summary()
                 );
                 r.writes.push((write, clients, wait, stats));
             }
@@ -279,18 +276,21 @@ async fn main() -> anyhow::Result<()> {
     r.end_phase("raw inserts and writes", &mut mark);
     eprintln!("== steady {} messages/s", args.steady_rate);
     caught_up(&pool).await?;
-    r.steady_on = Some(
-        steady(
-            &api,
-            &writes,
-            &pool_convs,
-            args.steady_rate,
-            duration,
-            true,
-            &pool,
-        )
-        .await?,
+    let steady_on = steady(
+        &api,
+        &writes,
+        &pool_convs,
+        args.steady_rate,
+        duration,
+        true,
+        &pool,
+    )
+    .await?;
+    eprintln!(
+        "   read-your-writes on, the answer: {}",
+        steady_on.1.summary()
     );
+    r.steady_on = Some(steady_on);
     let (rate, stats) = steady(
         &api,
         &writes,
@@ -301,11 +301,13 @@ async fn main() -> anyhow::Result<()> {
         &pool,
     )
     .await?;
+    eprintln!("   commit → visible: {}", stats.summary());
     r.visible = Some(visible_from(rate, stats));
     caught_up(&pool).await?;
     let half = (args.steady_rate / 2).max(1);
     eprintln!("== steady {half} messages/s (commit → visible)");
     let (rate, stats) = steady(&api, &writes, &pool_convs, half, duration, false, &pool).await?;
+    eprintln!("   commit → visible: {}", stats.summary());
     let (rate, stats, missing) = visible_from(rate, stats);
     r.visible_half = Some((half, rate, stats, missing));
     caught_up(&pool).await?;
@@ -318,6 +320,7 @@ async fn main() -> anyhow::Result<()> {
         async move { send(&api, &a, write, convs[client % 10], i, true).await }
     })
     .await;
+    eprintln!("   {}", hot.summary());
     r.hot = Some(hot);
     r.end_phase("steady load and hot spot", &mut mark);
 
@@ -360,13 +363,7 @@ async fn main() -> anyhow::Result<()> {
 
     eprintln!("== create message x32 ryw off, on any of the big account's conversations");
     let spread = messages_anywhere(&api, &big, &seeded, duration).await;
-    eprintln!(
-        "   {:.0}/s p50 {:.1} ms p99 {:.1} ms, {} failed",
-        spread.rate(),
-        spread.ms(50.0),
-        spread.ms(99.0),
-        spread.failed
-    );
+    eprintln!("   {}", spread.summary());
     r.writes_spread = Some(spread);
     r.end_phase("writes on the big account", &mut mark);
     eprintln!("== projection rebuild");
