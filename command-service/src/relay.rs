@@ -22,7 +22,8 @@
 //! Each event is published with `Nats-Msg-Id` = event id (JetStream drops
 //! duplicates within its window) and a `Correlation-Id` header carried from
 //! the request that caused it, and the checkpoint moves only after
-//! JetStream has acknowledged every message of the batch.
+//! JetStream has acknowledged every message of the batch. The leader keeps
+//! it in memory and writes it at most every [`CHECKPOINT_EVERY`].
 
 use std::time::{Duration, Instant};
 
@@ -50,6 +51,10 @@ pub const IDLE_RECHECK: Duration = Duration::from_secs(1);
 pub const BLOCKED_WARN_AFTER: Duration = Duration::from_secs(5);
 /// Events read and published per round.
 pub const BATCH: i64 = 500;
+/// How often, at most, the leader writes its checkpoint and checks that it
+/// still holds the lock while it publishes. Rounds are small at moderate
+/// rates (a few events each), and both were a statement every round.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
 /// The relay's checkpoint: the last `(txid, position)` JetStream acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -107,8 +112,8 @@ async fn blocked(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar(BLOCKED_SQL).fetch_one(conn).await
 }
 
-/// Publishes the batch after `after` and advances the checkpoint; returns
-/// how many were published and the checkpoint now.
+/// Publishes the batch after `after`; returns how many were published and
+/// the checkpoint now, for [`save_checkpoint`].
 pub async fn publish_batch(
     conn: &mut PgConnection,
     js: &jetstream::Context,
@@ -136,23 +141,32 @@ pub async fn publish_batch(
     try_join_all(acks)
         .await
         .context("waiting for JetStream acknowledgements")?;
-    // Only a forward move: a deposed leader that was still finishing a batch
-    // can never drag the checkpoint back.
-    sqlx::query(
-        "update event_store.relay_checkpoint \
-         set last_txid = $1::text::xid8, last_position = $2, published = published + $3, updated_at = now() \
-         where id = 1 and (last_txid, last_position) < ($1::text::xid8, $2)",
-    )
-    .bind(last.txid.to_string())
-    .bind(last.position)
-    .bind(batch.len() as i64)
-    .execute(&mut *conn)
-    .await?;
     let now = Checkpoint {
         txid: last.txid,
         position: last.position,
     };
     Ok((batch.len(), now))
+}
+
+/// Writes the checkpoint, counting `published` more events. Only a forward
+/// move: a deposed leader that was still finishing a batch can never drag
+/// the checkpoint back.
+pub async fn save_checkpoint(
+    conn: &mut PgConnection,
+    checkpoint: Checkpoint,
+    published: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update event_store.relay_checkpoint \
+         set last_txid = $1::text::xid8, last_position = $2, published = published + $3, updated_at = now() \
+         where id = 1 and (last_txid, last_position) < ($1::text::xid8, $2)",
+    )
+    .bind(checkpoint.txid.to_string())
+    .bind(checkpoint.position)
+    .bind(published)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 async fn try_lead(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
@@ -246,17 +260,32 @@ async fn lead(
     let mut after = checkpoint(&mut conn).await?;
     let mut blocked_since: Option<Instant> = None;
     let mut last_warned: Option<Instant> = None;
+    // Published but not yet in the written checkpoint: at most
+    // [`CHECKPOINT_EVERY`] of events, which a successor publishes again
+    // (JetStream drops them as duplicates; consumers skip them), as after a
+    // crash between publish and checkpoint.
+    let mut unsaved: i64 = 0;
+    let mut last_saved = Instant::now();
     loop {
         let published;
         (published, after) = publish_batch(&mut conn, js, &settings.subject_prefix, after).await?;
+        unsaved += published as i64;
+        if last_saved.elapsed() >= CHECKPOINT_EVERY {
+            if unsaved > 0 {
+                save_checkpoint(&mut conn, after, unsaved).await?;
+                unsaved = 0;
+            }
+            // Still the leader? A broken lock connection means another
+            // relay may lead now (what it publishes again is dropped as above).
+            sqlx::query("select 1")
+                .execute(&mut *lock_conn)
+                .await
+                .context("leader lock connection")?;
+            last_saved = Instant::now();
+        }
         if published as i64 == BATCH {
             continue;
         }
-        // Still the leader? A broken lock connection means another relay may lead now.
-        sqlx::query("select 1")
-            .execute(&mut *lock_conn)
-            .await
-            .context("leader lock connection")?;
         let wait = if blocked(&mut conn).await? {
             let since = *blocked_since.get_or_insert_with(Instant::now);
             if since.elapsed() >= BLOCKED_WARN_AFTER
@@ -269,6 +298,12 @@ async fn lead(
         } else {
             blocked_since = None;
             IDLE_RECHECK
+        };
+        // An unwritten checkpoint is written when due even if nothing comes.
+        let wait = if unsaved > 0 {
+            wait.min(CHECKPOINT_EVERY.saturating_sub(last_saved.elapsed()))
+        } else {
+            wait
         };
         tokio::select! {
             n = listener.recv() => { n?; }

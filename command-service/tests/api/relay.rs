@@ -244,3 +244,37 @@ async fn the_blocked_check_reads_the_txid_index_not_the_whole_log() {
     assert!(!plan.contains("Seq Scan"), "{plan}");
     assert!(plan.contains("events_txid_position_idx"), "{plan}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_written_checkpoint_reaches_the_last_event_once_the_log_goes_quiet() {
+    let env = TestEnv::new().await;
+    let relay = start_relay(&env).await;
+    let mut conn = env.pool.acquire().await.unwrap();
+    for version in 1..=3 {
+        insert_event(&mut conn, Uuid::new_v4(), "quiet-1", version).await;
+    }
+    let last: (String, i64) = sqlx::query_as(
+        "select txid::text, position from event_store.events order by position desc limit 1",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .unwrap();
+    // Nothing is written after the three: the leader writes its checkpoint
+    // when it is due, not only when the next round comes.
+    eventually(
+        "the written checkpoint to reach the last event",
+        Duration::from_secs(10),
+        || async {
+            let written: (String, i64) = sqlx::query_as(
+                "select last_txid::text, last_position from event_store.relay_checkpoint",
+            )
+            .fetch_one(&env.pool)
+            .await
+            .unwrap();
+            written == last
+        },
+    )
+    .await;
+    assert_eq!(published_count(&env.pool).await, 3);
+    relay.stop().await;
+}
