@@ -97,14 +97,8 @@ impl Board {
             self.recent.insert(stream_id.to_owned(), version);
         }
         if let Some(list) = self.waiters.get_mut(stream_id) {
-            let mut i = 0;
-            while i < list.len() {
-                if list[i].0 <= version {
-                    let (_, tx) = list.swap_remove(i);
-                    let _ = tx.send(());
-                } else {
-                    i += 1;
-                }
+            for (_, tx) in list.extract_if(.., |(wanted, _)| *wanted <= version) {
+                let _ = tx.send(());
             }
         }
         self.forget_gone(stream_id);
@@ -176,18 +170,15 @@ impl ReadYourWrites {
                 .collect()
         };
         let mut visibility = Visibility::Visible;
-        let mut waited = Vec::with_capacity(pending.len());
         for (stream_id, version, rx) in pending {
-            if visibility == Visibility::Visible
-                && !self.wait_one(stream_id, version, rx, deadline).await
-            {
+            if !self.wait_one(stream_id, version, rx, deadline).await {
                 visibility = Visibility::Timeout;
+                break;
             }
-            waited.push(stream_id);
         }
         // Every receiver is dropped by now; their senders go too.
         let mut board = lock(&self.board);
-        for stream_id in waited {
+        for (stream_id, _) in written {
             board.forget_gone(stream_id);
         }
         visibility

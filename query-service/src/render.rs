@@ -313,33 +313,32 @@ fn tree(view: impl Serialize) -> Result<Value, sqlx::Error> {
     serde_json::to_value(view).map_err(|e| sqlx::Error::Decode(e.into()))
 }
 
+/// Whether a message's attachments are looked for when it is rendered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attachments {
+    /// It may have some: one statement more.
+    LookUp,
+    /// It is known to have none (a message just created without files).
+    NoneKnown,
+}
+
 /// A message of the account, by id (the body of message create and delete).
 pub async fn message(
     pool: &PgPool,
     urls: &BlobUrls,
     account_id: i64,
     message_id: i64,
+    attachments: Attachments,
 ) -> Result<Option<Value>, sqlx::Error> {
     let Some(row) = messages::by_id(pool, account_id, message_id).await? else {
         return Ok(None);
     };
     let mut shapes = [message_shape(&row)];
-    blobs::with_attachments(pool, urls, &mut shapes).await?;
+    if attachments == Attachments::LookUp {
+        blobs::with_attachments(pool, urls, &mut shapes).await?;
+    }
     let [shape] = shapes;
     tree(shape).map(Some)
-}
-
-/// A message known to have no attachments (one just created without
-/// files): [`message`] without looking for them, one statement fewer.
-pub async fn message_without_attachments(
-    pool: &PgPool,
-    account_id: i64,
-    message_id: i64,
-) -> Result<Option<Value>, sqlx::Error> {
-    let Some(row) = messages::by_id(pool, account_id, message_id).await? else {
-        return Ok(None);
-    };
-    tree(message_shape(&row)).map(Some)
 }
 
 /// A message's sender: a user, a contact's push data or a bot.

@@ -13,7 +13,7 @@
 //! - inbox events: the inbox.
 
 use chrono::{DateTime, SecondsFormat};
-use query_service::render::{self, BlobUrls};
+use query_service::render::{self, Attachments, BlobUrls};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
@@ -136,7 +136,9 @@ async fn message(
     account_id: i64,
     message_id: i64,
 ) -> Result<Option<Value>, sqlx::Error> {
-    let Some(mut m) = render::message(pool, urls, account_id, message_id).await? else {
+    let Some(mut m) =
+        render::message(pool, urls, account_id, message_id, Attachments::LookUp).await?
+    else {
         return Ok(None);
     };
     let (conversation_id, inbox): (i64, Option<(i64, String)>) = {

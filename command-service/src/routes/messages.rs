@@ -18,6 +18,7 @@ use domain::message::{
     ContentType, Message, MessageCommand, MessageType, NewMessage, Sender, DELETED_CONTENT,
 };
 use domain::StreamId;
+use query_service::render::Attachments;
 use serde_json::{json, Value};
 
 use super::id;
@@ -177,14 +178,15 @@ async fn create(
     }));
     let pool = state.pool.clone();
     let urls = state.blob_urls.clone();
-    let with_files = !stored.is_empty();
+    let attachments = if stored.is_empty() {
+        Attachments::NoneKnown
+    } else {
+        Attachments::LookUp
+    };
     let render = async move {
-        let rendered = if with_files {
-            query_service::render::message(&pool, &urls, account_id, message_id).await?
-        } else {
-            query_service::render::message_without_attachments(&pool, account_id, message_id)
-                .await?
-        };
+        let rendered =
+            query_service::render::message(&pool, &urls, account_id, message_id, attachments)
+                .await?;
         Ok(rendered.map(with_echo))
     };
     state
@@ -296,8 +298,13 @@ async fn delete(
         "content_type": "text",
         "content_attributes": {"deleted": true},
     });
-    let render =
-        query_service::render::message(&state.pool, &state.blob_urls, account_id, message_id);
+    let render = query_service::render::message(
+        &state.pool,
+        &state.blob_urls,
+        account_id,
+        message_id,
+        Attachments::LookUp,
+    );
     state
         .respond(&req, &committed.written, render, fallback)
         .await
