@@ -21,6 +21,8 @@ use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio::sync::oneshot;
 
+use crate::generations::Generations;
+
 /// The channel projections notify on.
 pub const APPLIED_CHANNEL: &str = "read_model_applied";
 
@@ -28,11 +30,11 @@ pub const APPLIED_CHANNEL: &str = "read_model_applied";
 /// a notification was lost.
 pub const RECHECK: Duration = Duration::from_millis(200);
 
-/// How many streams' latest notified versions are remembered. A
+/// How many streams' latest notified versions are remembered, at most. A
 /// notification only needs remembering from the projection's commit until
 /// a waiter that committed before it registers: microseconds, unless the
-/// box is very busy. Twice this many are held at most (two generations).
-const REMEMBERED: usize = 10_000;
+/// box is very busy.
+const REMEMBERED: usize = 20_000;
 
 /// What a wait ended in, reported in the `X-Read-Your-Writes` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,22 +60,22 @@ impl Visibility {
 
 /// Who waits for which version of a stream, and what the listener heard
 /// last: under one lock, so registering and looking are one step.
-#[derive(Default)]
 struct Board {
     waiters: HashMap<String, Vec<(i64, oneshot::Sender<()>)>>,
-    /// The latest applied version of streams notified lately, in two
-    /// generations: when `recent` holds [`REMEMBERED`] it replaces `older`.
-    recent: HashMap<String, i64>,
-    older: HashMap<String, i64>,
+    /// The latest applied version of streams notified lately.
+    seen: Generations<String, i64>,
 }
 
 impl Board {
+    fn new() -> Self {
+        Board {
+            waiters: HashMap::new(),
+            seen: Generations::new(REMEMBERED),
+        }
+    }
+
     fn heard(&self, stream_id: &str) -> i64 {
-        let recent = self.recent.get(stream_id);
-        recent
-            .or_else(|| self.older.get(stream_id))
-            .copied()
-            .unwrap_or(0)
+        self.seen.peek(stream_id).copied().unwrap_or(0)
     }
 
     /// A wake-up for when `version` of the stream is applied, or `None`
@@ -91,10 +93,7 @@ impl Board {
     /// Notes a notification and wakes whoever it satisfies.
     fn hear(&mut self, stream_id: &str, version: i64) {
         if self.heard(stream_id) < version {
-            if self.recent.len() >= REMEMBERED && !self.recent.contains_key(stream_id) {
-                self.older = std::mem::take(&mut self.recent);
-            }
-            self.recent.insert(stream_id.to_owned(), version);
+            self.seen.insert(stream_id.to_owned(), version);
         }
         if let Some(list) = self.waiters.get_mut(stream_id) {
             for (_, tx) in list.extract_if(.., |(wanted, _)| *wanted <= version) {
@@ -127,7 +126,7 @@ pub struct ReadYourWrites {
 impl ReadYourWrites {
     /// Starts the listener task, listening before it returns.
     pub async fn start(pool: PgPool, timeout: Duration) -> anyhow::Result<Self> {
-        let board: Arc<Mutex<Board>> = Arc::default();
+        let board = Arc::new(Mutex::new(Board::new()));
         let mut listener = PgListener::connect_with(&pool).await?;
         listener.listen(APPLIED_CHANNEL).await?;
         let heard = board.clone();

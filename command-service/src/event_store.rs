@@ -29,7 +29,7 @@
 //! again) up to [`MAX_ATTEMPTS`] times, then answers 409.
 
 use std::any::{Any, TypeId};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -42,6 +42,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::generations::Generations;
 
 /// How often a command is tried when it loses an optimistic-lock race.
 pub const MAX_ATTEMPTS: usize = 8;
@@ -140,72 +141,41 @@ struct CachedState {
 /// streams are messages, seldom read again; kept, a thousand of them a
 /// second would push every conversation out within seconds, and each
 /// message's read of its conversation would fold it from its first event.
-/// Bounded by two generations: when the newer one holds half
-/// the capacity it becomes the older one and the older one is dropped; a hit
-/// in the older generation moves the entry to the newer.
+/// Bounded by two generations ([`Generations`]): a hit keeps a stream.
 #[derive(Clone)]
 pub struct AggregateCache {
-    inner: Arc<Mutex<Generations>>,
-    half: usize,
-}
-
-#[derive(Default)]
-struct Generations {
-    young: HashMap<CacheKey, CachedState>,
-    old: HashMap<CacheKey, CachedState>,
+    inner: Arc<Mutex<Generations<CacheKey, CachedState>>>,
 }
 
 impl AggregateCache {
     /// A cache of at most `capacity` streams (0 turns it off).
     pub fn new(capacity: usize) -> Self {
         AggregateCache {
-            inner: Arc::default(),
-            half: capacity / 2,
+            inner: Arc::new(Mutex::new(Generations::new(capacity))),
         }
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, Generations<CacheKey, CachedState>> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn get(&self, key: &CacheKey) -> Option<(i64, Arc<dyn Any + Send + Sync>)> {
-        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = g.young.get(key) {
-            return Some((c.version, c.state.clone()));
-        }
-        let c = g.old.remove(key)?;
-        let found = (c.version, c.state.clone());
-        self.insert(&mut g, key.clone(), c);
-        Some(found)
+        let mut g = self.lock();
+        g.get(key).map(|c| (c.version, c.state.clone()))
     }
 
     /// The version held for `key`, without counting as a use.
     fn version_of(&self, key: &CacheKey) -> Option<i64> {
-        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        g.young
-            .get(key)
-            .or_else(|| g.old.get(key))
-            .map(|c| c.version)
-    }
-
-    fn insert(&self, g: &mut Generations, key: CacheKey, value: CachedState) {
-        if self.half == 0 {
-            return;
-        }
-        if g.young.len() >= self.half && !g.young.contains_key(&key) {
-            g.old = std::mem::take(&mut g.young);
-        }
-        g.young.insert(key, value);
+        self.lock().peek(key).map(|c| c.version)
     }
 
     fn put_all(&self, states: Vec<(CacheKey, CachedState)>) {
-        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut g = self.lock();
         for (key, value) in states {
             // An older fold never replaces a newer one.
-            let newer = g
-                .young
-                .get(&key)
-                .or_else(|| g.old.get(&key))
-                .is_some_and(|c| c.version > value.version);
+            let newer = g.peek(&key).is_some_and(|c| c.version > value.version);
             if !newer {
-                g.old.remove(&key);
-                self.insert(&mut g, key, value);
+                g.insert(key, value);
             }
         }
     }

@@ -22,6 +22,7 @@ pub mod consistency;
 pub mod error;
 pub mod event_store;
 pub mod export;
+mod generations;
 pub mod idempotency;
 pub mod relay;
 pub mod routes;
