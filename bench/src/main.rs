@@ -473,10 +473,16 @@ async fn messages_anywhere(
     let (api, a, ids) = (api.clone(), big.clone(), ids.clone());
     closed_loop(32, duration, move |client, i| {
         let (api, a, ids) = (api.clone(), a.clone(), ids.clone());
-        let id = ids[((client as u64 * 7919 + i * 104_729) % ids.len().max(1) as u64) as usize];
+        let id = ids[spread(client, i, ids.len() as u64) as usize];
         async move { send(&api, &a, Write::Message, id, i, false).await }
     })
     .await
+}
+
+/// Client `client`'s `i`-th pick of `0..n`: the clients' picks spread over
+/// all of it, none twice in a row (0 when `n` is 0).
+fn spread(client: usize, i: u64, n: u64) -> u64 {
+    (client as u64 * 7919 + i * 104_729) % n.max(1)
 }
 
 /// 32 clients reading list pages spread over pages 1..=`pages`.
@@ -484,7 +490,7 @@ async fn list_pages(api: &Api, big: &Account, pages: u64, duration: Duration) ->
     let (api, a) = (api.clone(), big.clone());
     closed_loop(32, duration, move |client, i| {
         let (api, a) = (api.clone(), a.clone());
-        let page = (client as u64 * 7919 + i * 104_729) % pages + 1;
+        let page = spread(client, i, pages) + 1;
         async move { get_ok(&api, &a, &format!("/conversations?status=open&page={page}")).await }
     })
     .await
