@@ -141,7 +141,7 @@ struct CachedState {
 /// streams are messages, seldom read again; kept, a thousand of them a
 /// second would push every conversation out within seconds, and each
 /// message's read of its conversation would fold it from its first event.
-/// Bounded by two generations ([`Generations`]): a hit keeps a stream.
+/// Bounded by two generations (`generations.rs`): a hit keeps a stream.
 #[derive(Clone)]
 pub struct AggregateCache {
     inner: Arc<Mutex<Generations<CacheKey, CachedState>>>,
