@@ -60,8 +60,9 @@ pub const APPENDED_CHANNEL: &str = "events_appended";
 /// commit. Measured with pgbench (32 clients, one insert a transaction, this
 /// machine): 4,600 commits/s without a `NOTIFY`, 2,300/s with one. So a
 /// committed command only signals this waker, and one task sends `NOTIFY
-/// events_appended` in a transaction of its own (no transaction id, no
-/// flush). Signals that come while a notification is on its way fold into
+/// events_appended` in a transaction of its own (it takes a transaction
+/// id, but writes nothing before its commit record, so Postgres does not
+/// wait for a flush at its commit). Signals that come while a notification is on its way fold into
 /// one more, sent after it; each is sent after the commits that signalled
 /// it. A lost notification (the task's connection failed) delays publishing
 /// only until the relay's periodic re-check.

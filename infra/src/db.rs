@@ -19,9 +19,30 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<PgPool> {
         .parse()
         .context("DATABASE_URL is not a valid Postgres URL")?;
     pool_options(settings)
-        .connect_with(options)
+        .connect_with(named(options))
         .await
         .context("connecting to Postgres")
+}
+
+/// `options` with `application_name` set to the running program's name
+/// (`command-service`, `relay`, `projections`, ...), unless the URL named
+/// one: `pg_stat_activity` and the server's log (`%a` in
+/// `log_line_prefix`) then tell which service a session or a statement
+/// belongs to.
+pub fn named(options: PgConnectOptions) -> PgConnectOptions {
+    if options.get_application_name().is_some() {
+        return options;
+    }
+    match program_name() {
+        Some(name) => options.application_name(&name),
+        None => options,
+    }
+}
+
+/// The running executable's file name.
+fn program_name() -> Option<String> {
+    let exe = std::env::current_exe().ok()?;
+    Some(exe.file_stem()?.to_string_lossy().into_owned())
 }
 
 /// The pool settings every service uses. No ping before each acquire
@@ -72,5 +93,19 @@ mod tests {
         ))));
         assert!(!is_unavailable(&sqlx::Error::RowNotFound));
         assert!(!is_unavailable(&sqlx::Error::Protocol("bad".into())));
+    }
+
+    #[test]
+    fn connections_are_named_after_the_program_unless_the_url_names_them() {
+        let unnamed: PgConnectOptions = "postgres://u@localhost/db".parse().unwrap();
+        let program = program_name().expect("a test binary has a name");
+        assert_eq!(
+            named(unnamed).get_application_name(),
+            Some(program.as_str())
+        );
+        let given: PgConnectOptions = "postgres://u@localhost/db?application_name=mine"
+            .parse()
+            .unwrap();
+        assert_eq!(named(given).get_application_name(), Some("mine"));
     }
 }

@@ -71,8 +71,9 @@ async fn connect_read_only(settings: &Settings) -> anyhow::Result<PgPool> {
     // Lazily: the service starts (and answers /health) even while the
     // migrations that create its role, or Postgres itself, are not there
     // yet; /ready says when it can read.
-    Ok(infra::db::pool_options(settings)
-        .connect_lazy_with(options.options([("default_transaction_read_only", "on")])))
+    Ok(infra::db::pool_options(settings).connect_lazy_with(
+        infra::db::named(options).options([("default_transaction_read_only", "on")]),
+    ))
 }
 
 impl Application {
