@@ -25,6 +25,7 @@
 //! JetStream has acknowledged every message of the batch. The leader keeps
 //! it in memory and writes it at most every [`CHECKPOINT_EVERY`].
 
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -33,8 +34,8 @@ use futures::future::try_join_all;
 use infra::envelope::Envelope;
 use infra::stored::{StoredEvent, COLUMNS, LOG_ORDER};
 use infra::Settings;
-use sqlx::postgres::PgListener;
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::postgres::{PgListener, PgRow};
+use sqlx::{Connection, PgConnection, PgPool, Row};
 
 use crate::event_store::APPENDED_CHANNEL;
 
@@ -75,31 +76,6 @@ pub async fn checkpoint(conn: &mut PgConnection) -> Result<Checkpoint, sqlx::Err
     Ok(Checkpoint { txid, position })
 }
 
-/// The next events after `after` that no open transaction can precede.
-pub async fn next_batch(
-    conn: &mut PgConnection,
-    after: Checkpoint,
-    limit: i64,
-) -> Result<Vec<StoredEvent>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "select {COLUMNS} from event_store.events \
-         where (txid, position) > ($1::text::xid8, $2) \
-           and txid < pg_snapshot_xmin(pg_current_snapshot()) \
-         order by {LOG_ORDER} limit $3"
-    ))
-    .bind(after.txid.to_string())
-    .bind(after.position)
-    .bind(limit)
-    .fetch_all(conn)
-    .await
-}
-
-/// The query of the relay's blocked check (public for the test that checks
-/// its plan).
-pub const BLOCKED_SQL: &str =
-    "select coalesce(max(txid) >= pg_snapshot_xmin(pg_current_snapshot()), false) \
-     from event_store.events";
-
 /// Whether committed events wait behind a transaction that is still open:
 /// whether the newest visible event's txid is at or past the horizon.
 ///
@@ -107,22 +83,103 @@ pub const BLOCKED_SQL: &str =
 /// `events_txid_position_idx`. The equivalent `exists(... where txid >=
 /// horizon)` cannot be estimated (the horizon is only known at run time),
 /// so Postgres scanned the whole log for it: 58 ms at 47k events, measured
-/// with `explain analyze`, and the relay asks after every batch.
-async fn blocked(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(BLOCKED_SQL).fetch_one(conn).await
+/// with `explain analyze`, and the relay asks every round (public for the
+/// test that checks its plan).
+pub const BLOCKED_SQL: &str =
+    "select coalesce(max(txid) >= pg_snapshot_xmin(pg_current_snapshot()), false) as blocked \
+     from event_store.events";
+
+/// The next events after `after` that no open transaction can precede, and
+/// whether committed events wait behind an open transaction, as the same
+/// snapshot saw them: a [`Round`], in one statement.
+pub async fn next_batch(
+    conn: &mut PgConnection,
+    after: Checkpoint,
+    limit: i64,
+) -> Result<Round, sqlx::Error> {
+    let rows: Vec<RoundRow> = sqlx::query_as(&NEXT_BATCH_SQL)
+        .bind(after.txid.to_string())
+        .bind(after.position)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?;
+    let blocked = rows.first().is_some_and(|row| row.blocked);
+    let events = rows.into_iter().filter_map(|row| row.event).collect();
+    Ok(Round { events, blocked })
 }
 
-/// Publishes the batch after `after`; returns how many were published and
-/// the checkpoint now, for [`save_checkpoint`].
+/// What one read of the log found.
+#[derive(Debug)]
+pub struct Round {
+    /// The events to publish, in the log's order.
+    pub events: Vec<StoredEvent>,
+    /// Whether committed events wait behind an open transaction.
+    pub blocked: bool,
+}
+
+/// A row of [`NEXT_BATCH_SQL`]: an event, or none when the read found
+/// nothing (the blocked check's row alone).
+struct RoundRow {
+    event: Option<StoredEvent>,
+    blocked: bool,
+}
+
+impl<'r> sqlx::FromRow<'r, PgRow> for RoundRow {
+    fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
+        let event = match row.try_get::<Option<i64>, _>("position")? {
+            Some(_) => Some(StoredEvent::from_row(row)?),
+            None => None,
+        };
+        Ok(RoundRow {
+            event,
+            blocked: row.try_get("blocked")?,
+        })
+    }
+}
+
+/// The query of [`next_batch`] (public for the test that checks its plan):
+/// the blocked check's one row, joined to the events to publish (none, or
+/// up to the limit). The check reads the events' own snapshot.
+pub static NEXT_BATCH_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "select e.*, h.blocked from ({BLOCKED_SQL}) h \
+         left join lateral ( \
+           select {COLUMNS} from event_store.events \
+           where (txid, position) > ($1::text::xid8, $2) \
+             and txid < pg_snapshot_xmin(pg_current_snapshot()) \
+           order by {LOG_ORDER} limit $3) e on true \
+         order by e.txid, e.position"
+    )
+});
+
+/// What [`publish_batch`] did.
+#[derive(Debug, Clone, Copy)]
+pub struct Published {
+    /// How many events it published.
+    pub count: usize,
+    /// The checkpoint now, for [`save_checkpoint`].
+    pub checkpoint: Checkpoint,
+    /// [`Round::blocked`] of the read it published.
+    pub blocked: bool,
+}
+
+/// Publishes the batch after `after`.
 pub async fn publish_batch(
     conn: &mut PgConnection,
     js: &jetstream::Context,
     subject_prefix: &str,
     after: Checkpoint,
-) -> anyhow::Result<(usize, Checkpoint)> {
-    let batch = next_batch(conn, after, BATCH).await?;
+) -> anyhow::Result<Published> {
+    let Round {
+        events: batch,
+        blocked,
+    } = next_batch(conn, after, BATCH).await?;
     let Some(last) = batch.last() else {
-        return Ok((0, after));
+        return Ok(Published {
+            count: 0,
+            checkpoint: after,
+            blocked,
+        });
     };
     let mut acks = Vec::with_capacity(batch.len());
     for event in &batch {
@@ -141,11 +198,14 @@ pub async fn publish_batch(
     try_join_all(acks)
         .await
         .context("waiting for JetStream acknowledgements")?;
-    let now = Checkpoint {
-        txid: last.txid,
-        position: last.position,
-    };
-    Ok((batch.len(), now))
+    Ok(Published {
+        count: batch.len(),
+        checkpoint: Checkpoint {
+            txid: last.txid,
+            position: last.position,
+        },
+        blocked,
+    })
 }
 
 /// Writes the checkpoint, counting `published` more events. Only a forward
@@ -186,7 +246,7 @@ pub async fn run(
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let lead = async {
-            let mut lock_conn = PgConnection::connect(settings.database_url.expose()).await?;
+            let mut lock_conn = PgConnection::connect_with(&pool.connect_options()).await?;
             while !try_lead(&mut lock_conn).await? {
                 tokio::time::sleep(STANDBY_RETRY).await;
             }
@@ -267,8 +327,9 @@ async fn lead(
     let mut unsaved: i64 = 0;
     let mut last_saved = Instant::now();
     loop {
-        let published;
-        (published, after) = publish_batch(&mut conn, js, &settings.subject_prefix, after).await?;
+        let round = publish_batch(&mut conn, js, &settings.subject_prefix, after).await?;
+        after = round.checkpoint;
+        let published = round.count;
         unsaved += published as i64;
         if last_saved.elapsed() >= CHECKPOINT_EVERY {
             if unsaved > 0 {
@@ -286,7 +347,7 @@ async fn lead(
         if published as i64 == BATCH {
             continue;
         }
-        let wait = if blocked(&mut conn).await? {
+        let wait = if round.blocked {
             let since = *blocked_since.get_or_insert_with(Instant::now);
             if since.elapsed() >= BLOCKED_WARN_AFTER
                 && last_warned.is_none_or(|t: Instant| t.elapsed() >= BLOCKED_WARN_AFTER)

@@ -214,7 +214,7 @@ async fn a_standby_relay_takes_over_when_the_leader_dies() {
     assert_exactly_once_in_stream_order(&published(&env).await, &committed);
 }
 
-/// The relay asks whether it is blocked after every batch: on a log of
+/// The relay asks whether it is blocked after every round: on a log of
 /// thousands of events the question must be an index lookup, not a scan of
 /// the log (it was a sequential scan, 58 ms at 47k events, before
 /// `max(txid)`). Checked on the plan, never on a timing.
@@ -243,6 +243,83 @@ async fn the_blocked_check_reads_the_txid_index_not_the_whole_log() {
     let plan = plan.to_string();
     assert!(!plan.contains("Seq Scan"), "{plan}");
     assert!(plan.contains("events_txid_position_idx"), "{plan}");
+    // The read of a round, which asks it too.
+    let plan: serde_json::Value = sqlx::query_scalar(&format!(
+        "explain (format json) {}",
+        *command_service::relay::NEXT_BATCH_SQL
+    ))
+    .bind("0")
+    .bind(0_i64)
+    .bind(500_i64)
+    .fetch_one(&env.pool)
+    .await
+    .unwrap();
+    let plan = plan.to_string();
+    assert!(!plan.contains("Seq Scan"), "{plan}");
+}
+
+/// Reads the log after `after` until the read finds `want` events (the
+/// horizon is the cluster's: other tests' transactions hold it back a moment).
+async fn read_until(
+    pool: &PgPool,
+    after: command_service::relay::Checkpoint,
+    want: usize,
+) -> command_service::relay::Round {
+    let mut conn = pool.acquire().await.unwrap();
+    let end = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let round = command_service::relay::next_batch(&mut conn, after, 500)
+            .await
+            .unwrap();
+        if round.events.len() == want {
+            return round;
+        }
+        assert!(
+            tokio::time::Instant::now() < end,
+            "timed out waiting for {want} events, read {}",
+            round.events.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A read of the log also tells whether committed events wait behind an
+/// open transaction (one statement instead of two a round), as the same
+/// snapshot saw it, also when it finds nothing to publish.
+#[tokio::test]
+async fn a_read_of_the_log_tells_whether_events_wait_behind_an_open_transaction() {
+    use command_service::relay::Checkpoint;
+    let env = TestEnv::new().await;
+    let mut conn = env.pool.acquire().await.unwrap();
+    let first = Uuid::new_v4();
+    insert_event(&mut conn, first, "blocked-1", 1).await;
+    // An open transaction with a transaction id, then an event committed
+    // after it: the event waits behind it.
+    let mut open = env.pool.begin().await.unwrap();
+    sqlx::query("select pg_current_xact_id()")
+        .execute(&mut *open)
+        .await
+        .unwrap();
+    let second = Uuid::new_v4();
+    insert_event(&mut conn, second, "blocked-2", 1).await;
+
+    let round = read_until(&env.pool, Checkpoint::default(), 1).await;
+    assert_eq!(round.events[0].event_id, first);
+    assert!(round.blocked, "the second event waits");
+    let after_first = Checkpoint {
+        txid: round.events[0].txid,
+        position: round.events[0].position,
+    };
+    let empty = command_service::relay::next_batch(&mut conn, after_first, 500)
+        .await
+        .unwrap();
+    assert!(empty.events.is_empty());
+    assert!(empty.blocked, "the second event still waits");
+
+    open.commit().await.unwrap();
+    let round = read_until(&env.pool, after_first, 1).await;
+    assert_eq!(round.events[0].event_id, second);
+    assert!(!round.blocked, "nothing waits any more");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
