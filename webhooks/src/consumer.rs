@@ -7,7 +7,9 @@
 //! and only one process per consumer name works (an advisory lock; the
 //! others stand by). Messages are handled in feed order, in batches of
 //! whatever has arrived (up to [`BATCH`]): the deliveries of a batch and the
-//! checkpoint commit together, one commit per batch, then the batch is
+//! checkpoint commit together, one commit per batch that enqueues any (a
+//! batch that enqueues none writes its checkpoint only when one is due,
+//! [`CHECKPOINT_EVERY`]), then the batch is
 //! acked with one double ack of its last message (the consumer acks all:
 //! an ack covers every message before it). A crash between commit and ack
 //! means a redelivery, which inserts nothing new (deliveries have
@@ -19,7 +21,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy, PullConsumer};
@@ -46,6 +48,13 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Most messages enqueued in one transaction.
 pub const BATCH: usize = 200;
+/// How often, at most, the consumer checks that it still holds its lock,
+/// and writes a checkpoint that no delivery carries. Batches are small at
+/// moderate rates (a few messages each), and most enqueue nothing: both
+/// were four statements a batch. A successor, or this consumer after a
+/// restart, goes over at most this much of the feed again, which enqueues
+/// nothing twice (deliveries have deterministic ids).
+pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
 /// The stream sequence of the last message turned into deliveries.
 pub async fn checkpoint(pool: &PgPool) -> anyhow::Result<u64> {
@@ -138,6 +147,8 @@ pub async fn run(
             Ok(mut messages) => {
                 backoff = FIRST_BACKOFF;
                 tracing::info!(consumer = %config.consumer, "webhook consumer consuming");
+                let mut last_checked = Instant::now();
+                let mut last_saved = Instant::now();
                 loop {
                     let next = tokio::select! {
                         biased;
@@ -165,20 +176,31 @@ pub async fn run(
                             None => break,
                         }
                     }
-                    if lock_conn.execute("select 1").await.is_err() {
-                        tracing::warn!("lost the consumer lock; waiting to lead again");
-                        lock_conn = tokio::select! {
-                            biased;
-                            _ = &mut shutdown => return Ok(()),
-                            conn = wait_to_lead(&pool, CONSUMER_LOCK, &config.consumer) => conn,
-                        };
-                        break;
+                    // Still the only consumer? A broken lock connection
+                    // means another may lead now; what both enqueue meanwhile
+                    // is enqueued once (deterministic ids).
+                    if last_checked.elapsed() >= CHECKPOINT_EVERY {
+                        if lock_conn.execute("select 1").await.is_err() {
+                            tracing::warn!("lost the consumer lock; waiting to lead again");
+                            lock_conn = tokio::select! {
+                                biased;
+                                _ = &mut shutdown => return Ok(()),
+                                conn = wait_to_lead(&pool, CONSUMER_LOCK, &config.consumer) => conn,
+                            };
+                            break;
+                        }
+                        last_checked = Instant::now();
                     }
-                    let handled = handle(&pool, &urls, &config, &batch, &mut shutdown).await;
-                    let Ok(enqueued) = handled else {
+                    let checkpoint_due = last_saved.elapsed() >= CHECKPOINT_EVERY;
+                    let handled =
+                        handle(&pool, &urls, &config, &batch, checkpoint_due, &mut shutdown).await;
+                    let Ok(handled) = handled else {
                         return Ok(());
                     };
-                    if enqueued > 0 {
+                    if handled.saved {
+                        last_saved = Instant::now();
+                    }
+                    if handled.enqueued > 0 {
                         wake.notify_one();
                     }
                     if broken {
@@ -229,15 +251,25 @@ pub(crate) async fn wait_to_lead(pool: &PgPool, class: i32, name: &str) -> PgCon
 /// Shutdown came while a message was being retried.
 struct Abandoned;
 
-/// Enqueues a batch of messages until it commits, then acks them; returns
-/// how many deliveries it enqueued.
+/// What became of a batch.
+#[derive(Debug, Clone, Copy)]
+struct Handled {
+    /// Deliveries enqueued.
+    enqueued: u64,
+    /// Whether the checkpoint was written.
+    saved: bool,
+}
+
+/// Enqueues a batch of messages until it commits, then acks them. The
+/// checkpoint is written with any deliveries, or when `checkpoint_due`.
 async fn handle<S>(
     pool: &PgPool,
     urls: &BlobUrls,
     config: &Config,
     batch: &[jetstream::Message],
+    checkpoint_due: bool,
     shutdown: &mut S,
-) -> Result<u64, Abandoned>
+) -> Result<Handled, Abandoned>
 where
     S: Future<Output = ()> + Unpin + futures::future::FusedFuture,
 {
@@ -257,8 +289,8 @@ where
         .max()
         .unwrap_or(0);
     let mut backoff = FIRST_BACKOFF;
-    let enqueued = loop {
-        let attempt = enqueue(pool, urls, config, &envelopes, sequence);
+    let handled = loop {
+        let attempt = enqueue(pool, urls, config, &envelopes, sequence, checkpoint_due);
         let outcome = tokio::select! {
             biased;
             _ = &mut *shutdown => return Err(Abandoned),
@@ -288,7 +320,7 @@ where
             tracing::warn!(error = %e, "ack failed; the batch will be redelivered");
         }
     }
-    Ok(enqueued)
+    Ok(handled)
 }
 
 /// Waits until the read model has applied `version` of `stream`, for at most
@@ -539,14 +571,16 @@ struct Pending {
 }
 
 /// The deliveries of a batch of messages, inserted with the checkpoint (the
-/// batch's last stream sequence) in one transaction.
+/// batch's last stream sequence) in one transaction; without deliveries,
+/// the checkpoint alone only when `checkpoint_due`.
 async fn enqueue(
     pool: &PgPool,
     urls: &BlobUrls,
     config: &Config,
     envelopes: &[Option<Envelope>],
     sequence: u64,
-) -> anyhow::Result<u64> {
+    checkpoint_due: bool,
+) -> anyhow::Result<Handled> {
     let mut receivers = Receivers::default();
     let mut pending = Vec::new();
     for env in envelopes.iter().flatten() {
@@ -564,6 +598,12 @@ async fn enqueue(
         {
             pending.push((env, account_id, p));
         }
+    }
+    if pending.is_empty() && !checkpoint_due {
+        return Ok(Handled {
+            enqueued: 0,
+            saved: false,
+        });
     }
     let mut tx = pool.begin().await?;
     let mut inserted = 0;
@@ -597,5 +637,8 @@ async fn enqueue(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(inserted)
+    Ok(Handled {
+        enqueued: inserted,
+        saved: true,
+    })
 }
