@@ -245,10 +245,10 @@ impl EarlyActivity {
 /// three statements (the message, the report fact, the first response) and
 /// an update of its conversation's row, which rewrites the row and every
 /// index on `last_activity_at`. A [`crate::batch::Batch`] gathers a run of
-/// them and [`Run::write`] writes the run in two statements: the rows,
-/// each conversation's and each sending contact's activity once (the
-/// greatest time of the run, so a conversation with ten messages in the run
-/// is rewritten once), then the report facts ([`crate::reports::messages`]).
+/// them and [`Run::write`] writes the run in one statement: the rows, their
+/// report facts and first responses, and each conversation's and each
+/// sending contact's activity once (the greatest time of the run, so a
+/// conversation with ten messages in the run is rewritten once).
 /// A replay may keep the rows and facts aside instead, for another
 /// connection to insert ([`Run::rows_aside`]); it then writes the activity
 /// moves and first responses only.
@@ -381,10 +381,18 @@ impl Run {
             aside.append(rows);
             return Ok(early);
         }
+        // The rows, their report facts and first responses, and the
+        // activity moves: each writes a table of its own.
         const LIVE: &str = concat!(
             rows_as_m!(),
             ", inserted as (",
             insert_rows!("on conflict (id) do nothing"),
+            "), ",
+            crate::reports::facts_of_rows!(),
+            ", facts as (",
+            crate::reports::insert_facts!("f", "on conflict (message_id) do nothing"),
+            "), responses as (",
+            crate::reports::insert_first_responses!("f"),
             "), ",
             move_activity!()
         );
@@ -393,6 +401,12 @@ impl Run {
             ", inserted as (",
             insert_rows!(""),
             "), ",
+            crate::reports::facts_of_rows!(),
+            ", facts as (",
+            crate::reports::insert_facts!("f", "on conflict (message_id) do nothing"),
+            "), responses as (",
+            crate::reports::insert_first_responses!("f"),
+            "), ",
             move_activity!()
         );
         let statement = if self.replay { REPLAY } else { LIVE };
@@ -400,7 +414,6 @@ impl Run {
             .fetch_all(&mut *conn)
             .await
             .map_err(|e| crate::apply::insert_error(e, self.replay))?;
-        crate::reports::messages(conn, &MessageFacts::of(&rows)).await?;
         Ok(early)
     }
 }

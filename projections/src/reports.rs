@@ -128,19 +128,21 @@ macro_rules! insert_facts {
         )
     };
 }
-pub(crate) use {facts_of_rows, insert_facts};
 
-/// The first responses among `m`: a user's public reply, the least `(time,
-/// message id)` per conversation, kept only if it is earlier than the one
-/// already recorded.
-macro_rules! first_responses {
-    () => {
-        "insert into report_conversations as r \
+/// The first responses among the facts `$source`: a user's public reply,
+/// the least `(time, message id)` per conversation, kept only if it is
+/// earlier than the one already recorded.
+macro_rules! insert_first_responses {
+    ($source:literal) => {
+        concat!(
+            "insert into report_conversations as r \
            (conversation_id, account_id, inbox_id, first_response_at, first_responder_id, \
             first_response_id) \
          select distinct on (conversation_id) conversation_id, account_id, inbox_id, \
            created_at, sender_user_id, message_id \
-         from m where message_type = 1 and not private and sender_user_id is not null \
+         from ",
+            $source,
+            " where message_type = 1 and not private and sender_user_id is not null \
          order by conversation_id, created_at, message_id \
          on conflict (conversation_id) do update set \
            first_response_at = excluded.first_response_at, \
@@ -149,21 +151,10 @@ macro_rules! first_responses {
          where r.first_response_at is null \
             or (excluded.first_response_at, excluded.first_response_id) \
                < (r.first_response_at, r.first_response_id)"
+        )
     };
 }
-
-/// The facts of a run of posted messages and the first responses among
-/// them, in one statement.
-pub async fn messages(conn: &mut PgConnection, facts: &MessageFacts) -> Result<(), ApplyError> {
-    const STATEMENT: &str = concat!(
-        facts_as_m!(),
-        ", facts as (",
-        insert_facts!("m", "on conflict (message_id) do nothing"),
-        ") ",
-        first_responses!()
-    );
-    Ok(facts.write(conn, STATEMENT).await?)
-}
+pub(crate) use {facts_of_rows, insert_facts, insert_first_responses};
 
 /// The first responses among the facts only: for a replay's batch that
 /// keeps the rows and their facts aside, for another connection
@@ -172,7 +163,7 @@ pub async fn first_responses(
     conn: &mut PgConnection,
     facts: &MessageFacts,
 ) -> Result<(), ApplyError> {
-    const STATEMENT: &str = concat!(facts_as_m!(), " ", first_responses!());
+    const STATEMENT: &str = concat!(facts_as_m!(), " ", insert_first_responses!("m"));
     Ok(facts.write(conn, STATEMENT).await?)
 }
 

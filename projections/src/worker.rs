@@ -33,6 +33,7 @@
 //! messages, finishes the batch in hand (commit, then ack) and returns.
 
 use std::future::Future;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -408,6 +409,15 @@ impl<E: Into<anyhow::Error>> From<E> for BatchError {
     }
 }
 
+/// How a batch's transaction begins: with the pause lock shared and
+/// `search_path` (what `schema::use_schema` sets), in the same round trip.
+static BEGIN: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "begin; select pg_advisory_xact_lock_shared({}); set local search_path to {LIVE_SCHEMA}",
+        crate::PAUSE_LOCK
+    )
+});
+
 /// One transaction: pause lock shared, `read_model`, every item in one
 /// [`Batch`], whose close also records the checkpoint; commit.
 async fn apply_batch(
@@ -416,14 +426,7 @@ async fn apply_batch(
     last_sequence: u64,
     guard: Guard,
 ) -> Result<(), BatchError> {
-    let mut tx = pool.begin().await?;
-    // The pause lock and `search_path` (what `schema::use_schema` sets) in
-    // one round trip.
-    sqlx::query("select pg_advisory_xact_lock_shared($1), set_config('search_path', $2, true)")
-        .bind(crate::PAUSE_LOCK)
-        .bind(LIVE_SCHEMA)
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = pool.begin_with(BEGIN.as_str()).await?;
     let streams = items.iter().filter_map(|item| match item {
         Item::Envelope(env) => Some(env.streamid.as_str()),
         Item::Unreadable(..) => None,
