@@ -147,6 +147,27 @@ macro_rules! move_activity {
     };
 }
 
+/// A run's statement: the rows of `m` (their insert ending with
+/// `$on_conflict`), their report facts and first responses, and the
+/// activity they move; each part writes a table of its own.
+macro_rules! write_run {
+    ($on_conflict:literal) => {
+        concat!(
+            rows_as_m!(),
+            ", inserted as (",
+            insert_rows!($on_conflict),
+            "), ",
+            crate::reports::facts_of_rows!(),
+            ", facts as (",
+            crate::reports::insert_facts!("f", "on conflict (message_id) do nothing"),
+            "), responses as (",
+            crate::reports::insert_first_responses!("f"),
+            "), ",
+            move_activity!()
+        )
+    };
+}
+
 impl MessageRows {
     fn push(&mut self, m: &NewMessageRow<'_>, at: DateTime<Utc>) {
         let (sender_type, sender_id) = sender_columns(m.sender);
@@ -381,34 +402,8 @@ impl Run {
             aside.append(rows);
             return Ok(early);
         }
-        // The rows, their report facts and first responses, and the
-        // activity moves: each writes a table of its own.
-        const LIVE: &str = concat!(
-            rows_as_m!(),
-            ", inserted as (",
-            insert_rows!("on conflict (id) do nothing"),
-            "), ",
-            crate::reports::facts_of_rows!(),
-            ", facts as (",
-            crate::reports::insert_facts!("f", "on conflict (message_id) do nothing"),
-            "), responses as (",
-            crate::reports::insert_first_responses!("f"),
-            "), ",
-            move_activity!()
-        );
-        const REPLAY: &str = concat!(
-            rows_as_m!(),
-            ", inserted as (",
-            insert_rows!(""),
-            "), ",
-            crate::reports::facts_of_rows!(),
-            ", facts as (",
-            crate::reports::insert_facts!("f", "on conflict (message_id) do nothing"),
-            "), responses as (",
-            crate::reports::insert_first_responses!("f"),
-            "), ",
-            move_activity!()
-        );
+        const LIVE: &str = write_run!("on conflict (id) do nothing");
+        const REPLAY: &str = write_run!("");
         let statement = if self.replay { REPLAY } else { LIVE };
         let early: Vec<(i64, DateTime<Utc>)> = bind_rows!(sqlx::query_as(statement), rows)
             .fetch_all(&mut *conn)
