@@ -265,22 +265,23 @@ async fn read_until(
     after: command_service::relay::Checkpoint,
     want: usize,
 ) -> command_service::relay::Round {
-    let mut conn = pool.acquire().await.unwrap();
-    let end = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let round = command_service::relay::next_batch(&mut conn, after, 500)
-            .await
-            .unwrap();
-        if round.events.len() == want {
-            return round;
-        }
-        assert!(
-            tokio::time::Instant::now() < end,
-            "timed out waiting for {want} events, read {}",
-            round.events.len()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let last = std::sync::Mutex::new(None);
+    let last_read = &last;
+    eventually(
+        &format!("a read of the log to find {want} events"),
+        Duration::from_secs(10),
+        move || async move {
+            let mut conn = pool.acquire().await.unwrap();
+            let round = command_service::relay::next_batch(&mut conn, after, 500)
+                .await
+                .unwrap();
+            let found = round.events.len() == want;
+            *last_read.lock().unwrap() = Some(round);
+            found
+        },
+    )
+    .await;
+    last.into_inner().unwrap().expect("read at least once")
 }
 
 /// A read of the log also tells whether committed events wait behind an
