@@ -11,6 +11,7 @@ use domain::Actor;
 use infra::tokens::{self, OwnerType};
 use sqlx::PgPool;
 
+use crate::admissions::Admitted;
 use crate::error::ApiError;
 use crate::write_model;
 use crate::AppState;
@@ -139,6 +140,8 @@ pub enum Bots {
 /// One round trip: the token's owner together with what the checks need
 /// (the account's existence, a user's role, whether a bot is connected to
 /// one of the account's inboxes); every write pays this, so it is one query.
+/// None when the caller was admitted lately and nothing that decides it has
+/// changed since ([`crate::admissions`]).
 pub async fn account_caller(
     req: &HttpRequest,
     state: &AppState,
@@ -149,9 +152,42 @@ pub async fn account_caller(
         return Err(ApiError::NotSignedIn);
     };
     let hash = tokens::hash(&token);
+    if let Some(admitted) = state.admitted.get(&hash, account_id) {
+        let found = Found {
+            account_exists: true,
+            admitted,
+        };
+        return admit(&found, account_id, bots);
+    }
+    let ticket = state.admitted.ticket();
+    let Some(found) = admission(state, &hash, account_id).await? else {
+        return Err(ApiError::Unauthorized("Invalid Access Token"));
+    };
+    let caller = admit(&found, account_id, bots);
+    if let (Some(ticket), Ok(_)) = (ticket, &caller) {
+        state
+            .admitted
+            .put(ticket, &hash, account_id, found.admitted);
+    }
+    caller
+}
+
+/// What the admission statement found for a known token.
+struct Found {
+    /// Whether the account exists (and is not deleted).
+    account_exists: bool,
+    admitted: Admitted,
+}
+
+/// What the admission statement finds for a token; `None` for an unknown one.
+async fn admission(
+    state: &AppState,
+    hash: &str,
+    account_id: i64,
+) -> Result<Option<Found>, ApiError> {
     // On a kept connection: no second round trip when it is given back.
     let found: Option<(String, i64, bool, Option<String>, bool)> = state
-        .admissions
+        .admission_connections
         .fetch_optional(&state.pool, || {
             sqlx::query_as(
                 "select t.owner_type, t.owner_id, \
@@ -162,16 +198,34 @@ pub async fn account_caller(
                      where i.account_id = $2 and i.agent_bot_id = t.owner_id) \
                  from write_model.access_tokens t where t.token_hash = $1",
             )
-            .bind(hash.as_str())
+            .bind(hash)
             .bind(account_id)
         })
         .await?;
-    let Some((owner_type, owner_id, account_exists, role, bot_connected)) = found else {
-        return Err(ApiError::Unauthorized("Invalid Access Token"));
-    };
-    let principal = match OwnerType::parse(&owner_type) {
-        Some(OwnerType::User) => Principal::User(owner_id),
-        Some(OwnerType::AgentBot) => Principal::AgentBot(owner_id),
+    Ok(found.map(
+        |(owner_type, owner_id, account_exists, role, bot_connected)| Found {
+            account_exists,
+            admitted: Admitted {
+                owner_type,
+                owner_id,
+                role,
+                bot_connected,
+            },
+        },
+    ))
+}
+
+/// Chatwoot's checks, in its order, on what an admission found.
+fn admit(found: &Found, account_id: i64, bots: Bots) -> Result<AccountCaller, ApiError> {
+    let Admitted {
+        owner_type,
+        owner_id,
+        role,
+        bot_connected,
+    } = &found.admitted;
+    let principal = match OwnerType::parse(owner_type) {
+        Some(OwnerType::User) => Principal::User(*owner_id),
+        Some(OwnerType::AgentBot) => Principal::AgentBot(*owner_id),
         _ => return Err(ApiError::Unauthorized("Invalid Access Token")),
     };
     if matches!(principal, Principal::AgentBot(_)) && bots == Bots::Refused {
@@ -179,11 +233,11 @@ pub async fn account_caller(
             "Access to this endpoint is not authorized for bots",
         ));
     }
-    if !account_exists {
+    if !found.account_exists {
         return Err(ApiError::NotFound);
     }
     match principal {
-        Principal::User(_) => match role.and_then(|r| Role::parse(&r).ok()) {
+        Principal::User(_) => match role.as_deref().and_then(|r| Role::parse(r).ok()) {
             Some(role) => Ok(AccountCaller {
                 principal,
                 account_id,
@@ -196,7 +250,7 @@ pub async fn account_caller(
         // ---- agent bots and sso ----
         // An agent bot acts in an account only while it is connected to one
         // of the account's inboxes (set_agent_bot).
-        Principal::AgentBot(_) if bot_connected => Ok(AccountCaller {
+        Principal::AgentBot(_) if *bot_connected => Ok(AccountCaller {
             principal,
             account_id,
             role: None,

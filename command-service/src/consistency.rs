@@ -3,10 +3,10 @@
 //! After a command commits, the handler waits until the projection has
 //! applied the last version it wrote of every stream. The projection sends
 //! `NOTIFY read_model_applied, '<stream id> <version>'` after each batch
-//! commits; one listener connection per process turns those into wake-ups
-//! for the waiting requests, and remembers the latest version of the
-//! streams it last heard of. A waiter registers and looks at what was
-//! remembered in one step under the listener's lock, so a notification that
+//! commits; the process's listener connection ([`crate::listener`]) turns
+//! those into wake-ups for the waiting requests, and remembers the latest
+//! version of the streams it last heard of. A waiter registers and looks at
+//! what was remembered in one step under a lock, so a notification that
 //! came before it registered is not missed, and a wait asks Postgres
 //! nothing. A re-check of `read_model.stream_versions` after every
 //! [`RECHECK`] without word covers notifications lost while the listener
@@ -17,7 +17,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio::sync::oneshot;
 
@@ -124,33 +123,21 @@ pub struct ReadYourWrites {
 }
 
 impl ReadYourWrites {
-    /// Starts the listener task, listening before it returns.
-    pub async fn start(pool: PgPool, timeout: Duration) -> anyhow::Result<Self> {
-        let board = Arc::new(Mutex::new(Board::new()));
-        let mut listener = PgListener::connect_with(&pool).await?;
-        listener.listen(APPLIED_CHANNEL).await?;
-        let heard = board.clone();
-        tokio::spawn(async move {
-            loop {
-                match listener.recv().await {
-                    Ok(n) => {
-                        if let Some((stream_id, version)) = parse(n.payload()) {
-                            lock(&heard).hear(stream_id, version);
-                        }
-                    }
-                    Err(e) => {
-                        // PgListener reconnects on the next recv; waiters fall back to re-checks.
-                        tracing::warn!(error = %e, "read-your-writes listener lost its connection");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                }
-            }
-        });
-        Ok(ReadYourWrites {
+    /// A waiter that hears nothing until [`crate::listener::start`] passes
+    /// it the notifications of its connection.
+    pub fn new(pool: PgPool, timeout: Duration) -> Self {
+        ReadYourWrites {
             pool,
-            board,
+            board: Arc::new(Mutex::new(Board::new())),
             timeout,
-        })
+        }
+    }
+
+    /// A notification on [`APPLIED_CHANNEL`]: `'<stream id> <version>'`.
+    pub(crate) fn heard(&self, payload: &str) {
+        if let Some((stream_id, version)) = parse(payload) {
+            lock(&self.board).hear(stream_id, version);
+        }
     }
 
     /// Waits until every `(stream id, version)` is applied, up to the bound.

@@ -41,6 +41,7 @@ use sqlx::{PgConnection, PgPool, Postgres};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+use crate::admissions::{may_change_admissions, Admissions};
 use crate::error::ApiError;
 use crate::generations::Generations;
 
@@ -614,6 +615,7 @@ pub struct EventStore {
     pool: PgPool,
     cache: AggregateCache,
     waker: RelayWaker,
+    admissions: Option<Admissions>,
 }
 
 impl EventStore {
@@ -625,7 +627,16 @@ impl EventStore {
             waker: RelayWaker::spawn(pool.clone()),
             pool,
             cache: AggregateCache::new(infra::settings::DEFAULT_AGGREGATE_CACHE_STREAMS),
+            admissions: None,
         }
+    }
+
+    /// The same store, forgetting `admissions` after every command that
+    /// may have changed one ([`crate::admissions::may_change_admissions`]),
+    /// before the command answers.
+    pub fn with_admissions(mut self, admissions: Admissions) -> Self {
+        self.admissions = Some(admissions);
+        self
     }
 
     /// The same store with a cache of `streams` streams instead (0 turns
@@ -686,6 +697,11 @@ impl EventStore {
             }
             if !uow.appended.is_empty() {
                 self.waker.wake();
+            }
+            if let Some(admissions) = &self.admissions {
+                if uow.appended.keys().any(|s| may_change_admissions(s)) {
+                    admissions.forget_all();
+                }
             }
             let kept = uow.worth_keeping();
             uow.cache.put_all(kept);

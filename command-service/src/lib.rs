@@ -15,6 +15,7 @@
 //! their Chatwoot bodies are in [`error`].
 
 pub mod admin;
+pub mod admissions;
 pub mod auth;
 pub mod blobs;
 pub mod body;
@@ -24,6 +25,7 @@ pub mod event_store;
 pub mod export;
 mod generations;
 pub mod idempotency;
+pub mod listener;
 pub mod relay;
 pub mod routes;
 pub mod write_model;
@@ -64,9 +66,11 @@ pub struct AppState {
     pub conversation_ids: write_model::ConversationIds,
     /// Inboxes' channel types.
     pub inbox_channels: write_model::InboxChannels,
-    /// Connections for the admission statement every write runs, outside
-    /// the pool (`infra::spares`).
-    pub admissions: infra::spares::Spares,
+    /// Admissions kept between requests ([`admissions`]).
+    pub admitted: admissions::Admissions,
+    /// Connections for the admission statement, outside the pool
+    /// (`infra::spares`).
+    pub admission_connections: infra::spares::Spares,
 }
 
 impl AppState {
@@ -181,18 +185,22 @@ impl Application {
     pub async fn build_with_pool(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))?;
         let port = listener.local_addr()?.port();
-        let ryw = ReadYourWrites::start(pool.clone(), settings.read_your_writes_timeout).await?;
+        let ryw = ReadYourWrites::new(pool.clone(), settings.read_your_writes_timeout);
+        let admitted = admissions::Admissions::new(settings.admission_cache_entries);
+        listener::start(pool.clone(), ryw.clone(), admitted.clone()).await?;
         let max_body = settings.max_body_bytes;
         let state = web::Data::new(AppState {
             store: EventStore::new(pool.clone())
-                .with_cached_streams(settings.aggregate_cache_streams),
+                .with_cached_streams(settings.aggregate_cache_streams)
+                .with_admissions(admitted.clone()),
             pool: pool.clone(),
             ryw,
             blobs: infra::blobs::BlobStore::from_settings(&settings)?,
             blob_urls: query_service::render::BlobUrls::from_settings(&settings),
             conversation_ids: write_model::ConversationIds::new(100_000),
             inbox_channels: write_model::InboxChannels::new(100_000),
-            admissions: infra::spares::Spares::beside(&pool),
+            admitted,
+            admission_connections: infra::spares::Spares::beside(&pool),
             settings,
         });
         tokio::spawn(idempotency::sweep_forever(pool.clone()));

@@ -66,6 +66,10 @@ pub struct Settings {
     /// Streams the command service keeps folded between commands
     /// (`AGGREGATE_CACHE_STREAMS`; 0 turns the cache off).
     pub aggregate_cache_streams: usize,
+    /// Callers the command service keeps admitted between requests
+    /// (`ADMISSION_CACHE_ENTRIES`, token and account pairs; 0 turns the
+    /// cache off; docs/adr/0011).
+    pub admission_cache_entries: u64,
     /// Where attachment and avatar bytes are kept (`BLOB_STORE`, `BLOB_DIR`,
     /// `S3_*`).
     pub blob_backend: BlobBackend,
@@ -170,6 +174,7 @@ impl Settings {
                 "AGGREGATE_CACHE_STREAMS",
                 DEFAULT_AGGREGATE_CACHE_STREAMS,
             )?,
+            admission_cache_entries: parsed("ADMISSION_CACHE_ENTRIES", 10_000)?,
             blob_backend: blob_backend()?,
             max_file_bytes: parsed("MAX_FILE_BYTES", 40 * 1024 * 1024)?,
         })

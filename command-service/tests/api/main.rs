@@ -6,6 +6,7 @@
     reason = "test helpers fail loudly; clippy's allow-unwrap-in-tests only covers #[test] fns"
 )]
 
+mod admissions;
 mod agent_bots;
 mod app;
 mod assignment_activity;

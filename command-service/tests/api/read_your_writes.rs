@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use command_service::admissions::Admissions;
 use command_service::consistency::{ReadYourWrites, Visibility, APPLIED_CHANNEL};
 use sqlx::PgPool;
 
@@ -20,9 +21,11 @@ async fn notify(pool: &PgPool, payloads: &[&str]) {
 /// A waiter over the test's read model.
 async fn waiter(env: &TestEnv, timeout: Duration) -> ReadYourWrites {
     projections::schema::ensure(&env.pool).await.unwrap();
-    ReadYourWrites::start(env.pool.clone(), timeout)
+    let ryw = ReadYourWrites::new(env.pool.clone(), timeout);
+    command_service::listener::start(env.pool.clone(), ryw.clone(), Admissions::new(0))
         .await
-        .unwrap()
+        .unwrap();
+    ryw
 }
 
 fn written(stream_id: &str, version: i64) -> Vec<(String, i64)> {
