@@ -140,8 +140,9 @@ pub enum Bots {
 /// One round trip: the token's owner together with what the checks need
 /// (the account's existence, a user's role, whether a bot is connected to
 /// one of the account's inboxes); every write pays this, so it is one query.
-/// None when the caller was admitted lately and nothing that decides it has
-/// changed since ([`crate::admissions`]).
+/// No round trip at all when the caller was admitted lately and nothing
+/// that decides it has changed since ([`crate::admissions`]); Chatwoot's
+/// checks run on what was kept all the same.
 pub async fn account_caller(
     req: &HttpRequest,
     state: &AppState,
