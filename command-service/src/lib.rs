@@ -2,17 +2,18 @@
 //! lookups, and the relay to NATS.
 //!
 //! It sits at the head of the event flow. A request is authenticated
-//! ([`auth`]), its body read the way Chatwoot reads it ([`body`]); the handler
-//! ([`routes`], one module per resource) runs one command in one transaction
-//! through the [`event_store`]: load the aggregate's stream, let the pure
-//! `domain` decide, update the [`write_model`] lookups, append the events.
-//! After the commit it waits until the read models reflect the write
-//! ([`consistency`], read-your-writes) and answers with the very shape a GET
-//! would give, rendered by the query service's `render` functions. The
+//! ([`auth`]; a caller admitted lately from [`admissions`], forgotten on
+//! every change the process makes or its [`listener`] hears), its body
+//! read the way Chatwoot reads it ([`body`]); the handler ([`routes`], one
+//! module per resource) runs one command in one transaction through the
+//! [`event_store`]: load the aggregate's stream, let the pure `domain`
+//! decide, update the [`write_model`] lookups, append the events. After the
+//! commit it waits until the read models reflect the write
+//! ([`consistency`], read-your-writes) and answers with the very shape a
+//! GET would give, rendered by the query service's `render` functions. The
 //! [`relay`] (its own process, `src/bin/relay.rs`) publishes the log to
 //! JetStream; [`admin`] holds the operators' commands behind the
-//! `chatwoot-admin` CLI. Errors and
-//! their Chatwoot bodies are in [`error`].
+//! `chatwoot-admin` CLI. Errors and their Chatwoot bodies are in [`error`].
 
 pub mod admin;
 pub mod admissions;
@@ -187,7 +188,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         let ryw = ReadYourWrites::new(pool.clone(), settings.read_your_writes_timeout);
         let admitted = admissions::Admissions::new(settings.admission_cache_entries);
-        listener::start(pool.clone(), ryw.clone(), admitted.clone()).await?;
+        crate::listener::start(pool.clone(), ryw.clone(), admitted.clone()).await?;
         let max_body = settings.max_body_bytes;
         let state = web::Data::new(AppState {
             store: EventStore::new(pool.clone())
