@@ -17,7 +17,9 @@ use sqlx::PgPool;
 use crate::admissions::{self, Admissions};
 use crate::consistency::{ReadYourWrites, APPLIED_CHANNEL};
 
-/// How long to wait before listening again after a failure.
+/// The pause between attempts to listen again. While Postgres is down an
+/// attempt itself waits (the pool's acquire timeout); the pause only keeps
+/// a failure that comes back at once from turning into a busy loop.
 const RETRY: Duration = Duration::from_millis(100);
 
 /// Listens (failing if it cannot), then passes notifications on from a

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use command_service::admissions::CHANNEL;
 use reqwest::Method;
 use serde_json::json;
 use sqlx::{Connection, Executor, PgConnection};
@@ -18,6 +19,19 @@ async fn write(app: &TestApp, s: &Seeded) -> u16 {
         &s.path("/contacts"),
         Some(&s.agent),
         Some(json!({"name": "Carla"})),
+    )
+    .await
+    .status()
+    .as_u16()
+}
+
+/// An inbox created by the agent (administrators only); its status.
+async fn create_inbox(app: &TestApp, s: &Seeded) -> u16 {
+    app.call(
+        Method::POST,
+        &s.path("/inboxes"),
+        Some(&s.agent),
+        Some(json!({"name": "Web", "channel": {"type": "api"}})),
     )
     .await
     .status()
@@ -95,20 +109,8 @@ async fn a_member_removed_through_this_process_is_refused_on_the_next_request() 
 async fn a_role_changed_through_this_process_decides_the_next_request() {
     let app = TestApp::spawn().await;
     let s = app.with_account().await;
-    let inboxes = s.path("/inboxes");
-    let inbox = json!({"name": "Web", "channel": {"type": "api"}});
-    let created = |token: &str| {
-        let (inboxes, inbox, token) = (inboxes.clone(), inbox.clone(), token.to_owned());
-        let app = &app;
-        async move {
-            app.call(Method::POST, &inboxes, Some(&token), Some(inbox))
-                .await
-                .status()
-                .as_u16()
-        }
-    };
     // Only administrators create inboxes.
-    assert_eq!(created(&s.agent).await, 401);
+    assert_eq!(create_inbox(&app, &s).await, 401);
     assert_eq!(write(&app, &s).await, 200, "the agent admitted and kept");
     without_notifications(&app).await;
     let res = app
@@ -120,7 +122,7 @@ async fn a_role_changed_through_this_process_decides_the_next_request() {
         )
         .await;
     assert_eq!(res.status(), 200);
-    assert_eq!(created(&s.agent).await, 200);
+    assert_eq!(create_inbox(&app, &s).await, 200);
 }
 
 #[tokio::test]
@@ -139,7 +141,8 @@ async fn a_kept_admission_is_served_until_a_change_is_heard() {
     // cache at work, and why the write model's triggers must tell).
     remove_membership_directly(&app, &s, false).await;
     assert_eq!(write(&app, &s).await, 200);
-    sqlx::query("select pg_notify('admissions_changed', '')")
+    sqlx::query("select pg_notify($1, '')")
+        .bind(CHANNEL)
         .execute(&app.env.pool)
         .await
         .unwrap();
@@ -155,8 +158,9 @@ async fn admissions_are_forgotten_when_the_listener_loses_its_connection() {
     let ended: Vec<bool> = sqlx::query_scalar(
         "select pg_terminate_backend(pid) from pg_stat_activity \
          where datname = current_database() and pid <> pg_backend_pid() \
-           and query ilike '%listen%admissions_changed%'",
+           and query ilike '%listen%' || $1 || '%'",
     )
+    .bind(CHANNEL)
     .fetch_all(&app.env.pool)
     .await
     .unwrap();
